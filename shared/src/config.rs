@@ -1,0 +1,91 @@
+//! One typed configuration, read from the environment once at start-up.
+//! The variable names are the ones `template.yaml` sets.
+
+use std::env;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `RESIDENTS_TABLE`: residents, e-mail claims, tokens and sessions.
+    pub residents_table: String,
+    /// `BILLING_TABLE`: accounts loaded from the billing program.
+    pub billing_table: String,
+    /// `IDENTIFY_QUEUE_URL`: identification jobs, consumed by `identify`.
+    pub identify_queue_url: String,
+    /// `MAIL_FROM`: the verified SES sender, e.g. `ЛК Потенциал <noreply@example.ru>`.
+    pub mail_from: String,
+    /// `PUBLIC_BASE_URL`: where links in letters point; when unset, the
+    /// address the request came to is used.
+    pub public_base_url: Option<String>,
+    /// `IDENTIFY_DELAY_SECONDS`: the one wait between confirmation and
+    /// identification (600 in AWS, 30 locally).
+    pub identify_delay: Duration,
+    /// `CONFIRMATION_TOKEN_TTL_HOURS`: how long a confirmation link works.
+    pub confirmation_token_ttl: Duration,
+    /// `SESSION_TTL_HOURS`: absolute lifetime of a login session.
+    pub session_ttl: Duration,
+    /// `SES_CONFIGURATION_SET`: optional, for bounce and complaint events.
+    pub ses_configuration_set: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is not a whole number")]
+    NotANumber(&'static str),
+}
+
+pub const DEFAULT_IDENTIFY_DELAY_SECONDS: u64 = 600;
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match env::var(name) {
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| ConfigError::NotANumber(name))
+        }
+        _ => Ok(default),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            residents_table: required("RESIDENTS_TABLE")?,
+            billing_table: required("BILLING_TABLE")?,
+            identify_queue_url: required("IDENTIFY_QUEUE_URL")?,
+            mail_from: required("MAIL_FROM")?,
+            public_base_url: env::var("PUBLIC_BASE_URL").ok().filter(|v| !v.is_empty()),
+            identify_delay: Duration::from_secs(number(
+                "IDENTIFY_DELAY_SECONDS",
+                DEFAULT_IDENTIFY_DELAY_SECONDS,
+            )?),
+            confirmation_token_ttl: Duration::from_secs(
+                3600 * number("CONFIRMATION_TOKEN_TTL_HOURS", 24)?,
+            ),
+            session_ttl: Duration::from_secs(3600 * number("SESSION_TTL_HOURS", 12)?),
+            ses_configuration_set: env::var("SES_CONFIGURATION_SET")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// The variables `from_env` reads, for checking them against template.yaml.
+    pub const VARIABLES: &[&str] = &[
+        "RESIDENTS_TABLE",
+        "BILLING_TABLE",
+        "IDENTIFY_QUEUE_URL",
+        "MAIL_FROM",
+        "PUBLIC_BASE_URL",
+        "IDENTIFY_DELAY_SECONDS",
+        "CONFIRMATION_TOKEN_TTL_HOURS",
+        "SESSION_TTL_HOURS",
+        "SES_CONFIGURATION_SET",
+    ];
+}

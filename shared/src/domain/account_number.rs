@@ -1,0 +1,129 @@
+//! Лицевой счёт: the billing account number.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::text;
+
+/// Longest account number accepted, in significant digits.
+const MAX_DIGITS: usize = 20;
+
+/// An account number as the billing program knows it: digits only, no
+/// leading zeros. Spaces, dashes and invisible characters in the input are
+/// ignored, so "00 123-456" and "123456" are the same account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountNumberError {
+    #[error("empty")]
+    Empty,
+    #[error("has characters other than digits")]
+    NotDigits,
+    #[error("too long")]
+    TooLong,
+}
+
+impl AccountNumber {
+    pub fn parse(input: &str) -> Result<Self, AccountNumberError> {
+        let folded = text::fold(input);
+        let mut digits = String::with_capacity(folded.len());
+        for c in folded.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '‐' | '‑' | '‒' | '–' | '—' | '−' | '_' | '/' | '.' => {}
+                _ => return Err(AccountNumberError::NotDigits),
+            }
+        }
+        if digits.is_empty() {
+            return Err(AccountNumberError::Empty);
+        }
+        let significant = digits.trim_start_matches('0');
+        let significant = if significant.is_empty() {
+            "0"
+        } else {
+            significant
+        };
+        if significant.len() > MAX_DIGITS {
+            return Err(AccountNumberError::TooLong);
+        }
+        Ok(Self(significant.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AccountNumber {
+    type Error = AccountNumberError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<AccountNumber> for String {
+    fn from(value: AccountNumber) -> Self {
+        value.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ignores_spaces_dashes_invisible_characters_and_leading_zeros() {
+        for input in [
+            "123456",
+            " 123456 ",
+            "00123456",
+            "12 34 56",
+            "12-34-56",
+            "1\u{200B}23\u{00A0}456",
+            "１２３４５６",
+        ] {
+            assert_eq!(
+                AccountNumber::parse(input).unwrap().as_str(),
+                "123456",
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_letters_empty_and_overlong_input() {
+        assert_eq!(
+            AccountNumber::parse("12a4"),
+            Err(AccountNumberError::NotDigits)
+        );
+        assert_eq!(AccountNumber::parse("  - "), Err(AccountNumberError::Empty));
+        assert_eq!(
+            AccountNumber::parse(&"9".repeat(21)),
+            Err(AccountNumberError::TooLong)
+        );
+    }
+
+    #[test]
+    fn all_zeros_is_account_zero() {
+        assert_eq!(AccountNumber::parse("000").unwrap().as_str(), "0");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_is_idempotent_and_never_panics(s in any::<String>()) {
+            if let Ok(a) = AccountNumber::parse(&s) {
+                prop_assert_eq!(AccountNumber::parse(a.as_str()), Ok(a.clone()));
+            }
+        }
+    }
+}

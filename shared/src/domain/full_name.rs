@@ -1,0 +1,346 @@
+//! ФИО как на квитанции: the payer's full name, and the rule that decides
+//! whether what a resident typed names the payer on record.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::text;
+
+const MAX_CHARS: usize = 200;
+
+/// One word after the surname: a first name, a patronymic (or "оглы"), or
+/// just its initial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GivenPart {
+    Full(String),
+    Initial(char),
+}
+
+impl GivenPart {
+    fn initial(&self) -> Option<char> {
+        match self {
+            GivenPart::Full(word) => word.chars().next(),
+            GivenPart::Initial(c) => Some(*c),
+        }
+    }
+
+    /// Equal words, or an initial that is the first letter of the other word.
+    fn matches(&self, other: &GivenPart) -> bool {
+        match (self, other) {
+            (GivenPart::Full(a), GivenPart::Full(b)) => a == b,
+            _ => self.initial() == other.initial(),
+        }
+    }
+}
+
+/// A person's name in the order of a Russian bill: surname, then first name
+/// and patronymic, either of which may be an initial. It keeps the text for
+/// display and a folded key for comparison (case, ё/е, dash variants and
+/// Latin look-alike letters do not matter).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FullName {
+    display: String,
+    surname: String,
+    given: Vec<GivenPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FullNameError {
+    #[error("empty")]
+    Empty,
+    #[error("too long")]
+    TooLong,
+    #[error("only the surname")]
+    SurnameOnly,
+    #[error("has characters that are not letters")]
+    BadCharacter,
+    #[error("mixes Cyrillic and Latin letters")]
+    MixedScripts,
+}
+
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | '﹣' | '－'
+    )
+}
+
+fn is_cyrillic(c: char) -> bool {
+    matches!(c, '\u{0400}'..='\u{04FF}')
+}
+
+/// Latin letters that look like Cyrillic ones, as they end up in names typed
+/// with the wrong keyboard layout active or copied from scanned bills.
+fn cyrillic_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        'a' => 'а',
+        'c' => 'с',
+        'e' => 'е',
+        'o' => 'о',
+        'p' => 'р',
+        'x' => 'х',
+        'y' => 'у',
+        'A' => 'А',
+        'B' => 'В',
+        'C' => 'С',
+        'E' => 'Е',
+        'H' => 'Н',
+        'K' => 'К',
+        'M' => 'М',
+        'O' => 'О',
+        'P' => 'Р',
+        'T' => 'Т',
+        'X' => 'Х',
+        _ => return None,
+    })
+}
+
+/// Folded text, dashes unified with no spaces around them, look-alike Latin
+/// letters read as Cyrillic inside a Cyrillic name.
+fn canonical_text(input: &str) -> Result<String, FullNameError> {
+    let folded = text::fold(input);
+    let mut unified = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        if is_dash(c) {
+            while unified.ends_with(' ') {
+                unified.pop();
+            }
+            unified.push('-');
+        } else if c == ' ' && unified.ends_with('-') {
+            continue;
+        } else {
+            unified.push(if c == '’' || c == 'ʼ' || c == '`' {
+                '\''
+            } else {
+                c
+            });
+        }
+    }
+    if unified.chars().any(is_cyrillic) {
+        unified = unified
+            .chars()
+            .map(|c| cyrillic_lookalike(c).unwrap_or(c))
+            .collect();
+        if unified.chars().any(|c| c.is_ascii_alphabetic()) {
+            return Err(FullNameError::MixedScripts);
+        }
+    }
+    Ok(unified)
+}
+
+fn fold_letter(c: char) -> impl Iterator<Item = char> {
+    c.to_lowercase().map(|l| if l == 'ё' { 'е' } else { l })
+}
+
+fn comparison_key(word: &str) -> String {
+    word.chars().flat_map(fold_letter).collect()
+}
+
+fn is_name_word(word: &str) -> bool {
+    let mut chars = word.chars();
+    let starts_with_letter = chars.next().is_some_and(char::is_alphabetic);
+    let ends_with_letter = word.chars().last().is_some_and(char::is_alphabetic);
+    starts_with_letter
+        && ends_with_letter
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        && !word.contains("--")
+}
+
+impl FullName {
+    pub fn parse(input: &str) -> Result<Self, FullNameError> {
+        let display = canonical_text(input)?;
+        if display.is_empty() {
+            return Err(FullNameError::Empty);
+        }
+        if display.chars().count() > MAX_CHARS {
+            return Err(FullNameError::TooLong);
+        }
+        let mut words = Vec::new();
+        for token in display.split(' ') {
+            // "И.И." and "И." are initials; a dot may also glue them to nothing.
+            let pieces: Vec<&str> = token.split('.').filter(|p| !p.is_empty()).collect();
+            if pieces.is_empty() {
+                return Err(FullNameError::BadCharacter);
+            }
+            let dotted = token.contains('.');
+            for piece in pieces {
+                if !is_name_word(piece) {
+                    return Err(FullNameError::BadCharacter);
+                }
+                let key = comparison_key(piece);
+                let mut letters = key.chars();
+                match (letters.next(), letters.next()) {
+                    (Some(only), None) => words.push(GivenPart::Initial(only)),
+                    _ if dotted => return Err(FullNameError::BadCharacter),
+                    _ => words.push(GivenPart::Full(key)),
+                }
+            }
+        }
+        let mut words = words.into_iter();
+        let surname = match words.next() {
+            Some(GivenPart::Full(surname)) => surname,
+            Some(GivenPart::Initial(_)) => return Err(FullNameError::BadCharacter),
+            None => return Err(FullNameError::Empty),
+        };
+        let given: Vec<GivenPart> = words.collect();
+        if given.is_empty() {
+            return Err(FullNameError::SurnameOnly);
+        }
+        Ok(Self {
+            display,
+            surname,
+            given,
+        })
+    }
+
+    /// Whether this name (typed by a resident) names the same person as
+    /// `record` (the payer in the billing data). Initials on either side
+    /// match the full word with that first letter; nothing weaker matches.
+    pub fn matches(&self, record: &FullName) -> bool {
+        self.surname == record.surname
+            && self.given.len() == record.given.len()
+            && self
+                .given
+                .iter()
+                .zip(&record.given)
+                .all(|(a, b)| a.matches(b))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+}
+
+impl fmt::Display for FullName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl TryFrom<String> for FullName {
+    type Error = FullNameError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<FullName> for String {
+    fn from(value: FullName) -> Self {
+        value.display
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name(s: &str) -> FullName {
+        FullName::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    fn matches(typed: &str, record: &str) -> bool {
+        name(typed).matches(&name(record))
+    }
+
+    #[test]
+    fn case_spaces_and_yo_do_not_matter() {
+        assert!(matches(
+            "  ФЁДОРОВ   пётр\u{00A0}Семёнович ",
+            "Федоров Петр Семенович"
+        ));
+    }
+
+    #[test]
+    fn latin_lookalikes_inside_a_cyrillic_name_read_as_cyrillic() {
+        // "Сорокин" with Latin C, o, p and "Oлег" with Latin O.
+        assert!(matches("Coрoкин Oлег Петрович", "Сорокин Олег Петрович"));
+    }
+
+    #[test]
+    fn dash_variants_and_spaces_around_them_fold() {
+        assert!(matches(
+            "Салтыков - Щедрин Михаил Евграфович",
+            "Салтыков-Щедрин Михаил Евграфович"
+        ));
+        assert!(matches(
+            "Салтыков—Щедрин Михаил Евграфович",
+            "Салтыков-Щедрин Михаил Евграфович"
+        ));
+    }
+
+    #[test]
+    fn initials_match_the_full_name_both_ways() {
+        for typed in ["Иванов И.И.", "Иванов И. И.", "Иванов И И", "иванов и.и"]
+        {
+            assert!(matches(typed, "Иванов Иван Иванович"), "{typed}");
+            assert!(matches("Иванов Иван Иванович", typed), "{typed}");
+        }
+        assert!(matches("Иванов Иван И.", "Иванов Иван Иванович"));
+    }
+
+    #[test]
+    fn nothing_weaker_matches() {
+        assert_eq!(
+            FullName::parse("Иванов").unwrap_err(),
+            FullNameError::SurnameOnly
+        );
+        assert!(!matches("Иванов Пётр Иванович", "Иванов Иван Иванович"));
+        assert!(!matches("Иванов Иван Петрович", "Иванов Иван Иванович"));
+        assert!(!matches("Иванов П.И.", "Иванов Иван Иванович"));
+        assert!(!matches("Иванов Иван", "Иванов Иван Иванович"));
+        assert!(!matches("Ivanov Ivan Ivanovich", "Иванов Иван Иванович"));
+        assert!(!matches("Петров Иван Иванович", "Иванов Иван Иванович"));
+    }
+
+    #[test]
+    fn latin_names_are_names_of_their_own() {
+        assert!(matches("SMITH John", "Smith John"));
+    }
+
+    #[test]
+    fn refuses_digits_mixed_scripts_and_stray_punctuation() {
+        assert_eq!(
+            FullName::parse("Иванов Иван 2").unwrap_err(),
+            FullNameError::BadCharacter
+        );
+        assert_eq!(
+            FullName::parse("Иванов Ivan").unwrap_err(),
+            FullNameError::MixedScripts
+        );
+        assert_eq!(FullName::parse("").unwrap_err(), FullNameError::Empty);
+        assert_eq!(
+            FullName::parse("И. Иванов").unwrap_err(),
+            FullNameError::BadCharacter
+        );
+    }
+
+    #[test]
+    fn keeps_a_readable_display_form() {
+        assert_eq!(
+            name(" Салтыков -  Щедрин  М.Е. ").as_str(),
+            "Салтыков-Щедрин М.Е."
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_display_reparses_to_an_equal_name(s in any::<String>()) {
+            if let Ok(n) = FullName::parse(&s) {
+                let again = FullName::parse(n.as_str()).expect("display form parses");
+                prop_assert!(again.matches(&n) && n.matches(&again));
+                prop_assert_eq!(again.as_str(), n.as_str());
+            }
+        }
+
+        #[test]
+        fn cyrillic_names_match_themselves(s in "[А-Яа-яЁё]{2,12} [А-Яа-яЁё]{1,12}( [А-Яа-яЁё]{1,12})?") {
+            let n = FullName::parse(&s).expect("letters and spaces parse");
+            prop_assert!(n.matches(&FullName::parse(&s.to_uppercase()).expect("upper parses")));
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The rules of the cabinet, free of AWS and HTTP.
+
+mod account_number;
+mod billing;
+mod email;
+mod full_name;
+mod login;
+mod password;
+mod phone;
+mod registration;
+mod resident;
+mod token;
+
+pub use account_number::{AccountNumber, AccountNumberError};
+pub use billing::{BillingAccount, Money};
+pub use email::{Email, EmailError};
+pub use full_name::{FullName, FullNameError};
+pub use login::{Login, LoginForm};
+pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
+pub use phone::{Phone, PhoneError};
+pub use registration::{NewRegistration, RegistrationForm, account_error, email_error};
+pub use resident::{RejectionReason, Resident, ResidentStatus};
+pub use token::{RandomnessError, SecretToken, TokenHash};

@@ -1,0 +1,370 @@
+//! The registration form: from what arrived (JSON or a form post) to a
+//! [`NewRegistration`] whose every part is valid, or every field error at once.
+
+use serde::Deserialize;
+
+use super::{
+    AccountNumber, AccountNumberError, Email, EmailError, FullName, FullNameError, Password,
+    PasswordError, Phone, PhoneError,
+};
+use crate::errors::{ErrorCode, Field, FieldError};
+use crate::forms::{flag, text};
+
+/// The fields as they arrived. Everything is optional here so that a missing
+/// field is reported as `required` along with every other problem.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RegistrationForm {
+    #[serde(default, deserialize_with = "text")]
+    pub account: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub full_name: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub phone: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password_confirm: Option<String>,
+    #[serde(default, deserialize_with = "flag")]
+    pub consent: bool,
+}
+
+/// A registration whose every field is valid; nothing is known yet about
+/// whether the billing data agrees.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub account: AccountNumber,
+    pub full_name: FullName,
+    pub phone: Phone,
+    pub email: Email,
+    pub password: Password,
+    /// A likely intended address when `email` looks like a typo.
+    pub email_suggestion: Option<Email>,
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value
+        .as_deref()
+        .filter(|v| !crate::text::fold(v).is_empty())
+}
+
+fn required(field: Field) -> FieldError {
+    let message = match field {
+        Field::Account => {
+            "Укажите номер лицевого счёта — он напечатан на квитанции рядом со словами «Лицевой счёт»."
+        }
+        Field::FullName => {
+            "Укажите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции."
+        }
+        Field::Phone => "Укажите номер телефона, например +7 916 123-45-67.",
+        Field::Email => {
+            "Укажите адрес электронной почты — на него придёт ссылка для подтверждения."
+        }
+        Field::Password => "Придумайте пароль не короче 8 символов.",
+        Field::PasswordConfirm => "Повторите пароль.",
+        _ => "Заполните это поле.",
+    };
+    FieldError::field(field, ErrorCode::Required, message)
+}
+
+pub fn account_error(error: &AccountNumberError) -> FieldError {
+    let message = match error {
+        AccountNumberError::Empty => return required(Field::Account),
+        AccountNumberError::NotDigits => {
+            "Номер лицевого счёта состоит только из цифр. Пробелы и дефисы можно оставить — они не мешают."
+        }
+        AccountNumberError::TooLong => {
+            "Номер лицевого счёта слишком длинный. Сверьте его с квитанцией."
+        }
+    };
+    FieldError::field(Field::Account, ErrorCode::Invalid, message)
+}
+
+fn full_name_error(error: &FullNameError) -> FieldError {
+    let message = match error {
+        FullNameError::Empty => return required(Field::FullName),
+        FullNameError::TooLong => {
+            "ФИО слишком длинное. Введите его так, как оно напечатано на квитанции."
+        }
+        FullNameError::SurnameOnly => {
+            "Одной фамилии недостаточно: укажите также имя и отчество или инициалы, например «Иванов И. И.»."
+        }
+        FullNameError::BadCharacter => {
+            "В ФИО могут быть только буквы, дефис и точки после инициалов. Фамилия пишется первой."
+        }
+        FullNameError::MixedScripts => {
+            "В ФИО смешаны русские и латинские буквы. Введите ФИО русскими буквами, как на квитанции."
+        }
+    };
+    FieldError::field(Field::FullName, ErrorCode::Invalid, message)
+}
+
+fn phone_error(error: &PhoneError) -> FieldError {
+    let message = match error {
+        PhoneError::Empty => return required(Field::Phone),
+        PhoneError::BadCharacter => {
+            "В номере телефона могут быть только цифры, «+», скобки, пробелы и дефисы."
+        }
+        PhoneError::WrongLength => {
+            "Не похоже на номер телефона. Российский номер — 11 цифр, например +7 916 123-45-67; номер другой страны начните с «+» и кода страны."
+        }
+    };
+    FieldError::field(Field::Phone, ErrorCode::Invalid, message)
+}
+
+pub fn email_error(error: &EmailError, input: &str) -> FieldError {
+    let message = match error {
+        EmailError::Empty => return required(Field::Email),
+        EmailError::Invalid => {
+            "Это не похоже на адрес электронной почты. Адрес выглядит так: ivanov@mail.ru."
+        }
+        EmailError::NonAsciiLocalPart => {
+            "Часть адреса до «@» должна быть латинскими буквами. Возможно, включена русская раскладка клавиатуры."
+        }
+        EmailError::TooLong => "Адрес электронной почты слишком длинный.",
+    };
+    let suggestion = Email::suggest_for(input);
+    let message = match &suggestion {
+        Some(s) => format!("{message} Возможно, вы имели в виду {s}?"),
+        None => message.to_owned(),
+    };
+    FieldError::field(Field::Email, ErrorCode::Invalid, message)
+        .with_suggestion(suggestion.map(String::from))
+}
+
+fn password_error(error: &PasswordError) -> FieldError {
+    let message = match error {
+        PasswordError::Empty => return required(Field::Password),
+        PasswordError::TooShort => {
+            "Пароль слишком короткий: нужно не меньше 8 символов. Удобно взять фразу из нескольких слов."
+        }
+        PasswordError::TooLong => "Пароль слишком длинный: не больше 128 символов.",
+        PasswordError::Common => {
+            "Этот пароль слишком распространён, его легко подобрать. Придумайте другой, например фразу из нескольких слов."
+        }
+        PasswordError::RepeatsPersonalData => {
+            "Пароль не должен совпадать с номером лицевого счёта, телефоном или e-mail."
+        }
+    };
+    FieldError::field(Field::Password, ErrorCode::WeakPassword, message)
+}
+
+impl NewRegistration {
+    /// Parses every field and reports every problem at once.
+    pub fn parse(form: &RegistrationForm) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let account = match present(&form.account) {
+            None => Err(required(Field::Account)),
+            Some(v) => AccountNumber::parse(v).map_err(|e| account_error(&e)),
+        };
+        let full_name = match present(&form.full_name) {
+            None => Err(required(Field::FullName)),
+            Some(v) => FullName::parse(v).map_err(|e| full_name_error(&e)),
+        };
+        let phone = match present(&form.phone) {
+            None => Err(required(Field::Phone)),
+            Some(v) => Phone::parse(v).map_err(|e| phone_error(&e)),
+        };
+        let email = match present(&form.email) {
+            None => Err(required(Field::Email)),
+            Some(v) => Email::parse(v).map_err(|e| email_error(&e, v)),
+        };
+        let personal: Vec<&str> = [
+            account.as_ref().ok().map(AccountNumber::as_str),
+            form.account.as_deref(),
+            phone.as_ref().ok().map(Phone::as_str),
+            phone.as_ref().ok().map(Phone::digits),
+            email.as_ref().ok().map(Email::as_str),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let password = match form.password.as_deref().filter(|p| !p.is_empty()) {
+            None => Err(required(Field::Password)),
+            Some(v) => Password::parse_new(v, &personal).map_err(|e| password_error(&e)),
+        };
+        match (form.password.as_deref(), form.password_confirm.as_deref()) {
+            (_, None | Some("")) => errors.push(required(Field::PasswordConfirm)),
+            (Some(p), Some(c))
+                if Password::from_login_input(p).expose()
+                    != Password::from_login_input(c).expose() =>
+            {
+                errors.push(FieldError::field(
+                    Field::PasswordConfirm,
+                    ErrorCode::PasswordMismatch,
+                    "Пароли не совпадают. Введите один и тот же пароль в оба поля.",
+                ))
+            }
+            _ => {}
+        }
+        if !form.consent {
+            errors.push(FieldError::field(
+                Field::Consent,
+                ErrorCode::ConsentRequired,
+                "Чтобы зарегистрироваться, отметьте согласие на обработку персональных данных.",
+            ));
+        }
+        match (account, full_name, phone, email, password) {
+            (Ok(account), Ok(full_name), Ok(phone), Ok(email), Ok(password))
+                if errors.is_empty() =>
+            {
+                let email_suggestion = email.suggestion();
+                Ok(Self {
+                    account,
+                    full_name,
+                    phone,
+                    email,
+                    password,
+                    email_suggestion,
+                })
+            }
+            (account, full_name, phone, email, password) => {
+                let mut field_errors: Vec<FieldError> = [
+                    account.err(),
+                    full_name.err(),
+                    phone.err(),
+                    email.err(),
+                    password.err(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                field_errors.append(&mut errors);
+                Err(field_errors)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_form() -> RegistrationForm {
+        RegistrationForm {
+            account: Some("00 1234-5678".into()),
+            full_name: Some("Иванов Иван Иванович".into()),
+            phone: Some("8 (916) 123-45-67".into()),
+            email: Some("ivanov@mail.ru".into()),
+            password: Some("синий трамвай".into()),
+            password_confirm: Some("синий трамвай".into()),
+            consent: true,
+        }
+    }
+
+    fn codes(form: &RegistrationForm) -> Vec<(Option<&'static str>, ErrorCode)> {
+        NewRegistration::parse(form)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.field.map(Field::name), e.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_form_parses_into_normalized_parts() {
+        let r = NewRegistration::parse(&valid_form()).unwrap();
+        assert_eq!(r.account.as_str(), "12345678");
+        assert_eq!(r.phone.as_str(), "+79161234567");
+        assert!(r.email_suggestion.is_none());
+    }
+
+    #[test]
+    fn an_empty_form_reports_every_field_at_once() {
+        let got = codes(&RegistrationForm::default());
+        let fields: Vec<_> = got.iter().map(|(f, _)| f.unwrap_or("")).collect();
+        assert_eq!(
+            fields,
+            [
+                "account",
+                "full_name",
+                "phone",
+                "email",
+                "password",
+                "password_confirm",
+                "consent"
+            ]
+        );
+        assert!(got[..6].iter().all(|(_, c)| *c == ErrorCode::Required));
+        assert_eq!(got[6].1, ErrorCode::ConsentRequired);
+    }
+
+    #[test]
+    fn each_invalid_field_gets_its_code() {
+        let table: Vec<(fn(&mut RegistrationForm), &str, ErrorCode)> = vec![
+            (
+                |f| f.account = Some("12a".into()),
+                "account",
+                ErrorCode::Invalid,
+            ),
+            (
+                |f| f.full_name = Some("Иванов".into()),
+                "full_name",
+                ErrorCode::Invalid,
+            ),
+            (
+                |f| f.phone = Some("123".into()),
+                "phone",
+                ErrorCode::Invalid,
+            ),
+            (
+                |f| f.email = Some("ivanov@".into()),
+                "email",
+                ErrorCode::Invalid,
+            ),
+            (
+                |f| {
+                    f.password = Some("qwerty123".into());
+                    f.password_confirm = f.password.clone();
+                },
+                "password",
+                ErrorCode::WeakPassword,
+            ),
+            (
+                |f| f.password_confirm = Some("другой пароль".into()),
+                "password_confirm",
+                ErrorCode::PasswordMismatch,
+            ),
+            (|f| f.consent = false, "consent", ErrorCode::ConsentRequired),
+        ];
+        for (change, field, code) in table {
+            let mut form = valid_form();
+            change(&mut form);
+            assert_eq!(codes(&form), vec![(Some(field), code)], "{field}");
+        }
+    }
+
+    #[test]
+    fn password_equal_to_the_account_number_is_weak() {
+        let mut form = valid_form();
+        form.account = Some("123456789012".into());
+        form.password = Some("123456789012".into());
+        form.password_confirm = form.password.clone();
+        assert_eq!(
+            codes(&form),
+            vec![(Some("password"), ErrorCode::WeakPassword)]
+        );
+    }
+
+    #[test]
+    fn an_email_typo_is_suggested_but_not_applied() {
+        let mut form = valid_form();
+        form.email = Some("ivanov@mail.ry".into());
+        let r = NewRegistration::parse(&form).unwrap();
+        assert_eq!(r.email.as_str(), "ivanov@mail.ry");
+        assert_eq!(r.email_suggestion.unwrap().as_str(), "ivanov@mail.ru");
+    }
+
+    #[test]
+    fn an_invalid_email_carries_a_suggestion() {
+        let mut form = valid_form();
+        form.email = Some("шмфтщм\"ьфшдюкг".into());
+        let errors = NewRegistration::parse(&form).unwrap_err();
+        assert_eq!(errors[0].suggestion.as_deref(), Some("ivanov@mail.ru"));
+        assert!(
+            errors[0]
+                .message
+                .contains("Возможно, вы имели в виду ivanov@mail.ru?")
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! The letters residents get, rendered from templates in `templates/mail/`.
+
+use std::time::Duration;
+
+use askama::Template;
+
+use crate::domain::{AccountNumber, Email, RejectionReason};
+use crate::errors::{Context, Unexpected};
+use crate::mail::Letter;
+
+#[derive(Template)]
+#[template(path = "mail/confirm.html")]
+struct ConfirmHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    link: &'a str,
+    valid_hours: u64,
+    wait: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirm.txt")]
+struct ConfirmText<'a> {
+    account: &'a str,
+    link: &'a str,
+    valid_hours: u64,
+    wait: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/ready.html")]
+struct ReadyHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/ready.txt")]
+struct ReadyText<'a> {
+    account: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/rejected.html")]
+struct RejectedHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/rejected.txt")]
+struct RejectedText<'a> {
+    account: &'a str,
+    reason: &'a str,
+}
+
+/// "10 минут", "30 секунд": a wait as a resident reads it.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds < 60 {
+        return format!(
+            "{seconds} {}",
+            plural(seconds, "секунду", "секунды", "секунд")
+        );
+    }
+    let minutes = seconds.div_ceil(60);
+    format!("{minutes} {}", plural(minutes, "минуту", "минуты", "минут"))
+}
+
+fn plural(n: u64, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
+    match (n % 10, n % 100) {
+        (1, 11) => many,
+        (1, _) => one,
+        (2..=4, 12..=14) => many,
+        (2..=4, _) => few,
+        _ => many,
+    }
+}
+
+pub fn confirmation(
+    to: &Email,
+    account: &AccountNumber,
+    link: &str,
+    valid_for: Duration,
+    identify_delay: Duration,
+) -> Result<Letter, Unexpected> {
+    let subject = "Подтвердите e-mail для личного кабинета ООО «Потенциал»";
+    let wait = human_duration(identify_delay);
+    let valid_hours = valid_for.as_secs() / 3600;
+    let account = account.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: ConfirmHtml {
+            subject,
+            account,
+            link,
+            valid_hours,
+            wait: &wait,
+        }
+        .render()
+        .context("rendering the confirmation letter")?,
+        text: ConfirmText {
+            account,
+            link,
+            valid_hours,
+            wait: &wait,
+        }
+        .render()
+        .context("rendering the confirmation letter")?,
+    })
+}
+
+pub fn ready(to: &Email, account: &AccountNumber, link: &str) -> Result<Letter, Unexpected> {
+    let subject = "Личный кабинет ООО «Потенциал» открыт";
+    let account = account.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: ReadyHtml {
+            subject,
+            account,
+            link,
+        }
+        .render()
+        .context("rendering the ready letter")?,
+        text: ReadyText { account, link }
+            .render()
+            .context("rendering the ready letter")?,
+    })
+}
+
+pub fn rejected(
+    to: &Email,
+    account: &AccountNumber,
+    reason: RejectionReason,
+) -> Result<Letter, Unexpected> {
+    let subject = "Личный кабинет ООО «Потенциал»: не удалось сверить данные";
+    let account = account.as_str();
+    let reason = reason.message();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: RejectedHtml {
+            subject,
+            account,
+            reason,
+        }
+        .render()
+        .context("rendering the rejection letter")?,
+        text: RejectedText { account, reason }
+            .render()
+            .context("rendering the rejection letter")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally_in_russian() {
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 секунд");
+        assert_eq!(human_duration(Duration::from_secs(21)), "21 секунду");
+        assert_eq!(human_duration(Duration::from_secs(600)), "10 минут");
+        assert_eq!(human_duration(Duration::from_secs(120)), "2 минуты");
+        assert_eq!(human_duration(Duration::from_secs(60)), "1 минуту");
+    }
+
+    #[test]
+    fn the_confirmation_letter_has_the_link_in_both_parts() {
+        let to = Email::parse("a@example.ru").unwrap();
+        let account = AccountNumber::parse("123").unwrap();
+        let letter = confirmation(
+            &to,
+            &account,
+            "https://x/confirm?token=abc&x=1",
+            Duration::from_secs(86400),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        assert!(letter.text.contains("https://x/confirm?token=abc&x=1"));
+        assert!(
+            letter.html.contains("https://x/confirm?token=abc&#38;x=1"),
+            "{}",
+            letter.html
+        );
+        assert!(letter.text.contains("24 ч"));
+        assert!(letter.text.contains("10 минут"));
+    }
+}

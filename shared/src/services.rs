@@ -1,0 +1,48 @@
+//! The adapters a function needs, built once at start-up and shared by every
+//! invocation.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::{Config, ConfigError};
+use crate::mail::Mailer;
+use crate::queue::IdentificationQueue;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Services {
+    pub config: Config,
+    pub store: Store,
+    pub mailer: Mailer,
+    pub queue: IdentificationQueue,
+}
+
+impl Services {
+    /// Clients for the endpoints configured by the standard AWS variables
+    /// (`AWS_ENDPOINT_URL` points them at a local endpoint).
+    pub fn new(config: Config, aws: &SdkConfig) -> Self {
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            &config.residents_table,
+            &config.billing_table,
+        );
+        let mailer = Mailer::new(
+            aws_sdk_sesv2::Client::new(aws),
+            &config.mail_from,
+            config.ses_configuration_set.clone(),
+        );
+        let queue =
+            IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);
+        Self {
+            config,
+            store,
+            mailer,
+            queue,
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Ok(Self::new(config, &aws))
+    }
+}

@@ -1,0 +1,510 @@
+//! DynamoDB adapter: residents, their e-mail claims, confirmation tokens and
+//! sessions in one table; the billing accounts in another. Item mapping lives
+//! here and only here.
+//!
+//! Keys of the residents table (`pk`):
+//! - `RESIDENT#<account>`: the resident; one per account number.
+//! - `EMAIL#<email>`: claims an address; one resident per address.
+//! - `CONFIRM#<sha256>`: a confirmation token; expires through TTL.
+//! - `SESSION#<sha256>`: a login session; expires through TTL.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash,
+};
+use crate::errors::{Context, Unexpected};
+
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// TTL attribute of the residents table, as declared in template.yaml.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    residents_table: String,
+    billing_table: String,
+}
+
+/// Why a new registration was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertResidentError {
+    #[error("the account already has a resident")]
+    AccountTaken,
+    #[error("the e-mail address belongs to another resident")]
+    EmailTaken,
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+/// A confirmation token as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfirmationRecord {
+    pub account: AccountNumber,
+    pub expires_at: i64,
+}
+
+#[derive(Serialize)]
+struct Keyed<'a, T: Serialize> {
+    pk: String,
+    #[serde(flatten)]
+    item: &'a T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmailClaim {
+    account: AccountNumber,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionRecord {
+    account: AccountNumber,
+    expires_at: i64,
+}
+
+/// The outcome `identify` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identification {
+    Active,
+    Rejected(RejectionReason),
+}
+
+fn resident_key(account: &AccountNumber) -> String {
+    format!("RESIDENT#{account}")
+}
+
+fn email_key(email: &Email) -> String {
+    format!("EMAIL#{email}")
+}
+
+fn confirmation_key(hash: &TokenHash) -> String {
+    format!("CONFIRM#{}", hash.as_str())
+}
+
+fn session_key(hash: &TokenHash) -> String {
+    format!("SESSION#{}", hash.as_str())
+}
+
+fn pk(value: String) -> AttributeValue {
+    AttributeValue::S(value)
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn timestamp(at: OffsetDateTime) -> AttributeValue {
+    s(at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default())
+}
+
+fn to_item<T: Serialize>(key: String, value: &T) -> Result<Item, Unexpected> {
+    serde_dynamo::to_item(Keyed {
+        pk: key,
+        item: value,
+    })
+    .context("mapping an item for DynamoDB")
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, Unexpected> {
+    serde_dynamo::from_item(item).context("reading an item from DynamoDB")
+}
+
+fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, Unexpected> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if only_if_new {
+        put = put.condition_expression("attribute_not_exists(pk)");
+    }
+    let put = put.build().context("building a transactional put")?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn condition_failed(error: &SdkError<UpdateItemError>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+impl Store {
+    pub fn new(
+        client: Client,
+        residents_table: impl Into<String>,
+        billing_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            residents_table: residents_table.into(),
+            billing_table: billing_table.into(),
+        }
+    }
+
+    async fn get(
+        &self,
+        table: &str,
+        key_name: &str,
+        key: String,
+    ) -> Result<Option<Item>, Unexpected> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key_name, pk(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("reading an item from DynamoDB")?;
+        Ok(output.item)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn billing_account(
+        &self,
+        account: &AccountNumber,
+    ) -> Result<Option<BillingAccount>, Unexpected> {
+        let item = self
+            .get(&self.billing_table, "account", account.to_string())
+            .await?;
+        item.map(from_item).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn put_billing_account(&self, account: &BillingAccount) -> Result<(), Unexpected> {
+        let item = serde_dynamo::to_item(account).context("mapping a billing account")?;
+        self.client
+            .put_item()
+            .table_name(&self.billing_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .context("storing a billing account")?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn resident(&self, account: &AccountNumber) -> Result<Option<Resident>, Unexpected> {
+        let item = self
+            .get(&self.residents_table, "pk", resident_key(account))
+            .await?;
+        item.map(from_item).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn resident_by_email(&self, email: &Email) -> Result<Option<Resident>, Unexpected> {
+        let Some(item) = self
+            .get(&self.residents_table, "pk", email_key(email))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let claim: EmailClaim = from_item(item)?;
+        self.resident(&claim.account).await
+    }
+
+    /// Stores a new resident, their e-mail claim and their confirmation token
+    /// in one transaction: either all three exist afterwards or none does,
+    /// and of concurrent registrations of one account or one address exactly
+    /// one wins.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_resident(
+        &self,
+        resident: &Resident,
+        token: &TokenHash,
+        token_expires_at: OffsetDateTime,
+    ) -> Result<(), InsertResidentError> {
+        let table = &self.residents_table;
+        let confirmation = ConfirmationRecord {
+            account: resident.account.clone(),
+            expires_at: token_expires_at.unix_timestamp(),
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(
+                table,
+                to_item(resident_key(&resident.account), resident)?,
+                true,
+            )?)
+            .transact_items(put(
+                table,
+                to_item(
+                    email_key(&resident.email),
+                    &EmailClaim {
+                        account: resident.account.clone(),
+                    },
+                )?,
+                true,
+            )?)
+            .transact_items(put(
+                table,
+                to_item(confirmation_key(token), &confirmation)?,
+                true,
+            )?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    error.as_service_error()
+                {
+                    let failed: Vec<bool> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect();
+                    if failed.first() == Some(&true) {
+                        return Err(InsertResidentError::AccountTaken);
+                    }
+                    if failed.get(1) == Some(&true) {
+                        return Err(InsertResidentError::EmailTaken);
+                    }
+                }
+                Err(Unexpected::new("storing a new resident", error).into())
+            }
+        }
+    }
+
+    /// Gives an unconfirmed resident a new confirmation token; the old one
+    /// stops working. False when the resident is no longer unconfirmed.
+    #[tracing::instrument(skip_all)]
+    pub async fn replace_confirmation_token(
+        &self,
+        account: &AccountNumber,
+        token: &TokenHash,
+        token_expires_at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let table = &self.residents_table;
+        let confirmation = ConfirmationRecord {
+            account: account.clone(),
+            expires_at: token_expires_at.unix_timestamp(),
+        };
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("#status = :awaiting")
+            .update_expression("SET confirmation_token_hash = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":awaiting",
+                s(ResidentStatus::AwaitingEmailConfirmation.as_str()),
+            )
+            .expression_attribute_values(":token", s(token.as_str()))
+            .build()
+            .context("building a token update")?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(put(
+                table,
+                to_item(confirmation_key(token), &confirmation)?,
+                true,
+            )?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(false),
+                _ => Err(Unexpected::new("replacing a confirmation token", error)),
+            },
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn confirmation(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<ConfirmationRecord>, Unexpected> {
+        let item = self
+            .get(&self.residents_table, "pk", confirmation_key(token))
+            .await?;
+        item.map(from_item).transpose()
+    }
+
+    /// Moves a resident from "awaiting e-mail confirmation" to "awaiting
+    /// identification", only if `token` is still their current token.
+    /// Returns false when that no longer holds (confirmed already, or a newer
+    /// letter replaced the token).
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_email(
+        &self,
+        account: &AccountNumber,
+        token: &TokenHash,
+        confirmed_at: OffsetDateTime,
+        ready_at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("#status = :awaiting AND confirmation_token_hash = :token")
+            .update_expression(
+                "SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":awaiting",
+                s(ResidentStatus::AwaitingEmailConfirmation.as_str()),
+            )
+            .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(
+                ":next",
+                s(ResidentStatus::AwaitingIdentification.as_str()),
+            )
+            .expression_attribute_values(":confirmed_at", timestamp(confirmed_at))
+            .expression_attribute_values(":ready_at", timestamp(ready_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(Unexpected::new("confirming an e-mail address", e)),
+        }
+    }
+
+    /// Records the outcome of identification, only if the resident is still
+    /// awaiting it; false means another delivery of the job got there first.
+    #[tracing::instrument(skip_all)]
+    pub async fn finish_identification(
+        &self,
+        account: &AccountNumber,
+        outcome: Identification,
+        at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("#status = :awaiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":awaiting",
+                s(ResidentStatus::AwaitingIdentification.as_str()),
+            )
+            .expression_attribute_values(":at", timestamp(at));
+        update = match outcome {
+            Identification::Active => update
+                .update_expression("SET #status = :next, identified_at = :at")
+                .expression_attribute_values(":next", s(ResidentStatus::Active.as_str())),
+            Identification::Rejected(reason) => update
+                .update_expression(
+                    "SET #status = :next, identified_at = :at, rejection_reason = :reason",
+                )
+                .expression_attribute_values(":next", s(ResidentStatus::Rejected.as_str()))
+                .expression_attribute_values(
+                    ":reason",
+                    serde_dynamo::to_attribute_value(reason)
+                        .context("mapping a rejection reason")?,
+                ),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(Unexpected::new("recording identification", e)),
+        }
+    }
+
+    /// Claims the right to send the "identified" letter; only one delivery of
+    /// a duplicated job gets it. [`Store::release_outcome_letter`] gives it
+    /// back when sending failed, so the retry sends it.
+    #[tracing::instrument(skip_all)]
+    pub async fn claim_outcome_letter(
+        &self,
+        account: &AccountNumber,
+        at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_at)",
+            )
+            .update_expression("SET outcome_letter_at = :at")
+            .expression_attribute_values(":at", timestamp(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(Unexpected::new("claiming the identification letter", e)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn release_outcome_letter(&self, account: &AccountNumber) -> Result<(), Unexpected> {
+        self.client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .update_expression("REMOVE outcome_letter_at")
+            .send()
+            .await
+            .context("releasing the identification letter")?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create_session(
+        &self,
+        token: &TokenHash,
+        account: &AccountNumber,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), Unexpected> {
+        let record = SessionRecord {
+            account: account.clone(),
+            expires_at: expires_at.unix_timestamp(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.residents_table)
+            .set_item(Some(to_item(session_key(token), &record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .context("storing a session")?;
+        Ok(())
+    }
+
+    /// The account of a live session. DynamoDB deletes expired items only
+    /// eventually, so expiry is checked here too.
+    #[tracing::instrument(skip_all)]
+    pub async fn session_account(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<AccountNumber>, Unexpected> {
+        let Some(item) = self
+            .get(&self.residents_table, "pk", session_key(token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let session: SessionRecord = from_item(item)?;
+        Ok((session.expires_at > now.unix_timestamp()).then_some(session.account))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_session(&self, token: &TokenHash) -> Result<(), Unexpected> {
+        self.client
+            .delete_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(session_key(token)))
+            .send()
+            .await
+            .context("deleting a session")?;
+        Ok(())
+    }
+}

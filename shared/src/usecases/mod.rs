@@ -1,0 +1,8 @@
+//! What residents do, step by step, over the domain and the adapters. The
+//! function crates call these and only render the outcome.
+
+pub mod account;
+pub mod confirm;
+pub mod identify;
+pub mod login;
+pub mod register;

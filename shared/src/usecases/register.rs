@@ -1,0 +1,184 @@
+//! Registration: the form is valid, the account and payer are in the billing
+//! data, neither the account nor the address is taken; then the resident is
+//! stored and the confirmation letter sent.
+
+use crate::clock;
+use crate::domain::{
+    Email, NewRegistration, RegistrationForm, Resident, ResidentStatus, SecretToken, hash_password,
+};
+use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::letters;
+use crate::services::Services;
+use crate::store::InsertResidentError;
+
+#[derive(Debug)]
+pub struct Registered {
+    pub email: Email,
+    pub email_suggestion: Option<Email>,
+    /// False when SES refused the letter: the registration is kept and the
+    /// resident is told how to get the letter again.
+    pub letter_sent: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the registration was refused")]
+    Refused(Vec<FieldError>),
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+fn account_not_found(account: &str) -> FieldError {
+    FieldError::field(
+        Field::Account,
+        ErrorCode::AccountNotFound,
+        format!(
+            "Лицевой счёт {account} не найден в данных ООО «Потенциал». Сверьте номер с последней квитанцией: он напечатан рядом со словами «Лицевой счёт». Если номер верный, обратитесь в офис управляющей компании."
+        ),
+    )
+}
+
+fn name_mismatch() -> FieldError {
+    FieldError::field(
+        Field::FullName,
+        ErrorCode::NameMismatch,
+        "ФИО не совпадает с плательщиком по этому лицевому счёту. Введите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции; можно инициалами, например «Иванов И. И.». Регистр букв, «ё» и лишние пробелы значения не имеют.",
+    )
+}
+
+fn already_registered() -> FieldError {
+    FieldError::field(
+        Field::Account,
+        ErrorCode::AlreadyRegistered,
+        "По этому лицевому счёту личный кабинет уже зарегистрирован. Войдите с e-mail или номером лицевого счёта и паролем.",
+    )
+}
+
+fn email_taken() -> FieldError {
+    FieldError::field(
+        Field::Email,
+        ErrorCode::EmailTaken,
+        "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес или войдите в кабинет, к которому он привязан.",
+    )
+}
+
+/// Link to confirm the address, for a token.
+pub fn confirmation_link(base_url: &str, token: &SecretToken) -> String {
+    format!("{base_url}/confirm?token={}", token.expose())
+}
+
+#[tracing::instrument(skip_all, fields(account))]
+pub async fn register(
+    services: &Services,
+    form: &RegistrationForm,
+    base_url: &str,
+) -> Result<Registered, RegisterError> {
+    let registration = NewRegistration::parse(form).map_err(RegisterError::Refused)?;
+    tracing::Span::current().record("account", registration.account.as_str());
+
+    let Some(billing) = services
+        .store
+        .billing_account(&registration.account)
+        .await?
+    else {
+        return Err(RegisterError::Refused(vec![account_not_found(
+            registration.account.as_str(),
+        )]));
+    };
+    if !registration.full_name.matches(&billing.full_name) {
+        return Err(RegisterError::Refused(vec![name_mismatch()]));
+    }
+    // These reads only order the answers as the contract lists them; the
+    // transaction below is what guarantees uniqueness.
+    if services
+        .store
+        .resident(&registration.account)
+        .await?
+        .is_some()
+    {
+        return Err(RegisterError::Refused(vec![already_registered()]));
+    }
+    if services
+        .store
+        .resident_by_email(&registration.email)
+        .await?
+        .is_some()
+    {
+        return Err(RegisterError::Refused(vec![email_taken()]));
+    }
+
+    let password = registration.password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .context("hashing a password")?
+        .context("hashing a password")?;
+    let token = SecretToken::generate().context("generating a confirmation token")?;
+    let now = clock::now();
+    let token_expires_at = now + services.config.confirmation_token_ttl;
+    let resident = Resident {
+        account: registration.account.clone(),
+        full_name: registration.full_name.clone(),
+        phone: registration.phone.clone(),
+        email: registration.email.clone(),
+        password_hash,
+        status: ResidentStatus::AwaitingEmailConfirmation,
+        registered_at: now,
+        confirmation_token_hash: Some(token.hash().as_str().to_owned()),
+        confirmed_at: None,
+        ready_at: None,
+        identified_at: None,
+        rejection_reason: None,
+    };
+    match services
+        .store
+        .insert_resident(&resident, &token.hash(), token_expires_at)
+        .await
+    {
+        Ok(()) => {}
+        Err(InsertResidentError::AccountTaken) => {
+            return Err(RegisterError::Refused(vec![already_registered()]));
+        }
+        Err(InsertResidentError::EmailTaken) => {
+            return Err(RegisterError::Refused(vec![email_taken()]));
+        }
+        Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
+    }
+    tracing::info!("resident registered");
+
+    let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
+    Ok(Registered {
+        email: registration.email,
+        email_suggestion: registration.email_suggestion,
+        letter_sent,
+    })
+}
+
+/// Sends the confirmation letter; a failure is logged and reported as false,
+/// never as a lost registration.
+pub async fn send_confirmation_letter(
+    services: &Services,
+    resident: &Resident,
+    token: &SecretToken,
+    base_url: &str,
+) -> bool {
+    let config = &services.config;
+    let link = confirmation_link(base_url, token);
+    let letter = letters::confirmation(
+        &resident.email,
+        &resident.account,
+        &link,
+        config.confirmation_token_ttl,
+        config.identify_delay,
+    );
+    let result = match letter {
+        Ok(letter) => services.mailer.send(&letter).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(error = %error, "the confirmation letter could not be sent");
+            false
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The HTTP edge shared by the function crates: which face a request wants
+//! (HTML form posts or JSON), reading its body, and building answers with
+//! the right headers.
+
+pub mod pages;
+
+use askama::Template;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::errors::{ErrorBody, ErrorCode, FieldError, Unexpected};
+use pages::MessagePage;
+
+/// Largest request body accepted; a registration form is well under 2 KiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "session";
+
+/// Content-Security-Policy of every page: no inline or foreign script, no
+/// framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// HTML pages for browsers, JSON for other clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Html,
+    Json,
+}
+
+fn header_str<'a>(request: &'a Request, name: header::HeaderName) -> &'a str {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+impl Face {
+    /// JSON when the body is JSON, or when a GET asks for JSON only.
+    pub fn of(request: &Request) -> Self {
+        let content_type = header_str(request, header::CONTENT_TYPE).to_ascii_lowercase();
+        let accept = header_str(request, header::ACCEPT).to_ascii_lowercase();
+        if content_type.starts_with("application/json")
+            || (accept.contains("application/json") && !accept.contains("text/html"))
+        {
+            Face::Json
+        } else {
+            Face::Html
+        }
+    }
+}
+
+/// Why a request body could not be read.
+pub fn body_error(code: ErrorCode, message: &str) -> ErrorBody {
+    ErrorBody::new(vec![FieldError::general(code, message)])
+}
+
+/// Decodes a form post or a JSON body into `T`, refusing other content
+/// types, oversized bodies and bodies that are not UTF-8.
+pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(body_error(
+            ErrorCode::PayloadTooLarge,
+            "Слишком большой запрос.",
+        ));
+    }
+    let content_type = header_str(request, header::CONTENT_TYPE).to_ascii_lowercase();
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(body_error(
+            ErrorCode::Invalid,
+            "Запрос содержит символы в неизвестной кодировке. Отправьте его в UTF-8.",
+        ));
+    }
+    if content_type.starts_with("application/json") {
+        serde_json::from_slice(bytes).map_err(|_| {
+            body_error(
+                ErrorCode::Invalid,
+                "Тело запроса — не объект JSON с ожидаемыми полями.",
+            )
+        })
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(bytes)
+            .map_err(|_| body_error(ErrorCode::Invalid, "Форма отправлена в неверном виде."))
+    } else {
+        Err(body_error(
+            ErrorCode::UnsupportedMediaType,
+            "Отправьте данные как application/json или как форму (application/x-www-form-urlencoded).",
+        ))
+    }
+}
+
+/// Where links in letters should point.
+pub fn base_url(config: &Config, request: &Request) -> String {
+    if let Some(url) = &config.public_base_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = header_str(request, header::HOST);
+    let proto = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("https");
+    let proto = if proto == "http" { "http" } else { "https" };
+    format!("{proto}://{host}")
+}
+
+/// The value of a cookie sent with the request.
+pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a session: HttpOnly, Secure, SameSite=Lax.
+pub fn session_cookie(token: &str, max_age_seconds: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax"
+    )
+}
+
+pub fn expired_session_cookie() -> String {
+    session_cookie("", 0)
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn build(status_code: u16, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status(status_code);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    if content_type.starts_with("text/html") {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
+}
+
+pub fn json(status_code: u16, value: &impl Serialize) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(body) => build(status_code, "application/json", body),
+        Err(e) => internal_error(Face::Json, &Unexpected::new("encoding a JSON answer", e)),
+    }
+}
+
+pub fn html(status_code: u16, page: &impl Template) -> Response<Body> {
+    match page.render() {
+        Ok(body) => build(status_code, "text/html; charset=utf-8", body),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            build(
+                500,
+                "text/plain; charset=utf-8",
+                "Внутренняя ошибка. Попробуйте ещё раз через минуту.".into(),
+            )
+        }
+    }
+}
+
+/// 303 See Other: after a form post, the browser GETs `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = build(303, "text/plain; charset=utf-8", String::new());
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+pub fn with_cookie(mut response: Response<Body>, cookie: &str) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// An error answer in either face; the HTML face uses a plain message page
+/// when the caller has no form to show the errors on.
+pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
+    match face {
+        Face::Json => json(body.status(), body),
+        Face::Html => {
+            let text = body
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            html(
+                body.status(),
+                &MessagePage::new("Не получилось", &text, "/", "На главную"),
+            )
+        }
+    }
+}
+
+/// Logs the cause and answers 500 without details.
+pub fn internal_error(face: Face, error: &Unexpected) -> Response<Body> {
+    tracing::error!(error = %error, "request failed");
+    let message =
+        "Внутренняя ошибка сервиса. Ваши данные не потеряны — попробуйте ещё раз через минуту.";
+    match face {
+        Face::Json => build(
+            500,
+            "application/json",
+            serde_json::json!({"errors": [{"code": "internal", "message": message}]}).to_string(),
+        ),
+        Face::Html => html(
+            500,
+            &MessagePage::new("Что-то пошло не так", message, "/", "На главную"),
+        ),
+    }
+}
+
+/// 405 for a method a route does not serve.
+pub fn method_not_allowed(face: Face) -> Response<Body> {
+    errors(
+        face,
+        &body_error(ErrorCode::NotFound, "Такого действия здесь нет."),
+    )
+}
+
+/// Starts structured JSON logs (CloudWatch reads them); `RUST_LOG` sets
+/// the level.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,103 @@
+//! Page templates (`templates/pages/`), each a typed struct; askama escapes
+//! every value.
+
+use askama::Template;
+
+use crate::domain::RegistrationForm;
+use crate::errors::{ErrorBody, Field};
+
+#[derive(Template, Default)]
+#[template(path = "pages/register.html")]
+pub struct RegisterPage {
+    pub account: String,
+    pub full_name: String,
+    pub phone: String,
+    pub email: String,
+    pub consent: bool,
+    pub general_errors: Vec<String>,
+    pub account_error: Option<String>,
+    pub full_name_error: Option<String>,
+    pub phone_error: Option<String>,
+    pub email_error: Option<String>,
+    pub password_error: Option<String>,
+    pub password_confirm_error: Option<String>,
+    pub consent_error: Option<String>,
+}
+
+impl RegisterPage {
+    /// The form again, with what the resident typed (passwords aside) and
+    /// each error by its field.
+    pub fn with_errors(form: &RegistrationForm, errors: &ErrorBody) -> Self {
+        let message = |field| errors.for_field(field).map(|e| e.message.clone());
+        Self {
+            account: form.account.clone().unwrap_or_default(),
+            full_name: form.full_name.clone().unwrap_or_default(),
+            phone: form.phone.clone().unwrap_or_default(),
+            email: form.email.clone().unwrap_or_default(),
+            consent: form.consent,
+            general_errors: errors.general().map(|e| e.message.clone()).collect(),
+            account_error: message(Field::Account),
+            full_name_error: message(Field::FullName),
+            phone_error: message(Field::Phone),
+            email_error: message(Field::Email),
+            password_error: message(Field::Password),
+            password_confirm_error: message(Field::PasswordConfirm),
+            consent_error: message(Field::Consent),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/check_mail.html")]
+pub struct CheckMailPage {
+    pub masked_email: String,
+    pub letter_sent: bool,
+    pub suggestion: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirmed.html")]
+pub struct ConfirmedPage {
+    pub heading: String,
+    pub text: String,
+    pub ready_at: Option<String>,
+    pub ready_at_iso: String,
+}
+
+#[derive(Template, Default)]
+#[template(path = "pages/login.html")]
+pub struct LoginPage {
+    pub login: String,
+    pub errors: Vec<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+pub struct AccountPage {
+    pub account: String,
+    pub full_name: String,
+    pub address: Option<String>,
+    pub balance: Option<String>,
+    pub data_as_of: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+pub struct MessagePage {
+    pub heading: String,
+    pub text: String,
+    pub link: String,
+    pub link_label: String,
+}
+
+impl MessagePage {
+    pub fn new(heading: &str, text: &str, link: &str, link_label: &str) -> Self {
+        Self {
+            heading: heading.into(),
+            text: text.into(),
+            link: link.into(),
+            link_label: link_label.into(),
+        }
+    }
+}
