@@ -13,8 +13,18 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// `25.11.2026 в 14:05 (МСК)`.
+/// A moment rounded up to the whole second, so that a "ready at" time is
+/// never earlier than the truth.
+pub fn ceil_to_second(at: OffsetDateTime) -> OffsetDateTime {
+    let whole = at.replace_nanosecond(0).unwrap_or(at);
+    if whole < at { whole + time::Duration::SECOND } else { whole }
+}
+
+/// `25.11.2026 в 14:05 (МСК)`; seconds round up to the next minute, so the
+/// time shown is never earlier than the moment meant.
 pub fn moscow(at: OffsetDateTime) -> String {
+    let at = ceil_to_second(at);
+    let at = if at.second() > 0 { at + time::Duration::seconds(60 - i64::from(at.second())) } else { at };
     let local = at.to_offset(MOSCOW);
     let format = format_description!("[day].[month].[year] в [hour]:[minute]");
     local

@@ -38,41 +38,30 @@ pub enum ConfigError {
 
 pub const DEFAULT_IDENTIFY_DELAY_SECONDS: u64 = 600;
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map_err(|_| ConfigError::NotANumber(name))
-        }
-        _ => Ok(default),
-    }
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// The same from any source of variables (the local stack resolves them
+    /// from template.yaml).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str, default: u64| match optional(name) {
+            Some(v) => v.parse().map_err(|_| ConfigError::NotANumber(name)),
+            None => Ok(default),
+        };
         Ok(Self {
             residents_table: required("RESIDENTS_TABLE")?,
             billing_table: required("BILLING_TABLE")?,
             identify_queue_url: required("IDENTIFY_QUEUE_URL")?,
             mail_from: required("MAIL_FROM")?,
-            public_base_url: env::var("PUBLIC_BASE_URL").ok().filter(|v| !v.is_empty()),
-            identify_delay: Duration::from_secs(number(
-                "IDENTIFY_DELAY_SECONDS",
-                DEFAULT_IDENTIFY_DELAY_SECONDS,
-            )?),
-            confirmation_token_ttl: Duration::from_secs(
-                3600 * number("CONFIRMATION_TOKEN_TTL_HOURS", 24)?,
-            ),
+            public_base_url: optional("PUBLIC_BASE_URL"),
+            identify_delay: Duration::from_secs(number("IDENTIFY_DELAY_SECONDS", DEFAULT_IDENTIFY_DELAY_SECONDS)?),
+            confirmation_token_ttl: Duration::from_secs(3600 * number("CONFIRMATION_TOKEN_TTL_HOURS", 24)?),
             session_ttl: Duration::from_secs(3600 * number("SESSION_TTL_HOURS", 12)?),
-            ses_configuration_set: env::var("SES_CONFIGURATION_SET")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            ses_configuration_set: optional("SES_CONFIGURATION_SET"),
         })
     }
 

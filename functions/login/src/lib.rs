@@ -1,1 +1,106 @@
-pub fn x() {}
+//! `GET /login` shows the form, `POST /login` logs in, `POST /logout` ends
+//! the session; `GET /` leads to the login page.
+
+use cabinet::Services;
+use cabinet::clock;
+use cabinet::domain::LoginForm;
+use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
+use cabinet::usecases::login::{LoginError, login, logout};
+use cabinet::web::pages::LoginPage;
+use cabinet::web::{self, Face, SESSION_COOKIE};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub async fn handle(services: &Services, request: Request) -> Response<Body> {
+    let face = Face::of(&request);
+    match (request.method().clone(), request.uri().path()) {
+        (Method::GET, "/") => web::redirect("/login"),
+        (Method::GET, _) => web::html(200, &LoginPage::default()),
+        (Method::POST, "/logout") => end_session(services, &request, face).await,
+        (Method::POST, _) => submit(services, &request, face).await,
+        _ => web::method_not_allowed(face),
+    }
+}
+
+async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: LoginForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let base_url = web::base_url(&services.config, request);
+    let error = match login(services, &form, &base_url).await {
+        Ok(session) => {
+            let max_age = (session.expires_at - clock::now()).whole_seconds();
+            let cookie = web::session_cookie(session.token.expose(), max_age);
+            let response = match face {
+                Face::Json => web::json(200, &serde_json::json!({"status": "active"})),
+                Face::Html => web::redirect("/account"),
+            };
+            return web::with_cookie(response, &cookie);
+        }
+        Err(LoginError::Unexpected(error)) => return web::internal_error(face, &error),
+        Err(error) => error,
+    };
+    let body = refusal(&error);
+    match face {
+        Face::Json => web::json(body.status(), &body),
+        Face::Html => {
+            let page = LoginPage {
+                login: form.login.unwrap_or_default(),
+                errors: body.errors.iter().map(|e| e.message.clone()).collect(),
+                notice: None,
+            };
+            web::html(body.status(), &page)
+        }
+    }
+}
+
+/// The answer for each refusal; the same one for an unknown login and a
+/// wrong password.
+fn refusal(error: &LoginError) -> ErrorBody {
+    match error {
+        LoginError::InvalidCredentials | LoginError::Unexpected(_) => ErrorBody::new(vec![FieldError::field(
+            Field::Login,
+            ErrorCode::InvalidCredentials,
+            "Неверный e-mail, номер лицевого счёта или пароль. Проверьте раскладку клавиатуры и Caps Lock.",
+        )]),
+        LoginError::EmailNotConfirmed { masked_email, letter_sent } => {
+            let message = if *letter_sent {
+                format!("Адрес {masked_email} ещё не подтверждён. Мы отправили новое письмо со ссылкой — откройте его (проверьте и папку «Спам»).")
+            } else {
+                format!("Адрес {masked_email} ещё не подтверждён, а новое письмо отправить не удалось. Попробуйте войти ещё раз через несколько минут.")
+            };
+            let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::EmailNotConfirmed, message)]);
+            body.email = Some(masked_email.clone());
+            body
+        }
+        LoginError::IdentificationPending { ready_at } => {
+            let message = match ready_at {
+                Some(at) if *at > clock::now() => format!(
+                    "E-mail подтверждён, мы сверяем ваши данные с данными начислений. Личный кабинет откроется {}.",
+                    clock::moscow(*at)
+                ),
+                _ => "E-mail подтверждён, сверка данных завершается — попробуйте войти через минуту.".to_owned(),
+            };
+            let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::IdentificationPending, message)]);
+            body.ready_at = ready_at.map(clock::rfc3339);
+            body
+        }
+        LoginError::IdentificationFailed { reason } => {
+            ErrorBody::new(vec![FieldError::general(ErrorCode::IdentificationFailed, reason.message())])
+        }
+    }
+}
+
+async fn end_session(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    if let Some(token) = web::cookie(request, SESSION_COOKIE) {
+        if let Err(error) = logout(services, token).await {
+            return web::internal_error(face, &error);
+        }
+    }
+    let response = match face {
+        Face::Json => web::json(200, &serde_json::json!({"status": "logged_out"})),
+        Face::Html => web::redirect("/login"),
+    };
+    web::with_cookie(response, &web::expired_session_cookie())
+}

@@ -1,1 +1,73 @@
-pub fn x() {}
+//! `GET /register` shows the form; `POST /register` registers a resident.
+
+use cabinet::Services;
+use cabinet::domain::RegistrationForm;
+use cabinet::errors::ErrorBody;
+use cabinet::usecases::register::{RegisterError, Registered, register};
+use cabinet::web::pages::{CheckMailPage, RegisterPage};
+use cabinet::web::{self, Face};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct RegisteredJson {
+    status: &'static str,
+    email: String,
+    letter_sent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suggestion: Option<String>,
+    message: &'static str,
+}
+
+pub async fn handle(services: &Services, request: Request) -> Response<Body> {
+    let face = Face::of(&request);
+    match *request.method() {
+        Method::GET => web::html(200, &RegisterPage::default()),
+        Method::POST => submit(services, &request, face).await,
+        _ => web::method_not_allowed(face),
+    }
+}
+
+async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: RegistrationForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let base_url = web::base_url(&services.config, request);
+    match register(services, &form, &base_url).await {
+        Ok(registered) => answer(face, &registered),
+        Err(RegisterError::Refused(errors)) => {
+            let body = ErrorBody::new(errors);
+            match face {
+                Face::Json => web::json(body.status(), &body),
+                Face::Html => web::html(body.status(), &RegisterPage::with_errors(&form, &body)),
+            }
+        }
+        Err(RegisterError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+fn answer(face: Face, registered: &Registered) -> Response<Body> {
+    let suggestion = registered.email_suggestion.as_ref().map(ToString::to_string);
+    match face {
+        Face::Json => web::json(
+            201,
+            &RegisteredJson {
+                status: "awaiting_email_confirmation",
+                email: registered.email.masked(),
+                letter_sent: registered.letter_sent,
+                suggestion,
+                message: if registered.letter_sent {
+                    "Мы отправили письмо со ссылкой для подтверждения e-mail."
+                } else {
+                    "Регистрация сохранена, но письмо отправить не удалось. Войдите с паролем — мы отправим его ещё раз."
+                },
+            },
+        ),
+        Face::Html => web::html(
+            201,
+            &CheckMailPage { masked_email: registered.email.masked(), letter_sent: registered.letter_sent, suggestion },
+        ),
+    }
+}

@@ -1,1 +1,171 @@
-pub fn x() {}
+//! The whole system on one machine: the resources of template.yaml created on
+//! a local AWS endpoint (moto), the same handler functions the Lambdas run
+//! served on the same routes, SQS messages delivered to `identify` as the
+//! Lambda event source mapping would, and the sent letters shown at
+//! `/_local/mail`.
+
+mod mailbox;
+mod poller;
+mod provision;
+mod seed;
+mod server;
+pub mod template;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use cabinet::{Config, Services};
+
+pub use mailbox::SentLetter;
+pub use template::Template;
+
+/// The handler crates that serve HTTP routes, by binary name in template.yaml.
+pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "account"];
+/// The handler crates fed by SQS, by binary name.
+pub const SQS_FUNCTIONS: &[&str] = &["identify"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error("creating local resources: {0}")]
+    Provision(String),
+    #[error("configuration from template.yaml: {0}")]
+    Config(#[from] cabinet::config::ConfigError),
+    #[error("loading the sample billing file: {0}")]
+    Seed(String),
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The local AWS endpoint (moto's server), e.g. `http://127.0.0.1:5000`.
+    pub endpoint: String,
+    /// Prefix of every resource name; a fresh one gives an isolated world.
+    pub prefix: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub identify_delay: Duration,
+    /// The sample billing file to load, if any.
+    pub billing_file: Option<PathBuf>,
+    /// Sender address instead of the template's (e.g. an unverified one, to
+    /// see SES refuse).
+    pub mail_from: Option<String>,
+}
+
+impl Options {
+    pub fn new(endpoint: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            prefix: prefix.into(),
+            port: 0,
+            identify_delay: Duration::from_secs(30),
+            billing_file: Some(repo_root().join("infra/sample-billing.csv")),
+            mail_from: None,
+        }
+    }
+}
+
+/// The repository root (template.yaml lives there).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// SDK configuration for the local endpoint, with dummy credentials.
+pub async fn local_aws(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .load()
+        .await
+}
+
+pub struct LocalStack {
+    /// Where the cabinet is served, e.g. `http://127.0.0.1:3000`.
+    pub url: String,
+    pub services: Arc<Services>,
+    pub template: Template,
+    /// Physical names by logical id (queues: URL).
+    pub names: HashMap<String, String>,
+    endpoint: String,
+    http: reqwest::Client,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The environment template.yaml gives every function, resolved against the
+/// local names and the parameters' defaults.
+fn function_environment(template: &Template, physical: &provision::Physical) -> HashMap<String, String> {
+    let lookup = |name: &str| template.parameters.get(name).or_else(|| physical.names.get(name)).cloned();
+    template
+        .environment
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), template::resolve(value, &lookup)?)))
+        .collect()
+}
+
+pub async fn start(options: Options) -> Result<LocalStack, StackError> {
+    let template = Template::load(&repo_root().join("template.yaml"))?;
+    let aws = local_aws(&options.endpoint).await;
+    let physical = provision::provision(&template, &aws, &options.prefix).await?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+
+    let mut environment = function_environment(&template, &physical);
+    environment.insert("IDENTIFY_DELAY_SECONDS".into(), options.identify_delay.as_secs().to_string());
+    environment.insert("PUBLIC_BASE_URL".into(), url.clone());
+    if let Some(from) = &options.mail_from {
+        environment.insert("MAIL_FROM".into(), from.clone());
+    }
+    let config = Config::from_lookup(|name| environment.get(name).cloned())?;
+    let services = Arc::new(Services::new(config, &aws));
+
+    if let Some(file) = &options.billing_file {
+        let loaded = seed::load_sample(&services.store, file).await?;
+        tracing::info!(loaded, "sample billing data loaded");
+    }
+
+    let mut tasks = Vec::new();
+    let http = reqwest::Client::new();
+    tasks.push(tokio::spawn(server::serve(
+        listener,
+        server::State {
+            services: services.clone(),
+            routes: template.routes.clone(),
+            endpoint: options.endpoint.clone(),
+            http: http.clone(),
+        },
+    )));
+    for subscription in &template.subscriptions {
+        let queue_url = physical.names.get(&subscription.queue).cloned().unwrap_or_default();
+        tasks.push(tokio::spawn(poller::deliver(
+            aws_sdk_sqs::Client::new(&aws),
+            queue_url,
+            subscription.clone(),
+            services.clone(),
+        )));
+    }
+    Ok(LocalStack { url, services, template, names: physical.names, endpoint: options.endpoint, http, tasks })
+}
+
+impl LocalStack {
+    /// Letters sent so far to `to` (all letters with `None`), oldest first.
+    pub async fn letters(&self, to: Option<&str>) -> Result<Vec<SentLetter>, reqwest::Error> {
+        let all = mailbox::sent_letters(&self.http, &self.endpoint).await?;
+        Ok(all.into_iter().filter(|l| to.is_none_or(|to| l.to.iter().any(|t| t == to))).collect())
+    }
+}

@@ -62,7 +62,7 @@ pub async fn confirm(
     if record.expires_at <= now.unix_timestamp() {
         return Err(ConfirmError::Expired);
     }
-    let ready_at = now + services.config.identify_delay;
+    let ready_at = clock::ceil_to_second(now + services.config.identify_delay);
     let job = IdentificationJob {
         account: resident.account.clone(),
         not_before: ready_at,

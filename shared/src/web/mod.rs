@@ -261,3 +261,18 @@ pub fn init_tracing() {
         .without_time()
         .try_init();
 }
+
+/// The whole `main` of an HTTP function: logs, adapters built once, then the
+/// Lambda runtime feeding `handler` one request at a time.
+pub async fn run_http<Fut>(handler: fn(&'static crate::Services, Request) -> Fut) -> Result<(), lambda_http::Error>
+where
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    // Leaked once at start-up: the adapters live as long as the process.
+    let services: &'static crate::Services = Box::leak(Box::new(crate::Services::from_env().await?));
+    lambda_http::run(lambda_http::service_fn(move |request| async move {
+        Ok::<_, std::convert::Infallible>(handler(services, request).await)
+    }))
+    .await
+}

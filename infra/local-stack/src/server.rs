@@ -1,0 +1,154 @@
+//! Serves the HTTP functions on the routes of template.yaml, turning each
+//! request into the `lambda_http::Request` API Gateway would hand them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use askama::Template;
+use bytes::Bytes;
+use cabinet::Services;
+use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
+use cabinet::web::{self, Face};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::RequestExt;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+
+use crate::mailbox::{self, SentLetter};
+use crate::template::Route;
+
+#[derive(Clone)]
+pub struct State {
+    pub services: Arc<Services>,
+    pub routes: Vec<Route>,
+    pub endpoint: String,
+    pub http: reqwest::Client,
+}
+
+/// API Gateway's payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub async fn serve(listener: tokio::net::TcpListener, state: State) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a connection failed");
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(answer(&state, request).await) }
+            });
+            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn answer(state: &State, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let response = match (request.method().as_str(), path.as_str()) {
+        ("GET", "/_local/mail") => mail_page(state).await,
+        ("GET", "/_local/mail.json") => mail_json(state).await,
+        _ => match to_lambda(request).await {
+            Ok(lambda_request) => route(state, lambda_request).await,
+            Err(response) => response,
+        },
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+async fn to_lambda(request: hyper::Request<Incoming>) -> Result<lambda_http::Request, lambda_http::Response<lambda_http::Body>> {
+    let (mut parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            let errors = ErrorBody::new(vec![FieldError::general(ErrorCode::PayloadTooLarge, "Слишком большой запрос.")]);
+            return Err(web::json(413, &errors));
+        }
+    };
+    let query: Vec<(String, String)> = parts.uri.query().map(|q| serde_urlencoded::from_str(q).unwrap_or_default()).unwrap_or_default();
+    let mut grouped: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in query {
+        grouped.entry(key).or_default().push(value);
+    }
+    parts.headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
+    let body = if bytes.is_empty() { lambda_http::Body::Empty } else { lambda_http::Body::Binary(bytes.to_vec()) };
+    Ok(lambda_http::Request::from_parts(parts, body).with_query_string_parameters(QueryMap::from(grouped)))
+}
+
+async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let face = Face::of(&request);
+    let Some(route) = state.routes.iter().find(|r| r.method == method && r.path == path) else {
+        let known_path = state.routes.iter().any(|r| r.path == path);
+        return if known_path {
+            web::method_not_allowed(face)
+        } else {
+            web::errors(face, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]))
+        };
+    };
+    let services = &state.services;
+    match route.binary.as_str() {
+        "register" => register::handle(services, request).await,
+        "confirm-email" => confirm_email::handle(services, request).await,
+        "login" => login::handle(services, request).await,
+        "account" => account::handle(services, request).await,
+        other => {
+            tracing::error!(function = other, "no local handler for this function");
+            web::errors(face, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(
+    source = r#"<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Локальная почта</title></head>
+<body style="font-family: sans-serif; max-width: 800px; margin: 0 auto;">
+<h1>Письма, отправленные локально ({{ letters.len() }})</h1>
+{% for l in letters.iter().rev() %}<section style="border: 1px solid #ccc; margin: 16px 0; padding: 8px;">
+<p><b>Кому:</b> {{ l.to.join(", ") }}<br><b>Тема:</b> {{ l.subject }}</p>
+<div>{{ l.html|safe }}</div></section>{% endfor %}
+</body></html>"#,
+    ext = "html"
+)]
+struct MailPage {
+    letters: Vec<SentLetter>,
+}
+
+async fn mail_page(state: &State) -> lambda_http::Response<lambda_http::Body> {
+    match mailbox::sent_letters(&state.http, &state.endpoint).await {
+        Ok(letters) => {
+            let mut response = web::html(200, &MailPage { letters });
+            // The letters' own HTML is shown as is: relax the policy for this
+            // local-only page.
+            response.headers_mut().remove(http::header::CONTENT_SECURITY_POLICY);
+            response
+        }
+        Err(error) => web::json(502, &serde_json::json!({"error": error.to_string()})),
+    }
+}
+
+async fn mail_json(state: &State) -> lambda_http::Response<lambda_http::Body> {
+    match mailbox::sent_letters(&state.http, &state.endpoint).await {
+        Ok(letters) => web::json(200, &letters),
+        Err(error) => web::json(502, &serde_json::json!({"error": error.to_string()})),
+    }
+}

@@ -1,0 +1,207 @@
+//! Reads `template.yaml`, the single source of resources and routes, into
+//! what the local stack needs to recreate: tables, queues, buckets, the SES
+//! identity, HTTP routes and SQS subscriptions.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_yaml::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("reading {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("parsing template.yaml: {0}")]
+    Parse(#[from] serde_yaml::Error),
+    #[error("template.yaml: {0}")]
+    Shape(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub logical_id: String,
+    pub key: String,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub logical_id: String,
+    pub visibility_timeout: Option<i64>,
+    pub dead_letter_queue: Option<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub binary: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub queue: String,
+    pub binary: String,
+    pub batch_size: i32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    pub tables: Vec<Table>,
+    pub queues: Vec<Queue>,
+    pub buckets: Vec<String>,
+    /// Parameter names of SES identities, resolved to their defaults.
+    pub sender_identities: Vec<String>,
+    pub routes: Vec<Route>,
+    pub subscriptions: Vec<Subscription>,
+    /// Environment every function gets (Globals), unresolved.
+    pub environment: Vec<(String, Value)>,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// A plain value, `!Ref` or `!Sub` with `${Name}` placeholders, resolved by
+/// `lookup` (parameters and physical names).
+pub fn resolve(value: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Tagged(tagged) if tagged.tag == "!Sub" => {
+            let mut text = tagged.value.as_str()?.to_owned();
+            while let Some(start) = text.find("${") {
+                let end = start + text[start..].find('}')?;
+                let name = text[start + 2..end].to_owned();
+                text.replace_range(start..=end, &lookup(&name)?);
+            }
+            Some(text)
+        }
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => lookup(tagged.value.as_str()?),
+        _ => None,
+    }
+}
+
+fn shape(message: impl Into<String>) -> TemplateError {
+    TemplateError::Shape(message.into())
+}
+
+/// The logical id a `!Ref X` or `!GetAtt X.Arn` points at.
+pub fn reference(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
+            ("!Ref", Value::String(id)) => Some(id.clone()),
+            ("!GetAtt", Value::String(path)) => path.split('.').next().map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value.as_mapping().and_then(|m| m.get(key))
+}
+
+fn string(value: &Value, key: &str) -> Option<String> {
+    get(value, key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let root: Value = serde_yaml::from_str(text)?;
+        let mut template = Template::default();
+        if let Some(parameters) = get(&root, "Parameters").and_then(Value::as_mapping) {
+            for (name, definition) in parameters {
+                let default = match get(definition, "Default") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => String::new(),
+                };
+                if let Some(name) = name.as_str() {
+                    template.parameters.insert(name.to_owned(), default);
+                }
+            }
+        }
+        if let Some(variables) =
+            get(&root, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Environment")).and_then(|e| get(e, "Variables")).and_then(Value::as_mapping)
+        {
+            template.environment =
+                variables.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect();
+        }
+        let resources = get(&root, "Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
+        for (id, resource) in resources {
+            let id = id.as_str().ok_or_else(|| shape("a resource id is not text"))?.to_owned();
+            let kind = string(resource, "Type").unwrap_or_default();
+            let empty = Value::Null;
+            let properties = get(resource, "Properties").unwrap_or(&empty);
+            match kind.as_str() {
+                "AWS::DynamoDB::Table" => template.tables.push(table(&id, properties)?),
+                "AWS::SQS::Queue" => template.queues.push(queue(&id, properties)),
+                "AWS::S3::Bucket" => template.buckets.push(id),
+                "AWS::SES::EmailIdentity" => {
+                    let identity = get(properties, "EmailIdentity").ok_or_else(|| shape("EmailIdentity missing"))?;
+                    let value = reference(identity)
+                        .and_then(|p| template.parameters.get(&p).cloned())
+                        .or_else(|| identity.as_str().map(str::to_owned))
+                        .ok_or_else(|| shape("EmailIdentity is neither text nor a parameter"))?;
+                    template.sender_identities.push(value);
+                }
+                "AWS::Serverless::Function" => function(&mut template, &id, resource, properties)?,
+                _ => {}
+            }
+        }
+        template.routes.sort();
+        Ok(template)
+    }
+}
+
+fn table(id: &str, properties: &Value) -> Result<Table, TemplateError> {
+    let key = get(properties, "KeySchema")
+        .and_then(Value::as_sequence)
+        .and_then(|keys| keys.iter().find(|k| string(k, "KeyType").as_deref() == Some("HASH")))
+        .and_then(|k| string(k, "AttributeName"))
+        .ok_or_else(|| shape(format!("{id}: no HASH key")))?;
+    let ttl_attribute = get(properties, "TimeToLiveSpecification").and_then(|t| string(t, "AttributeName"));
+    Ok(Table { logical_id: id.to_owned(), key, ttl_attribute })
+}
+
+fn queue(id: &str, properties: &Value) -> Queue {
+    let visibility_timeout = get(properties, "VisibilityTimeout").and_then(Value::as_i64);
+    let dead_letter_queue = get(properties, "RedrivePolicy").and_then(|policy| {
+        let target = get(policy, "deadLetterTargetArn").and_then(reference)?;
+        let max = get(policy, "maxReceiveCount").and_then(Value::as_i64).unwrap_or(5);
+        Some((target, max))
+    });
+    Queue { logical_id: id.to_owned(), visibility_timeout, dead_letter_queue }
+}
+
+fn function(template: &mut Template, id: &str, resource: &Value, properties: &Value) -> Result<(), TemplateError> {
+    let binary = get(resource, "Metadata")
+        .and_then(|m| get(m, "BuildProperties"))
+        .and_then(|b| string(b, "Binary"))
+        .ok_or_else(|| shape(format!("{id}: Metadata.BuildProperties.Binary missing")))?;
+    let Some(events) = get(properties, "Events").and_then(Value::as_mapping) else {
+        return Ok(());
+    };
+    for event in events.values() {
+        let empty = Value::Null;
+        let event_properties = get(event, "Properties").unwrap_or(&empty);
+        match string(event, "Type").as_deref() {
+            Some("HttpApi") => template.routes.push(Route {
+                method: string(event_properties, "Method").unwrap_or_default().to_uppercase(),
+                path: string(event_properties, "Path").unwrap_or_default(),
+                binary: binary.clone(),
+            }),
+            Some("SQS") => template.subscriptions.push(Subscription {
+                queue: get(event_properties, "Queue").and_then(reference).ok_or_else(|| shape(format!("{id}: SQS event without a queue")))?,
+                binary: binary.clone(),
+                batch_size: get(event_properties, "BatchSize").and_then(Value::as_i64).and_then(|b| i32::try_from(b).ok()).unwrap_or(10),
+            }),
+            _ => {}
+        }
+    }
+    Ok(())
+}
