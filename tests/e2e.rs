@@ -1,1 +1,457 @@
+//! End to end over HTTP against the local stack: moto's server for AWS, the
+//! real handler functions on the routes of template.yaml.
 
+use std::collections::BTreeSet;
+
+use cabinet::domain::{AccountNumber, BillingAccount, FullName};
+use cabinet::queue::IdentificationJob;
+use e2e::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_resident_registers_confirms_waits_logs_in_and_sees_the_account() {
+    let app = spawn_app().await;
+    let email = unique_email();
+
+    let registered = app.register(&email).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    assert_eq!(registered.json()["status"], "awaiting_email_confirmation");
+    assert_eq!(registered.json()["letter_sent"], true);
+
+    let letters = app.letters_to(&email).await;
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].html.contains("/confirm?token="), "the HTML part has the link");
+
+    let confirmed = app.get(&app.confirmation_path(&email).await, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["status"], "awaiting_identification");
+    let ready_at = confirmed.json()["ready_at"].as_str().expect("ready_at").to_owned();
+    time::OffsetDateTime::parse(&ready_at, &time::format_description::well_known::Rfc3339).expect("RFC 3339");
+
+    let early = app.login(&email, PASSWORD).await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN);
+    assert_eq!(early.code(), "identification_pending");
+    assert_eq!(early.json()["ready_at"], ready_at.as_str());
+
+    let logged_in = app.login_when_ready("100 200 300", PASSWORD).await;
+    assert_eq!(logged_in.status, StatusCode::OK, "{}", logged_in.text);
+    assert_eq!(logged_in.json()["status"], "active");
+    let cookie = logged_in.session_cookie().expect("a session cookie");
+    let set_cookie = logged_in.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+
+    let account = app.get("/account", "application/json", Some(&cookie)).await;
+    assert_eq!(account.status, StatusCode::OK, "{}", account.text);
+    let body = account.json();
+    assert_eq!(body["account"], "100200300");
+    assert_eq!(body["full_name"], "Иванов Иван Иванович");
+    assert_eq!(body["address"], "г. Москва, ул. Садовая, д. 5, кв. 12");
+    assert_eq!(body["balance"], 3450.67);
+
+    let page = app.get("/account", "text/html", Some(&cookie)).await;
+    assert!(page.text.contains("3\u{a0}450,67\u{a0}₽"), "{}", page.text);
+
+    let subjects: Vec<String> = app.letters_to(&email).await.into_iter().map(|l| l.subject).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects[1].contains("открыт"), "{subjects:?}");
+}
+
+#[tokio::test]
+async fn register_reports_every_field_error_at_once() {
+    let app = spawn_app().await;
+    let answer = app.post_json("/register", &json!({})).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let errors = answer.json()["errors"].as_array().cloned().unwrap_or_default();
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["account", "full_name", "phone", "email", "password", "password_confirm", "consent"]);
+    assert!(errors.iter().all(|e| !e["message"].as_str().unwrap_or_default().is_empty()));
+}
+
+#[tokio::test]
+async fn register_refuses_each_invalid_field_with_its_code() {
+    let app = spawn_app().await;
+    let cases = [
+        ("account", json!("12ab"), "invalid"),
+        ("full_name", json!("Иванов"), "invalid"),
+        ("phone", json!("12345"), "invalid"),
+        ("email", json!("ivanov@"), "invalid"),
+        ("password", json!("qwerty123"), "weak_password"),
+        ("password_confirm", json!("другой пароль"), "password_mismatch"),
+        ("consent", json!(false), "consent_required"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = registration(&unique_email());
+        body[field] = value.clone();
+        if field == "password" {
+            body["password_confirm"] = value;
+        }
+        let answer = app.post_json("/register", &body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{field}: {}", answer.text);
+        assert_eq!(answer.json()["errors"][0]["field"], field);
+        assert_eq!(answer.code(), code, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn register_returns_account_not_found_for_an_account_missing_from_billing() {
+    let app = spawn_app().await;
+    let mut body = registration(&unique_email());
+    body["account"] = json!("999999");
+    let answer = app.post_json("/register", &body).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.code(), "account_not_found");
+    assert_eq!(answer.json()["errors"][0]["field"], "account");
+}
+
+#[tokio::test]
+async fn register_returns_name_mismatch_without_revealing_the_payer() {
+    let app = spawn_app().await;
+    for name in ["Петров Иван Иванович", "Иванов", "Иванов Пётр Иванович", "Иванов П. И.", "Ivanov Ivan Ivanovich"]
+    {
+        let mut body = registration(&unique_email());
+        body["full_name"] = json!(name);
+        let answer = app.post_json("/register", &body).await;
+        let code = answer.code();
+        assert!(code == "name_mismatch" || (name == "Иванов" && code == "invalid"), "{name}: {}", answer.text);
+        assert!(!answer.text.contains("Иван Иванович") || name.contains("Иван Иванович"), "{}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn register_accepts_the_name_as_residents_really_type_it() {
+    let app = spawn_app().await;
+    let typed = [
+        ("100200300", " иванов  и.и. "),
+        ("100200301", "Салтыков - Щедрин М. Е."),
+        ("100200302", "ФЕДОРОВА АЛЕНА ПЕТРОВНА"),
+        ("100200303", "Петров Пётр Павлович"),
+        ("0001234567", "Cмирнова Oльга Hиколаевна\u{200B}"),
+    ];
+    for (account, name) in typed {
+        let mut body = registration(&unique_email());
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        let answer = app.post_json("/register", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{account} {name}: {}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn register_returns_already_registered_then_email_taken() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+
+    let again = app.register(&unique_email()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.code(), "already_registered");
+
+    let mut other = registration(&email.to_uppercase());
+    other["account"] = json!("100200301");
+    other["full_name"] = json!("Салтыков-Щедрин Михаил Евграфович");
+    let taken = app.post_json("/register", &other).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(taken.code(), "email_taken");
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_account_have_exactly_one_winner() {
+    let app = spawn_app().await;
+    let attempts = (0..12).map(|_| {
+        let email = unique_email();
+        let app = &app;
+        async move { app.register(&email).await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let refused: BTreeSet<String> =
+        answers.iter().filter(|a| a.status != StatusCode::CREATED).map(|a| a.code()).collect();
+    assert_eq!(created, 1, "{:?}", answers.iter().map(|a| &a.text).collect::<Vec<_>>());
+    assert_eq!(refused, BTreeSet::from(["already_registered".to_owned()]));
+}
+
+#[tokio::test]
+async fn concurrent_registrations_with_one_email_have_exactly_one_winner() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let accounts = [
+        ("100200300", "Иванов Иван Иванович"),
+        ("100200301", "Салтыков-Щедрин Михаил Евграфович"),
+        ("100200302", "Фёдорова Алёна Петровна"),
+        ("100200303", "Петров П. П."),
+        ("1234567", "Смирнова Ольга Николаевна"),
+    ];
+    let attempts = accounts.iter().map(|(account, name)| {
+        let mut body = registration(&email);
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        let app = &app;
+        async move { app.post_json("/register", &body).await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{:?}", answers.iter().map(|a| &a.text).collect::<Vec<_>>());
+    assert!(answers.iter().filter(|a| a.status != StatusCode::CREATED).all(|a| a.code() == "email_taken"));
+}
+
+#[tokio::test]
+async fn a_registration_is_kept_when_ses_refuses_the_letter() {
+    let app = spawn_app_with(|o| o.mail_from = Some("unverified@nowhere.example".into())).await;
+    let email = unique_email();
+    let answer = app.register(&email).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.json()["letter_sent"], false);
+    assert!(answer.json()["message"].as_str().unwrap_or_default().contains("Войдите с паролем"));
+    assert!(app.letters_to(&email).await.is_empty());
+
+    let again = app.register(&unique_email()).await;
+    assert_eq!(again.code(), "already_registered", "the registration was stored");
+    let login = app.login(&email, PASSWORD).await;
+    assert_eq!(login.code(), "email_not_confirmed");
+}
+
+#[tokio::test]
+async fn login_answers_unknown_login_and_wrong_password_identically() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    app.login_when_ready(&email, PASSWORD).await;
+
+    let unknown = app.login("nobody@example.ru", PASSWORD).await;
+    let wrong = app.login(&email, "не тот пароль").await;
+    let garbage = app.login("???", "x").await;
+    for answer in [&unknown, &wrong, &garbage] {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.code(), "invalid_credentials");
+    }
+    assert_eq!(unknown.text, wrong.text);
+    assert_eq!(unknown.text, garbage.text);
+}
+
+#[tokio::test]
+async fn login_before_confirmation_sends_a_new_letter_and_the_old_link_stops_working() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let old_link = app.confirmation_path(&email).await;
+
+    let answer = app.login(&email, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.code(), "email_not_confirmed");
+    let masked = answer.json()["email"].as_str().unwrap_or_default().to_owned();
+    assert!(masked.contains("****@example.ru") && !masked.contains(&email), "{masked}");
+    assert_eq!(app.letters_to(&email).await.len(), 2);
+
+    let old = app.get(&old_link, "application/json", None).await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    assert_eq!(old.code(), "invalid_token");
+
+    let new_link = app.confirmation_path(&email).await;
+    assert_ne!(new_link, old_link);
+    assert_eq!(app.get(&new_link, "application/json", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn confirming_twice_answers_already_confirmed() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let first = app.register_and_confirm(&email).await;
+    assert_eq!(first.json()["already_confirmed"], false);
+    let again = app.get(&app.confirmation_path(&email).await, "application/json", None).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["already_confirmed"], true);
+    assert_eq!(again.json()["ready_at"], first.json()["ready_at"]);
+    let page = app.get(&app.confirmation_path(&email).await, "text/html", None).await;
+    assert!(page.text.contains("уже подтверждён"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_forged_or_truncated_link_is_refused_with_a_clear_message() {
+    let app = spawn_app().await;
+    for path in ["/confirm", "/confirm?token=abc", &format!("/confirm?token={}", "A".repeat(43))] {
+        let answer = app.get(path, "application/json", None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(answer.code(), "invalid_token");
+    }
+    let page = app.get("/confirm?token=abc", "text/html", None).await;
+    assert!(page.text.contains("Ссылка недействительна"));
+}
+
+#[tokio::test]
+async fn identification_rejects_a_resident_whose_payer_changed_meanwhile() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    let new_payer = BillingAccount {
+        account: AccountNumber::parse("100200300").unwrap(),
+        full_name: FullName::parse("Сидоров Семён Семёнович").unwrap(),
+        address: None,
+        balance: None,
+        updated_at: cabinet::clock::now(),
+    };
+    app.stack.services.store.put_billing_account(&new_payer).await.unwrap();
+
+    let answer = app.login_when_ready(&email, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text);
+    assert_eq!(answer.code(), "identification_failed");
+    assert!(!answer.text.contains("Сидоров"), "the new payer is not revealed");
+    let letters = app.letters_to(&email).await;
+    assert!(letters.last().is_some_and(|l| l.subject.contains("не удалось")), "{letters:?}");
+}
+
+#[tokio::test]
+async fn a_duplicated_identification_job_identifies_once_and_sends_one_letter() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    let job = IdentificationJob {
+        account: AccountNumber::parse("100200300").unwrap(),
+        not_before: cabinet::clock::now(),
+        base_url: app.stack.url.clone(),
+    };
+    for _ in 0..3 {
+        app.stack.services.queue.schedule(&job, cabinet::clock::now()).await.unwrap();
+    }
+    assert_eq!(app.login_when_ready(&email, PASSWORD).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let ready = app.letters_to(&email).await.into_iter().filter(|l| l.subject.contains("открыт")).count();
+    assert_eq!(ready, 1);
+}
+
+#[tokio::test]
+async fn a_job_delivered_before_its_time_waits_until_then() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    // Sent without any SQS delay: the handler must put it back itself.
+    let job = IdentificationJob {
+        account: AccountNumber::parse("100200300").unwrap(),
+        not_before: cabinet::clock::now() + time::Duration::hours(1),
+        base_url: app.stack.url.clone(),
+    };
+    let sqs = aws_sdk_sqs::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    sqs.send_message()
+        .queue_url(&app.stack.services.config.identify_queue_url)
+        .message_body(serde_json::to_string(&job).unwrap())
+        .send()
+        .await
+        .unwrap();
+    // The regular job (2 s) identifies; the early one is deferred, not run.
+    assert_eq!(app.login_when_ready(&email, PASSWORD).await.status, StatusCode::OK);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&app.stack.services.config.identify_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attributes
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed).cloned());
+    assert_eq!(delayed.as_deref(), Some("1"), "the early job went back with a 15-minute delay");
+}
+
+#[tokio::test]
+async fn the_account_needs_a_session_and_logout_ends_it() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    let cookie = app.login_when_ready(&email, PASSWORD).await.session_cookie().expect("a cookie");
+
+    assert_eq!(app.get("/account", "application/json", None).await.code(), "not_authenticated");
+    let page = app.get("/account", "text/html", None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers.get("location").and_then(|v| v.to_str().ok()), Some("/login"));
+
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::OK);
+    let response = app
+        .client
+        .post(format!("{}/logout", app.stack.url))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_html_form_comes_back_with_the_values_escaped_and_errors_by_their_fields() {
+    let app = spawn_app().await;
+    let answer = app
+        .post_form(
+            "/register",
+            &[("account", "<script>alert(1)</script>"), ("full_name", "Иванов"), ("email", "a@b"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(!answer.text.contains("<script>alert(1)</script>"));
+    assert!(answer.text.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{}", answer.text);
+    assert!(answer.text.contains(r#"aria-describedby="account-error""#));
+    assert!(answer.text.contains(r#"id="full_name" name="full_name" autocomplete="name" value="Иванов""#));
+    assert!(answer.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(answer.headers["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn the_whole_path_works_with_form_posts_and_html_pages() {
+    let app = spawn_app().await;
+    let form = app.get("/register", "text/html", None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("Номер лицевого счета") && form.text.contains("152-ФЗ"));
+
+    let email = unique_email();
+    let fields = [
+        ("account", "100200300"),
+        ("full_name", "Иванов И. И."),
+        ("phone", "8 916 123 45 67"),
+        ("email", email.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("consent", "on"),
+    ];
+    let check_mail = app.post_form("/register", &fields).await;
+    assert_eq!(check_mail.status, StatusCode::CREATED, "{}", check_mail.text);
+    assert!(check_mail.text.contains("Проверьте почту"));
+
+    let confirmed = app.get(&app.confirmation_path(&email).await, "text/html", None).await;
+    assert!(confirmed.text.contains("(МСК)"), "{}", confirmed.text);
+
+    let mut logged_in = app.post_form("/login", &[("login", &email), ("password", PASSWORD)]).await;
+    for _ in 0..60 {
+        if logged_in.status == StatusCode::SEE_OTHER {
+            break;
+        }
+        assert!(logged_in.text.contains("откроется") || logged_in.text.contains("завершается"), "{}", logged_in.text);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        logged_in = app.post_form("/login", &[("login", &email), ("password", PASSWORD)]).await;
+    }
+    assert_eq!(logged_in.headers.get("location").and_then(|v| v.to_str().ok()), Some("/account"));
+    let cookie = logged_in.session_cookie().expect("a cookie");
+    let account = app.get("/account", "text/html", Some(&cookie)).await;
+    assert!(account.text.contains("Лицевой счёт 100200300"), "{}", account.text);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_clear_4xx_answers() {
+    let app = spawn_app().await;
+    let wrong_type = app.post_raw("/register", "text/plain", b"hello".to_vec()).await;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken_json = app.post_raw("/register", "application/json", b"{\"account\":".to_vec()).await;
+    assert_eq!(broken_json.status, StatusCode::BAD_REQUEST);
+    let broken_utf8 = app.post_raw("/login", "application/json", vec![0x7b, 0xff, 0xfe, 0x7d]).await;
+    assert_eq!(broken_utf8.status, StatusCode::BAD_REQUEST);
+    let oversized = app.post_raw("/register", "application/json", vec![b' '; 64 * 1024]).await;
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    for answer in [&wrong_type, &broken_json, &broken_utf8, &oversized] {
+        assert!(!answer.json()["errors"][0]["message"].as_str().unwrap_or_default().is_empty());
+    }
+    let missing = app.get("/nowhere", "application/json", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

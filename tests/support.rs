@@ -1,1 +1,170 @@
-pub fn x() {}
+//! Test support: each test gets its own local stack (own tables, queue and
+//! bucket on the shared moto server) and a plain HTTP client.
+
+use std::time::Duration;
+
+use local_stack::{LocalStack, Options};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub use local_stack::SentLetter;
+
+/// The wait between confirmation and identification in these tests.
+pub const TEST_DELAY: Duration = Duration::from_secs(2);
+
+pub struct TestApp {
+    pub stack: LocalStack,
+    pub client: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The `code` of the first error.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("session="))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    }
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL must point at moto's server: run the tests with infra/test.sh")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Options)) -> TestApp {
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut options = Options::new(endpoint(), prefix);
+    options.identify_delay = TEST_DELAY;
+    configure(&mut options);
+    let stack = local_stack::start(options).await.expect("the local stack starts");
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
+    TestApp { stack, client }
+}
+
+/// An address no other test uses.
+pub fn unique_email() -> String {
+    format!("r{}@example.ru", uuid::Uuid::new_v4().simple())
+}
+
+/// A registration of the sample account 100200300 (Иванов Иван Иванович).
+pub fn registration(email: &str) -> Value {
+    json!({
+        "account": "100200300",
+        "full_name": "Иванов Иван Иванович",
+        "phone": "+7 916 123-45-67",
+        "email": email,
+        "password": "синий трамвай",
+        "password_confirm": "синий трамвай",
+        "consent": true
+    })
+}
+
+pub const PASSWORD: &str = "синий трамвай";
+
+impl TestApp {
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Answer { status, headers, text }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.stack.url))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is answered");
+        Self::answer(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.stack.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the request is answered");
+        Self::answer(response).await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(fields).expect("form encoding");
+        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes()).await
+    }
+
+    pub async fn get(&self, path: &str, accept: &str, cookie: Option<&str>) -> Answer {
+        let mut request = self.client.get(format!("{}{path}", self.stack.url)).header("accept", accept);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        Self::answer(request.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn register(&self, email: &str) -> Answer {
+        self.post_json("/register", &registration(email)).await
+    }
+
+    pub async fn letters_to(&self, email: &str) -> Vec<SentLetter> {
+        self.stack.letters(Some(email)).await.expect("moto lists the sent letters")
+    }
+
+    /// The confirmation link of the newest letter to `email`, as a path.
+    pub async fn confirmation_path(&self, email: &str) -> String {
+        let letters = self.letters_to(email).await;
+        let letter = letters.iter().rev().find(|l| l.text.contains("/confirm?token=")).expect("a confirmation letter");
+        let start = letter.text.find("/confirm?token=").expect("a link");
+        letter.text[start..].split_whitespace().next().expect("a link").to_owned()
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Answer {
+        self.post_json("/login", &json!({"login": login, "password": password})).await
+    }
+
+    /// Logs in, retrying while identification is pending (up to 30 s).
+    pub async fn login_when_ready(&self, login: &str, password: &str) -> Answer {
+        for _ in 0..60 {
+            let answer = self.login(login, password).await;
+            if answer.status != StatusCode::FORBIDDEN || answer.code() != "identification_pending" {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("identification did not finish in 30 s");
+    }
+
+    /// Registers the sample resident and confirms the address.
+    pub async fn register_and_confirm(&self, email: &str) -> Answer {
+        let registered = self.register(email).await;
+        assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+        let path = self.confirmation_path(email).await;
+        self.get(&path, "application/json", None).await
+    }
+}

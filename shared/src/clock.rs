@@ -1,8 +1,6 @@
 //! Times as residents read them: Moscow time (UTC+3 all year since 2014).
 
-use time::{
-    OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
-};
+use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description};
 
 const MOSCOW: UtcOffset = match UtcOffset::from_hms(3, 0, 0) {
     Ok(offset) => offset,
@@ -27,10 +25,7 @@ pub fn moscow(at: OffsetDateTime) -> String {
     let at = if at.second() > 0 { at + time::Duration::seconds(60 - i64::from(at.second())) } else { at };
     let local = at.to_offset(MOSCOW);
     let format = format_description!("[day].[month].[year] в [hour]:[minute]");
-    local
-        .format(&format)
-        .map(|s| format!("{s} (МСК)"))
-        .unwrap_or_default()
+    local.format(&format).map(|s| format!("{s} (МСК)")).unwrap_or_default()
 }
 
 /// RFC 3339 in Moscow time, as the JSON face gives `ready_at`.
@@ -45,13 +40,7 @@ mod tests {
 
     #[test]
     fn shows_moscow_time() {
-        assert_eq!(
-            moscow(datetime!(2026-11-25 11:05 UTC)),
-            "25.11.2026 в 14:05 (МСК)"
-        );
-        assert_eq!(
-            rfc3339(datetime!(2026-11-25 11:05 UTC)),
-            "2026-11-25T14:05:00+03:00"
-        );
+        assert_eq!(moscow(datetime!(2026-11-25 11:05 UTC)), "25.11.2026 в 14:05 (МСК)");
+        assert_eq!(rfc3339(datetime!(2026-11-25 11:05 UTC)), "2026-11-25T14:05:00+03:00");
     }
 }

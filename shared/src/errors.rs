@@ -73,21 +73,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn field(field: Field, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            field: Some(field),
-            code,
-            message: message.into(),
-            suggestion: None,
-        }
+        Self { field: Some(field), code, message: message.into(), suggestion: None }
     }
 
     pub fn general(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            field: None,
-            code,
-            message: message.into(),
-            suggestion: None,
-        }
+        Self { field: None, code, message: message.into(), suggestion: None }
     }
 
     pub fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
@@ -101,9 +91,7 @@ impl FieldError {
             ErrorCode::AccountNotFound | ErrorCode::NameMismatch => 422,
             ErrorCode::AlreadyRegistered | ErrorCode::EmailTaken => 409,
             ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => 401,
-            ErrorCode::EmailNotConfirmed
-            | ErrorCode::IdentificationPending
-            | ErrorCode::IdentificationFailed => 403,
+            ErrorCode::EmailNotConfirmed | ErrorCode::IdentificationPending | ErrorCode::IdentificationFailed => 403,
             ErrorCode::RateLimited => 429,
             ErrorCode::NotFound => 404,
             ErrorCode::ExpiredToken => 410,
@@ -127,11 +115,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(errors: Vec<FieldError>) -> Self {
-        Self {
-            errors,
-            ready_at: None,
-            email: None,
-        }
+        Self { errors, ready_at: None, email: None }
     }
 
     pub fn status(&self) -> u16 {
@@ -160,14 +144,8 @@ pub struct Unexpected {
 }
 
 impl Unexpected {
-    pub fn new(
-        context: &'static str,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            context,
-            source: Box::new(source),
-        }
+    pub fn new(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { context, source: Box::new(source) }
     }
 }
 

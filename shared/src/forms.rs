@@ -54,10 +54,7 @@ impl<'de> Visitor<'de> for FlagVisitor {
         Ok(v)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(matches!(
-            v.trim().to_lowercase().as_str(),
-            "on" | "true" | "1" | "yes" | "да"
-        ))
+        Ok(matches!(v.trim().to_lowercase().as_str(), "on" | "true" | "1" | "yes" | "да"))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(v == 1)

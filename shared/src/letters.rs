@@ -61,10 +61,7 @@ struct RejectedText<'a> {
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds < 60 {
-        return format!(
-            "{seconds} {}",
-            plural(seconds, "секунду", "секунды", "секунд")
-        );
+        return format!("{seconds} {}", plural(seconds, "секунду", "секунды", "секунд"));
     }
     let minutes = seconds.div_ceil(60);
     format!("{minutes} {}", plural(minutes, "минуту", "минуты", "минут"))
@@ -94,23 +91,12 @@ pub fn confirmation(
     Ok(Letter {
         to: to.clone(),
         subject: subject.to_owned(),
-        html: ConfirmHtml {
-            subject,
-            account,
-            link,
-            valid_hours,
-            wait: &wait,
-        }
-        .render()
-        .context("rendering the confirmation letter")?,
-        text: ConfirmText {
-            account,
-            link,
-            valid_hours,
-            wait: &wait,
-        }
-        .render()
-        .context("rendering the confirmation letter")?,
+        html: ConfirmHtml { subject, account, link, valid_hours, wait: &wait }
+            .render()
+            .context("rendering the confirmation letter")?,
+        text: ConfirmText { account, link, valid_hours, wait: &wait }
+            .render()
+            .context("rendering the confirmation letter")?,
     })
 }
 
@@ -120,40 +106,20 @@ pub fn ready(to: &Email, account: &AccountNumber, link: &str) -> Result<Letter, 
     Ok(Letter {
         to: to.clone(),
         subject: subject.to_owned(),
-        html: ReadyHtml {
-            subject,
-            account,
-            link,
-        }
-        .render()
-        .context("rendering the ready letter")?,
-        text: ReadyText { account, link }
-            .render()
-            .context("rendering the ready letter")?,
+        html: ReadyHtml { subject, account, link }.render().context("rendering the ready letter")?,
+        text: ReadyText { account, link }.render().context("rendering the ready letter")?,
     })
 }
 
-pub fn rejected(
-    to: &Email,
-    account: &AccountNumber,
-    reason: RejectionReason,
-) -> Result<Letter, Unexpected> {
+pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал»: не удалось сверить данные";
     let account = account.as_str();
     let reason = reason.message();
     Ok(Letter {
         to: to.clone(),
         subject: subject.to_owned(),
-        html: RejectedHtml {
-            subject,
-            account,
-            reason,
-        }
-        .render()
-        .context("rendering the rejection letter")?,
-        text: RejectedText { account, reason }
-            .render()
-            .context("rendering the rejection letter")?,
+        html: RejectedHtml { subject, account, reason }.render().context("rendering the rejection letter")?,
+        text: RejectedText { account, reason }.render().context("rendering the rejection letter")?,
     })
 }
 
@@ -183,11 +149,7 @@ mod tests {
         )
         .unwrap();
         assert!(letter.text.contains("https://x/confirm?token=abc&x=1"));
-        assert!(
-            letter.html.contains("https://x/confirm?token=abc&#38;x=1"),
-            "{}",
-            letter.html
-        );
+        assert!(letter.html.contains("https://x/confirm?token=abc&#38;x=1"), "{}", letter.html);
         assert!(letter.text.contains("24 ч"));
         assert!(letter.text.contains("10 минут"));
     }

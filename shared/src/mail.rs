@@ -30,10 +30,9 @@ pub struct Mailer {
 /// `Name <address>` or a bare address.
 fn split_sender(from: &str) -> (String, String) {
     match from.rsplit_once('<') {
-        Some((name, address)) => (
-            name.trim().trim_matches('"').to_owned(),
-            address.trim_end_matches('>').trim().to_owned(),
-        ),
+        Some((name, address)) => {
+            (name.trim().trim_matches('"').to_owned(), address.trim_end_matches('>').trim().to_owned())
+        }
         None => (String::new(), from.trim().to_owned()),
     }
 }
@@ -41,12 +40,7 @@ fn split_sender(from: &str) -> (String, String) {
 impl Mailer {
     pub fn new(client: Client, from: &str, configuration_set: Option<String>) -> Self {
         let (from_name, from_address) = split_sender(from);
-        Self {
-            client,
-            from_name,
-            from_address,
-            configuration_set,
-        }
+        Self { client, from_name, from_address, configuration_set }
     }
 
     /// The address letters are sent from (the SES identity).
@@ -69,18 +63,11 @@ impl Mailer {
             .html_body(letter.html.as_str())
             .write_to_vec()
             .context("building a MIME letter")?;
-        let raw = RawMessage::builder()
-            .data(Blob::new(mime))
-            .build()
-            .context("building an SES raw message")?;
+        let raw = RawMessage::builder().data(Blob::new(mime)).build().context("building an SES raw message")?;
         self.client
             .send_email()
             .from_email_address(&self.from_address)
-            .destination(
-                Destination::builder()
-                    .to_addresses(letter.to.as_str())
-                    .build(),
-            )
+            .destination(Destination::builder().to_addresses(letter.to.as_str()).build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
@@ -101,9 +88,6 @@ mod tests {
             split_sender("ЛК «Потенциал» <noreply@example.ru>"),
             ("ЛК «Потенциал»".to_owned(), "noreply@example.ru".to_owned())
         );
-        assert_eq!(
-            split_sender("noreply@example.ru"),
-            (String::new(), "noreply@example.ru".to_owned())
-        );
+        assert_eq!(split_sender("noreply@example.ru"), (String::new(), "noreply@example.ru".to_owned()));
     }
 }

@@ -27,11 +27,7 @@ impl IdentificationJob {
     pub fn delay_seconds(&self, now: OffsetDateTime) -> i32 {
         let remaining = (self.not_before - now).whole_seconds();
         // Round up so the job never arrives a fraction of a second early.
-        let remaining = if (self.not_before - now).subsec_nanoseconds() > 0 {
-            remaining + 1
-        } else {
-            remaining
-        };
+        let remaining = if (self.not_before - now).subsec_nanoseconds() > 0 { remaining + 1 } else { remaining };
         i32::try_from(remaining.clamp(0, MAX_SQS_DELAY_SECONDS)).unwrap_or(0)
     }
 
@@ -48,18 +44,11 @@ pub struct IdentificationQueue {
 
 impl IdentificationQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
+        Self { client, url: url.into() }
     }
 
     #[tracing::instrument(skip_all, fields(delay_seconds))]
-    pub async fn schedule(
-        &self,
-        job: &IdentificationJob,
-        now: OffsetDateTime,
-    ) -> Result<(), Unexpected> {
+    pub async fn schedule(&self, job: &IdentificationJob, now: OffsetDateTime) -> Result<(), Unexpected> {
         let delay = job.delay_seconds(now);
         tracing::Span::current().record("delay_seconds", delay);
         let body = serde_json::to_string(job).context("encoding an identification job")?;
@@ -81,11 +70,7 @@ mod tests {
     use time::Duration;
 
     fn job(not_before: OffsetDateTime) -> IdentificationJob {
-        IdentificationJob {
-            account: AccountNumber::parse("1").unwrap(),
-            not_before,
-            base_url: String::new(),
-        }
+        IdentificationJob { account: AccountNumber::parse("1").unwrap(), not_before, base_url: String::new() }
     }
 
     #[test]
@@ -93,10 +78,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         assert_eq!(job(now + Duration::minutes(40)).delay_seconds(now), 900);
         assert_eq!(job(now + Duration::seconds(30)).delay_seconds(now), 30);
-        assert_eq!(
-            job(now + Duration::milliseconds(29_500)).delay_seconds(now),
-            30
-        );
+        assert_eq!(job(now + Duration::milliseconds(29_500)).delay_seconds(now), 30);
         assert_eq!(job(now - Duration::seconds(5)).delay_seconds(now), 0);
         assert!(job(now - Duration::seconds(5)).is_due(now));
         assert!(!job(now + Duration::seconds(5)).is_due(now));

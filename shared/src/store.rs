@@ -16,9 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{
-    AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash,
-};
+use crate::domain::{AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash};
 use crate::errors::{Context, Unexpected};
 
 type Item = std::collections::HashMap<String, AttributeValue>;
@@ -101,16 +99,11 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 fn timestamp(at: OffsetDateTime) -> AttributeValue {
-    s(at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default())
+    s(at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
 }
 
 fn to_item<T: Serialize>(key: String, value: &T) -> Result<Item, Unexpected> {
-    serde_dynamo::to_item(Keyed {
-        pk: key,
-        item: value,
-    })
-    .context("mapping an item for DynamoDB")
+    serde_dynamo::to_item(Keyed { pk: key, item: value }).context("mapping an item for DynamoDB")
 }
 
 fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, Unexpected> {
@@ -127,31 +120,15 @@ fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, 
 }
 
 fn condition_failed(error: &SdkError<UpdateItemError>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
+    matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
 impl Store {
-    pub fn new(
-        client: Client,
-        residents_table: impl Into<String>,
-        billing_table: impl Into<String>,
-    ) -> Self {
-        Self {
-            client,
-            residents_table: residents_table.into(),
-            billing_table: billing_table.into(),
-        }
+    pub fn new(client: Client, residents_table: impl Into<String>, billing_table: impl Into<String>) -> Self {
+        Self { client, residents_table: residents_table.into(), billing_table: billing_table.into() }
     }
 
-    async fn get(
-        &self,
-        table: &str,
-        key_name: &str,
-        key: String,
-    ) -> Result<Option<Item>, Unexpected> {
+    async fn get(&self, table: &str, key_name: &str, key: String) -> Result<Option<Item>, Unexpected> {
         let output = self
             .client
             .get_item()
@@ -165,13 +142,8 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn billing_account(
-        &self,
-        account: &AccountNumber,
-    ) -> Result<Option<BillingAccount>, Unexpected> {
-        let item = self
-            .get(&self.billing_table, "account", account.to_string())
-            .await?;
+    pub async fn billing_account(&self, account: &AccountNumber) -> Result<Option<BillingAccount>, Unexpected> {
+        let item = self.get(&self.billing_table, "account", account.to_string()).await?;
         item.map(from_item).transpose()
     }
 
@@ -190,18 +162,13 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn resident(&self, account: &AccountNumber) -> Result<Option<Resident>, Unexpected> {
-        let item = self
-            .get(&self.residents_table, "pk", resident_key(account))
-            .await?;
+        let item = self.get(&self.residents_table, "pk", resident_key(account)).await?;
         item.map(from_item).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn resident_by_email(&self, email: &Email) -> Result<Option<Resident>, Unexpected> {
-        let Some(item) = self
-            .get(&self.residents_table, "pk", email_key(email))
-            .await?
-        else {
+        let Some(item) = self.get(&self.residents_table, "pk", email_key(email)).await? else {
             return Ok(None);
         };
         let claim: EmailClaim = from_item(item)?;
@@ -220,40 +187,24 @@ impl Store {
         token_expires_at: OffsetDateTime,
     ) -> Result<(), InsertResidentError> {
         let table = &self.residents_table;
-        let confirmation = ConfirmationRecord {
-            account: resident.account.clone(),
-            expires_at: token_expires_at.unix_timestamp(),
-        };
+        let confirmation =
+            ConfirmationRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let result = self
             .client
             .transact_write_items()
+            .transact_items(put(table, to_item(resident_key(&resident.account), resident)?, true)?)
             .transact_items(put(
                 table,
-                to_item(resident_key(&resident.account), resident)?,
+                to_item(email_key(&resident.email), &EmailClaim { account: resident.account.clone() })?,
                 true,
             )?)
-            .transact_items(put(
-                table,
-                to_item(
-                    email_key(&resident.email),
-                    &EmailClaim {
-                        account: resident.account.clone(),
-                    },
-                )?,
-                true,
-            )?)
-            .transact_items(put(
-                table,
-                to_item(confirmation_key(token), &confirmation)?,
-                true,
-            )?)
+            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                    error.as_service_error()
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
                 {
                     let failed: Vec<bool> = cancelled
                         .cancellation_reasons()
@@ -282,20 +233,15 @@ impl Store {
         token_expires_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let table = &self.residents_table;
-        let confirmation = ConfirmationRecord {
-            account: account.clone(),
-            expires_at: token_expires_at.unix_timestamp(),
-        };
+        let confirmation =
+            ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let update = Update::builder()
             .table_name(table)
             .key("pk", pk(resident_key(account)))
             .condition_expression("#status = :awaiting")
             .update_expression("SET confirmation_token_hash = :token")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":awaiting",
-                s(ResidentStatus::AwaitingEmailConfirmation.as_str()),
-            )
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
             .expression_attribute_values(":token", s(token.as_str()))
             .build()
             .context("building a token update")?;
@@ -303,11 +249,7 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(put(
-                table,
-                to_item(confirmation_key(token), &confirmation)?,
-                true,
-            )?)
+            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
             .send()
             .await;
         match result {
@@ -320,13 +262,8 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn confirmation(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<ConfirmationRecord>, Unexpected> {
-        let item = self
-            .get(&self.residents_table, "pk", confirmation_key(token))
-            .await?;
+    pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<ConfirmationRecord>, Unexpected> {
+        let item = self.get(&self.residents_table, "pk", confirmation_key(token)).await?;
         item.map(from_item).transpose()
     }
 
@@ -348,19 +285,11 @@ impl Store {
             .table_name(&self.residents_table)
             .key("pk", pk(resident_key(account)))
             .condition_expression("#status = :awaiting AND confirmation_token_hash = :token")
-            .update_expression(
-                "SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at",
-            )
+            .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":awaiting",
-                s(ResidentStatus::AwaitingEmailConfirmation.as_str()),
-            )
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
             .expression_attribute_values(":token", s(token.as_str()))
-            .expression_attribute_values(
-                ":next",
-                s(ResidentStatus::AwaitingIdentification.as_str()),
-            )
+            .expression_attribute_values(":next", s(ResidentStatus::AwaitingIdentification.as_str()))
             .expression_attribute_values(":confirmed_at", timestamp(confirmed_at))
             .expression_attribute_values(":ready_at", timestamp(ready_at))
             .send()
@@ -388,24 +317,18 @@ impl Store {
             .key("pk", pk(resident_key(account)))
             .condition_expression("#status = :awaiting")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":awaiting",
-                s(ResidentStatus::AwaitingIdentification.as_str()),
-            )
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingIdentification.as_str()))
             .expression_attribute_values(":at", timestamp(at));
         update = match outcome {
             Identification::Active => update
                 .update_expression("SET #status = :next, identified_at = :at")
                 .expression_attribute_values(":next", s(ResidentStatus::Active.as_str())),
             Identification::Rejected(reason) => update
-                .update_expression(
-                    "SET #status = :next, identified_at = :at, rejection_reason = :reason",
-                )
+                .update_expression("SET #status = :next, identified_at = :at, rejection_reason = :reason")
                 .expression_attribute_values(":next", s(ResidentStatus::Rejected.as_str()))
                 .expression_attribute_values(
                     ":reason",
-                    serde_dynamo::to_attribute_value(reason)
-                        .context("mapping a rejection reason")?,
+                    serde_dynamo::to_attribute_value(reason).context("mapping a rejection reason")?,
                 ),
         };
         match update.send().await {
@@ -419,19 +342,13 @@ impl Store {
     /// a duplicated job gets it. [`Store::release_outcome_letter`] gives it
     /// back when sending failed, so the retry sends it.
     #[tracing::instrument(skip_all)]
-    pub async fn claim_outcome_letter(
-        &self,
-        account: &AccountNumber,
-        at: OffsetDateTime,
-    ) -> Result<bool, Unexpected> {
+    pub async fn claim_outcome_letter(&self, account: &AccountNumber, at: OffsetDateTime) -> Result<bool, Unexpected> {
         let result = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(resident_key(account)))
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_at)",
-            )
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(outcome_letter_at)")
             .update_expression("SET outcome_letter_at = :at")
             .expression_attribute_values(":at", timestamp(at))
             .send()
@@ -463,10 +380,7 @@ impl Store {
         account: &AccountNumber,
         expires_at: OffsetDateTime,
     ) -> Result<(), Unexpected> {
-        let record = SessionRecord {
-            account: account.clone(),
-            expires_at: expires_at.unix_timestamp(),
-        };
+        let record = SessionRecord { account: account.clone(), expires_at: expires_at.unix_timestamp() };
         self.client
             .put_item()
             .table_name(&self.residents_table)
@@ -486,10 +400,7 @@ impl Store {
         token: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<AccountNumber>, Unexpected> {
-        let Some(item) = self
-            .get(&self.residents_table, "pk", session_key(token))
-            .await?
-        else {
+        let Some(item) = self.get(&self.residents_table, "pk", session_key(token)).await? else {
             return Ok(None);
         };
         let session: SessionRecord = from_item(item)?;

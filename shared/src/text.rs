@@ -9,10 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 /// Characters that are invisible but survive copy-paste from PDFs, Word or
 /// messengers: zero-width space/joiners, word joiner, BOM, soft hyphen.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{200E}' | '\u{200F}'
-    )
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{200E}' | '\u{200F}')
 }
 
 /// NFKC, invisible characters removed, every run of whitespace (tabs, NBSP,
@@ -40,9 +37,7 @@ pub fn fold(input: &str) -> String {
 /// True when the text has a control character other than ordinary
 /// whitespace; such input is refused rather than folded into a field.
 pub fn has_control(input: &str) -> bool {
-    input
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    input.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 #[cfg(test)]
@@ -52,10 +47,7 @@ mod tests {
 
     #[test]
     fn trims_and_collapses_whitespace_of_every_kind() {
-        assert_eq!(
-            fold("  Иванов\u{00A0}\u{00A0}Иван\tИванович \n"),
-            "Иванов Иван Иванович"
-        );
+        assert_eq!(fold("  Иванов\u{00A0}\u{00A0}Иван\tИванович \n"), "Иванов Иван Иванович");
     }
 
     #[test]

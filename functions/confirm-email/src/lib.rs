@@ -53,7 +53,11 @@ fn answer(face: Face, status: ResidentStatus, ready_at: Option<time::OffsetDateT
     match face {
         Face::Json => web::json(
             200,
-            &ConfirmedJson { status: status.as_str(), ready_at: ready_at.map(clock::rfc3339), already_confirmed: already },
+            &ConfirmedJson {
+                status: status.as_str(),
+                ready_at: ready_at.map(clock::rfc3339),
+                already_confirmed: already,
+            },
         ),
         Face::Html => {
             let (heading, text) = match (status, already) {
@@ -69,7 +73,9 @@ fn answer(face: Face, status: ResidentStatus, ready_at: Option<time::OffsetDateT
                     "E-mail уже подтверждён",
                     "Сверка данных не прошла. Войдите, чтобы узнать причину, или обратитесь в офис управляющей компании.",
                 ),
-                (ResidentStatus::AwaitingEmailConfirmation, _) => ("Подтверждение e-mail", "Откройте ссылку из последнего письма."),
+                (ResidentStatus::AwaitingEmailConfirmation, _) => {
+                    ("Подтверждение e-mail", "Откройте ссылку из последнего письма.")
+                }
             };
             let show_ready = status == ResidentStatus::AwaitingIdentification;
             web::html(

@@ -66,9 +66,13 @@ fn refusal(error: &LoginError) -> ErrorBody {
         )]),
         LoginError::EmailNotConfirmed { masked_email, letter_sent } => {
             let message = if *letter_sent {
-                format!("Адрес {masked_email} ещё не подтверждён. Мы отправили новое письмо со ссылкой — откройте его (проверьте и папку «Спам»).")
+                format!(
+                    "Адрес {masked_email} ещё не подтверждён. Мы отправили новое письмо со ссылкой — откройте его (проверьте и папку «Спам»)."
+                )
             } else {
-                format!("Адрес {masked_email} ещё не подтверждён, а новое письмо отправить не удалось. Попробуйте войти ещё раз через несколько минут.")
+                format!(
+                    "Адрес {masked_email} ещё не подтверждён, а новое письмо отправить не удалось. Попробуйте войти ещё раз через несколько минут."
+                )
             };
             let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::EmailNotConfirmed, message)]);
             body.email = Some(masked_email.clone());

@@ -28,8 +28,10 @@ pub async fn load_sample(store: &Store, path: &Path) -> Result<usize, StackError
     for row in reader.deserialize::<Row>() {
         let row = row.map_err(|e| StackError::Seed(e.to_string()))?;
         let account = BillingAccount {
-            account: AccountNumber::parse(&row.account).map_err(|e| StackError::Seed(format!("{}: {e}", row.account)))?,
-            full_name: FullName::parse(&row.full_name).map_err(|e| StackError::Seed(format!("{}: {e}", row.account)))?,
+            account: AccountNumber::parse(&row.account)
+                .map_err(|e| StackError::Seed(format!("{}: {e}", row.account)))?,
+            full_name: FullName::parse(&row.full_name)
+                .map_err(|e| StackError::Seed(format!("{}: {e}", row.account)))?,
             address: Some(row.address).filter(|a| !a.is_empty()),
             balance: Some(Money(row.balance)),
             updated_at: clock::now(),

@@ -74,16 +74,20 @@ async fn answer(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
-async fn to_lambda(request: hyper::Request<Incoming>) -> Result<lambda_http::Request, lambda_http::Response<lambda_http::Body>> {
+async fn to_lambda(
+    request: hyper::Request<Incoming>,
+) -> Result<lambda_http::Request, lambda_http::Response<lambda_http::Body>> {
     let (mut parts, body) = request.into_parts();
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            let errors = ErrorBody::new(vec![FieldError::general(ErrorCode::PayloadTooLarge, "Слишком большой запрос.")]);
+            let errors =
+                ErrorBody::new(vec![FieldError::general(ErrorCode::PayloadTooLarge, "Слишком большой запрос.")]);
             return Err(web::json(413, &errors));
         }
     };
-    let query: Vec<(String, String)> = parts.uri.query().map(|q| serde_urlencoded::from_str(q).unwrap_or_default()).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        parts.uri.query().map(|q| serde_urlencoded::from_str(q).unwrap_or_default()).unwrap_or_default();
     let mut grouped: HashMap<String, Vec<String>> = HashMap::new();
     for (key, value) in query {
         grouped.entry(key).or_default().push(value);

@@ -125,8 +125,11 @@ impl Template {
                 }
             }
         }
-        if let Some(variables) =
-            get(&root, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Environment")).and_then(|e| get(e, "Variables")).and_then(Value::as_mapping)
+        if let Some(variables) = get(&root, "Globals")
+            .and_then(|g| get(g, "Function"))
+            .and_then(|f| get(f, "Environment"))
+            .and_then(|e| get(e, "Variables"))
+            .and_then(Value::as_mapping)
         {
             template.environment =
                 variables.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect();
@@ -196,9 +199,14 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
                 binary: binary.clone(),
             }),
             Some("SQS") => template.subscriptions.push(Subscription {
-                queue: get(event_properties, "Queue").and_then(reference).ok_or_else(|| shape(format!("{id}: SQS event without a queue")))?,
+                queue: get(event_properties, "Queue")
+                    .and_then(reference)
+                    .ok_or_else(|| shape(format!("{id}: SQS event without a queue")))?,
                 binary: binary.clone(),
-                batch_size: get(event_properties, "BatchSize").and_then(Value::as_i64).and_then(|b| i32::try_from(b).ok()).unwrap_or(10),
+                batch_size: get(event_properties, "BatchSize")
+                    .and_then(Value::as_i64)
+                    .and_then(|b| i32::try_from(b).ok())
+                    .unwrap_or(10),
             }),
             _ => {}
         }

@@ -41,11 +41,7 @@ impl AccountNumber {
             return Err(AccountNumberError::Empty);
         }
         let significant = digits.trim_start_matches('0');
-        let significant = if significant.is_empty() {
-            "0"
-        } else {
-            significant
-        };
+        let significant = if significant.is_empty() { "0" } else { significant };
         if significant.len() > MAX_DIGITS {
             return Err(AccountNumberError::TooLong);
         }
@@ -83,34 +79,18 @@ mod tests {
 
     #[test]
     fn ignores_spaces_dashes_invisible_characters_and_leading_zeros() {
-        for input in [
-            "123456",
-            " 123456 ",
-            "00123456",
-            "12 34 56",
-            "12-34-56",
-            "1\u{200B}23\u{00A0}456",
-            "１２３４５６",
-        ] {
-            assert_eq!(
-                AccountNumber::parse(input).unwrap().as_str(),
-                "123456",
-                "{input:?}"
-            );
+        for input in
+            ["123456", " 123456 ", "00123456", "12 34 56", "12-34-56", "1\u{200B}23\u{00A0}456", "１２３４５６"]
+        {
+            assert_eq!(AccountNumber::parse(input).unwrap().as_str(), "123456", "{input:?}");
         }
     }
 
     #[test]
     fn refuses_letters_empty_and_overlong_input() {
-        assert_eq!(
-            AccountNumber::parse("12a4"),
-            Err(AccountNumberError::NotDigits)
-        );
+        assert_eq!(AccountNumber::parse("12a4"), Err(AccountNumberError::NotDigits));
         assert_eq!(AccountNumber::parse("  - "), Err(AccountNumberError::Empty));
-        assert_eq!(
-            AccountNumber::parse(&"9".repeat(21)),
-            Err(AccountNumberError::TooLong)
-        );
+        assert_eq!(AccountNumber::parse(&"9".repeat(21)), Err(AccountNumberError::TooLong));
     }
 
     #[test]

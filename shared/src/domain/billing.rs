@@ -52,9 +52,6 @@ mod tests {
         assert_eq!(Money(123456).to_string(), "1\u{a0}234,56\u{a0}₽");
         assert_eq!(Money(-15000).to_string(), "−150,00\u{a0}₽");
         assert_eq!(Money(5).to_string(), "0,05\u{a0}₽");
-        assert_eq!(
-            Money(100_000_000).to_string(),
-            "1\u{a0}000\u{a0}000,00\u{a0}₽"
-        );
+        assert_eq!(Money(100_000_000).to_string(), "1\u{a0}000\u{a0}000,00\u{a0}₽");
     }
 }

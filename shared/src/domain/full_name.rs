@@ -61,10 +61,7 @@ pub enum FullNameError {
 }
 
 fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | '﹣' | '－'
-    )
+    matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | '﹣' | '－')
 }
 
 fn is_cyrillic(c: char) -> bool {
@@ -111,18 +108,11 @@ fn canonical_text(input: &str) -> Result<String, FullNameError> {
         } else if c == ' ' && unified.ends_with('-') {
             continue;
         } else {
-            unified.push(if c == '’' || c == 'ʼ' || c == '`' {
-                '\''
-            } else {
-                c
-            });
+            unified.push(if c == '’' || c == 'ʼ' || c == '`' { '\'' } else { c });
         }
     }
     if unified.chars().any(is_cyrillic) {
-        unified = unified
-            .chars()
-            .map(|c| cyrillic_lookalike(c).unwrap_or(c))
-            .collect();
+        unified = unified.chars().map(|c| cyrillic_lookalike(c).unwrap_or(c)).collect();
         if unified.chars().any(|c| c.is_ascii_alphabetic()) {
             return Err(FullNameError::MixedScripts);
         }
@@ -144,9 +134,7 @@ fn is_name_word(word: &str) -> bool {
     let ends_with_letter = word.chars().last().is_some_and(char::is_alphabetic);
     starts_with_letter
         && ends_with_letter
-        && word
-            .chars()
-            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        && word.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
         && !word.contains("--")
 }
 
@@ -190,11 +178,7 @@ impl FullName {
         if given.is_empty() {
             return Err(FullNameError::SurnameOnly);
         }
-        Ok(Self {
-            display,
-            surname,
-            given,
-        })
+        Ok(Self { display, surname, given })
     }
 
     /// Whether this name (typed by a resident) names the same person as
@@ -203,11 +187,7 @@ impl FullName {
     pub fn matches(&self, record: &FullName) -> bool {
         self.surname == record.surname
             && self.given.len() == record.given.len()
-            && self
-                .given
-                .iter()
-                .zip(&record.given)
-                .all(|(a, b)| a.matches(b))
+            && self.given.iter().zip(&record.given).all(|(a, b)| a.matches(b))
     }
 
     pub fn as_str(&self) -> &str {
@@ -249,10 +229,7 @@ mod tests {
 
     #[test]
     fn case_spaces_and_yo_do_not_matter() {
-        assert!(matches(
-            "  ФЁДОРОВ   пётр\u{00A0}Семёнович ",
-            "Федоров Петр Семенович"
-        ));
+        assert!(matches("  ФЁДОРОВ   пётр\u{00A0}Семёнович ", "Федоров Петр Семенович"));
     }
 
     #[test]
@@ -263,20 +240,13 @@ mod tests {
 
     #[test]
     fn dash_variants_and_spaces_around_them_fold() {
-        assert!(matches(
-            "Салтыков - Щедрин Михаил Евграфович",
-            "Салтыков-Щедрин Михаил Евграфович"
-        ));
-        assert!(matches(
-            "Салтыков—Щедрин Михаил Евграфович",
-            "Салтыков-Щедрин Михаил Евграфович"
-        ));
+        assert!(matches("Салтыков - Щедрин Михаил Евграфович", "Салтыков-Щедрин Михаил Евграфович"));
+        assert!(matches("Салтыков—Щедрин Михаил Евграфович", "Салтыков-Щедрин Михаил Евграфович"));
     }
 
     #[test]
     fn initials_match_the_full_name_both_ways() {
-        for typed in ["Иванов И.И.", "Иванов И. И.", "Иванов И И", "иванов и.и"]
-        {
+        for typed in ["Иванов И.И.", "Иванов И. И.", "Иванов И И", "иванов и.и"] {
             assert!(matches(typed, "Иванов Иван Иванович"), "{typed}");
             assert!(matches("Иванов Иван Иванович", typed), "{typed}");
         }
@@ -285,10 +255,7 @@ mod tests {
 
     #[test]
     fn nothing_weaker_matches() {
-        assert_eq!(
-            FullName::parse("Иванов").unwrap_err(),
-            FullNameError::SurnameOnly
-        );
+        assert_eq!(FullName::parse("Иванов").unwrap_err(), FullNameError::SurnameOnly);
         assert!(!matches("Иванов Пётр Иванович", "Иванов Иван Иванович"));
         assert!(!matches("Иванов Иван Петрович", "Иванов Иван Иванович"));
         assert!(!matches("Иванов П.И.", "Иванов Иван Иванович"));
@@ -304,27 +271,15 @@ mod tests {
 
     #[test]
     fn refuses_digits_mixed_scripts_and_stray_punctuation() {
-        assert_eq!(
-            FullName::parse("Иванов Иван 2").unwrap_err(),
-            FullNameError::BadCharacter
-        );
-        assert_eq!(
-            FullName::parse("Иванов Ivan").unwrap_err(),
-            FullNameError::MixedScripts
-        );
+        assert_eq!(FullName::parse("Иванов Иван 2").unwrap_err(), FullNameError::BadCharacter);
+        assert_eq!(FullName::parse("Иванов Ivan").unwrap_err(), FullNameError::MixedScripts);
         assert_eq!(FullName::parse("").unwrap_err(), FullNameError::Empty);
-        assert_eq!(
-            FullName::parse("И. Иванов").unwrap_err(),
-            FullNameError::BadCharacter
-        );
+        assert_eq!(FullName::parse("И. Иванов").unwrap_err(), FullNameError::BadCharacter);
     }
 
     #[test]
     fn keeps_a_readable_display_form() {
-        assert_eq!(
-            name(" Салтыков -  Щедрин  М.Е. ").as_str(),
-            "Салтыков-Щедрин М.Е."
-        );
+        assert_eq!(name(" Салтыков -  Щедрин  М.Е. ").as_str(), "Салтыков-Щедрин М.Е.");
     }
 
     proptest! {

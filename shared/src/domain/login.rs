@@ -44,12 +44,8 @@ mod tests {
 
     #[test]
     fn an_address_or_an_account_number_logs_in() {
-        assert!(
-            matches!(Login::parse(" Ivanov@Mail.ru "), Some(Login::Email(e)) if e.as_str() == "ivanov@mail.ru")
-        );
-        assert!(
-            matches!(Login::parse("00 12-34"), Some(Login::Account(a)) if a.as_str() == "1234")
-        );
+        assert!(matches!(Login::parse(" Ivanov@Mail.ru "), Some(Login::Email(e)) if e.as_str() == "ivanov@mail.ru"));
+        assert!(matches!(Login::parse("00 12-34"), Some(Login::Account(a)) if a.as_str() == "1234"));
         assert_eq!(Login::parse("nobody"), None);
     }
 }

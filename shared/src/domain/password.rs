@@ -19,11 +19,8 @@ const ARGON2_LANES: u32 = 1;
 
 /// Over 20,000 passwords that appear in breaches (the zxcvbn list, MIT),
 /// plus the same typed with the Russian keyboard layout ("йцукен").
-static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../../data/common-passwords.txt")
-        .lines()
-        .collect()
-});
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("../../data/common-passwords.txt").lines().collect());
 
 /// A password that satisfies the rules. It never prints itself.
 #[derive(Clone)]
@@ -62,9 +59,10 @@ impl Password {
         if COMMON_PASSWORDS.contains(lower.as_str()) {
             return Err(PasswordError::Common);
         }
-        let personal_match = personal.iter().filter(|p| !p.is_empty()).any(|p| {
-            lower == p.to_lowercase() || lower.trim_start_matches('+') == p.trim_start_matches('+')
-        });
+        let personal_match = personal
+            .iter()
+            .filter(|p| !p.is_empty())
+            .any(|p| lower == p.to_lowercase() || lower.trim_start_matches('+') == p.trim_start_matches('+'));
         if personal_match {
             return Err(PasswordError::RepeatsPersonalData);
         }
@@ -130,10 +128,7 @@ pub fn verify_password(password: &Password, phc: Option<&str>) -> bool {
     let Ok(argon2) = argon2() else {
         return false;
     };
-    argon2
-        .verify_password(password.expose().as_bytes(), &parsed)
-        .is_ok()
-        && known
+    argon2.verify_password(password.expose().as_bytes(), &parsed).is_ok() && known
 }
 
 #[cfg(test)]
@@ -142,45 +137,21 @@ mod tests {
 
     #[test]
     fn ships_a_list_of_over_ten_thousand_common_passwords() {
-        assert!(
-            COMMON_PASSWORDS.len() >= 10_000,
-            "{}",
-            COMMON_PASSWORDS.len()
-        );
+        assert!(COMMON_PASSWORDS.len() >= 10_000, "{}", COMMON_PASSWORDS.len());
     }
 
     #[test]
     fn refuses_short_long_and_empty_passwords() {
-        assert_eq!(
-            Password::parse_new("", &[]).unwrap_err(),
-            PasswordError::Empty
-        );
-        assert_eq!(
-            Password::parse_new("Ab3$xyz", &[]).unwrap_err(),
-            PasswordError::TooShort
-        );
-        assert_eq!(
-            Password::parse_new(&"ы".repeat(129), &[]).unwrap_err(),
-            PasswordError::TooLong
-        );
+        assert_eq!(Password::parse_new("", &[]).unwrap_err(), PasswordError::Empty);
+        assert_eq!(Password::parse_new("Ab3$xyz", &[]).unwrap_err(), PasswordError::TooShort);
+        assert_eq!(Password::parse_new(&"ы".repeat(129), &[]).unwrap_err(), PasswordError::TooLong);
         assert!(Password::parse_new(&"ы".repeat(128), &[]).is_ok());
     }
 
     #[test]
     fn refuses_common_passwords_in_either_layout_and_any_case() {
-        for common in [
-            "password",
-            "PASSWORD1",
-            "qwertyuiop",
-            "йцукенгшщз",
-            "зфыыцщкв",
-            "12345678",
-        ] {
-            assert_eq!(
-                Password::parse_new(common, &[]).unwrap_err(),
-                PasswordError::Common,
-                "{common}"
-            );
+        for common in ["password", "PASSWORD1", "qwertyuiop", "йцукенгшщз", "зфыыцщкв", "12345678"] {
+            assert_eq!(Password::parse_new(common, &[]).unwrap_err(), PasswordError::Common, "{common}");
         }
     }
 
@@ -188,11 +159,7 @@ mod tests {
     fn refuses_the_residents_own_identifiers() {
         let personal = ["5550193847", "+79161234567", "ivanov@mail.ru"];
         for p in ["5550193847", "79161234567", "IVANOV@mail.ru"] {
-            assert_eq!(
-                Password::parse_new(p, &personal).unwrap_err(),
-                PasswordError::RepeatsPersonalData,
-                "{p}"
-            );
+            assert_eq!(Password::parse_new(p, &personal).unwrap_err(), PasswordError::RepeatsPersonalData, "{p}");
         }
     }
 
@@ -207,10 +174,7 @@ mod tests {
         let phc = hash_password(&password).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(verify_password(&password, Some(&phc)));
-        assert!(!verify_password(
-            &Password::from_login_input("другой пароль"),
-            Some(&phc)
-        ));
+        assert!(!verify_password(&Password::from_login_input("другой пароль"), Some(&phc)));
         assert!(!verify_password(&password, None));
     }
 

@@ -96,30 +96,20 @@ mod tests {
             "+7(916)1234567",
             " 8\u{00A0}916\u{00A0}123\u{00A0}45\u{00A0}67 ",
         ] {
-            assert_eq!(
-                Phone::parse(input).unwrap().as_str(),
-                "+79161234567",
-                "{input:?}"
-            );
+            assert_eq!(Phone::parse(input).unwrap().as_str(), "+79161234567", "{input:?}");
         }
     }
 
     #[test]
     fn other_countries_are_accepted_in_plus_form() {
-        assert_eq!(
-            Phone::parse("+375 29 123-45-67").unwrap().as_str(),
-            "+375291234567"
-        );
+        assert_eq!(Phone::parse("+375 29 123-45-67").unwrap().as_str(), "+375291234567");
     }
 
     #[test]
     fn refuses_wrong_lengths_and_letters() {
         assert_eq!(Phone::parse("12345"), Err(PhoneError::WrongLength));
         assert_eq!(Phone::parse("+7 916 123"), Err(PhoneError::WrongLength));
-        assert_eq!(
-            Phone::parse("8-916-ABC-45-67"),
-            Err(PhoneError::BadCharacter)
-        );
+        assert_eq!(Phone::parse("8-916-ABC-45-67"), Err(PhoneError::BadCharacter));
         assert_eq!(Phone::parse(" "), Err(PhoneError::Empty));
         assert_eq!(Phone::parse("375291234567"), Err(PhoneError::WrongLength));
     }

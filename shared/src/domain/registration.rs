@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use super::{
-    AccountNumber, AccountNumberError, Email, EmailError, FullName, FullNameError, Password,
-    PasswordError, Phone, PhoneError,
+    AccountNumber, AccountNumberError, Email, EmailError, FullName, FullNameError, Password, PasswordError, Phone,
+    PhoneError,
 };
 use crate::errors::{ErrorCode, Field, FieldError};
 use crate::forms::{flag, text};
@@ -44,23 +44,15 @@ pub struct NewRegistration {
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
-    value
-        .as_deref()
-        .filter(|v| !crate::text::fold(v).is_empty())
+    value.as_deref().filter(|v| !crate::text::fold(v).is_empty())
 }
 
 fn required(field: Field) -> FieldError {
     let message = match field {
-        Field::Account => {
-            "Укажите номер лицевого счёта — он напечатан на квитанции рядом со словами «Лицевой счёт»."
-        }
-        Field::FullName => {
-            "Укажите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции."
-        }
+        Field::Account => "Укажите номер лицевого счёта — он напечатан на квитанции рядом со словами «Лицевой счёт».",
+        Field::FullName => "Укажите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции.",
         Field::Phone => "Укажите номер телефона, например +7 916 123-45-67.",
-        Field::Email => {
-            "Укажите адрес электронной почты — на него придёт ссылка для подтверждения."
-        }
+        Field::Email => "Укажите адрес электронной почты — на него придёт ссылка для подтверждения.",
         Field::Password => "Придумайте пароль не короче 8 символов.",
         Field::PasswordConfirm => "Повторите пароль.",
         _ => "Заполните это поле.",
@@ -74,9 +66,7 @@ pub fn account_error(error: &AccountNumberError) -> FieldError {
         AccountNumberError::NotDigits => {
             "Номер лицевого счёта состоит только из цифр. Пробелы и дефисы можно оставить — они не мешают."
         }
-        AccountNumberError::TooLong => {
-            "Номер лицевого счёта слишком длинный. Сверьте его с квитанцией."
-        }
+        AccountNumberError::TooLong => "Номер лицевого счёта слишком длинный. Сверьте его с квитанцией.",
     };
     FieldError::field(Field::Account, ErrorCode::Invalid, message)
 }
@@ -84,9 +74,7 @@ pub fn account_error(error: &AccountNumberError) -> FieldError {
 fn full_name_error(error: &FullNameError) -> FieldError {
     let message = match error {
         FullNameError::Empty => return required(Field::FullName),
-        FullNameError::TooLong => {
-            "ФИО слишком длинное. Введите его так, как оно напечатано на квитанции."
-        }
+        FullNameError::TooLong => "ФИО слишком длинное. Введите его так, как оно напечатано на квитанции.",
         FullNameError::SurnameOnly => {
             "Одной фамилии недостаточно: укажите также имя и отчество или инициалы, например «Иванов И. И.»."
         }
@@ -103,9 +91,7 @@ fn full_name_error(error: &FullNameError) -> FieldError {
 fn phone_error(error: &PhoneError) -> FieldError {
     let message = match error {
         PhoneError::Empty => return required(Field::Phone),
-        PhoneError::BadCharacter => {
-            "В номере телефона могут быть только цифры, «+», скобки, пробелы и дефисы."
-        }
+        PhoneError::BadCharacter => "В номере телефона могут быть только цифры, «+», скобки, пробелы и дефисы.",
         PhoneError::WrongLength => {
             "Не похоже на номер телефона. Российский номер — 11 цифр, например +7 916 123-45-67; номер другой страны начните с «+» и кода страны."
         }
@@ -116,9 +102,7 @@ fn phone_error(error: &PhoneError) -> FieldError {
 pub fn email_error(error: &EmailError, input: &str) -> FieldError {
     let message = match error {
         EmailError::Empty => return required(Field::Email),
-        EmailError::Invalid => {
-            "Это не похоже на адрес электронной почты. Адрес выглядит так: ivanov@mail.ru."
-        }
+        EmailError::Invalid => "Это не похоже на адрес электронной почты. Адрес выглядит так: ivanov@mail.ru.",
         EmailError::NonAsciiLocalPart => {
             "Часть адреса до «@» должна быть латинскими буквами. Возможно, включена русская раскладка клавиатуры."
         }
@@ -129,8 +113,7 @@ pub fn email_error(error: &EmailError, input: &str) -> FieldError {
         Some(s) => format!("{message} Возможно, вы имели в виду {s}?"),
         None => message.to_owned(),
     };
-    FieldError::field(Field::Email, ErrorCode::Invalid, message)
-        .with_suggestion(suggestion.map(String::from))
+    FieldError::field(Field::Email, ErrorCode::Invalid, message).with_suggestion(suggestion.map(String::from))
 }
 
 fn password_error(error: &PasswordError) -> FieldError {
@@ -186,10 +169,7 @@ impl NewRegistration {
         };
         match (form.password.as_deref(), form.password_confirm.as_deref()) {
             (_, None | Some("")) => errors.push(required(Field::PasswordConfirm)),
-            (Some(p), Some(c))
-                if Password::from_login_input(p).expose()
-                    != Password::from_login_input(c).expose() =>
-            {
+            (Some(p), Some(c)) if Password::from_login_input(p).expose() != Password::from_login_input(c).expose() => {
                 errors.push(FieldError::field(
                     Field::PasswordConfirm,
                     ErrorCode::PasswordMismatch,
@@ -206,30 +186,16 @@ impl NewRegistration {
             ));
         }
         match (account, full_name, phone, email, password) {
-            (Ok(account), Ok(full_name), Ok(phone), Ok(email), Ok(password))
-                if errors.is_empty() =>
-            {
+            (Ok(account), Ok(full_name), Ok(phone), Ok(email), Ok(password)) if errors.is_empty() => {
                 let email_suggestion = email.suggestion();
-                Ok(Self {
-                    account,
-                    full_name,
-                    phone,
-                    email,
-                    password,
-                    email_suggestion,
-                })
+                Ok(Self { account, full_name, phone, email, password, email_suggestion })
             }
             (account, full_name, phone, email, password) => {
-                let mut field_errors: Vec<FieldError> = [
-                    account.err(),
-                    full_name.err(),
-                    phone.err(),
-                    email.err(),
-                    password.err(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
+                let mut field_errors: Vec<FieldError> =
+                    [account.err(), full_name.err(), phone.err(), email.err(), password.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
                 field_errors.append(&mut errors);
                 Err(field_errors)
             }
@@ -254,11 +220,7 @@ mod tests {
     }
 
     fn codes(form: &RegistrationForm) -> Vec<(Option<&'static str>, ErrorCode)> {
-        NewRegistration::parse(form)
-            .unwrap_err()
-            .into_iter()
-            .map(|e| (e.field.map(Field::name), e.code))
-            .collect()
+        NewRegistration::parse(form).unwrap_err().into_iter().map(|e| (e.field.map(Field::name), e.code)).collect()
     }
 
     #[test]
@@ -273,18 +235,7 @@ mod tests {
     fn an_empty_form_reports_every_field_at_once() {
         let got = codes(&RegistrationForm::default());
         let fields: Vec<_> = got.iter().map(|(f, _)| f.unwrap_or("")).collect();
-        assert_eq!(
-            fields,
-            [
-                "account",
-                "full_name",
-                "phone",
-                "email",
-                "password",
-                "password_confirm",
-                "consent"
-            ]
-        );
+        assert_eq!(fields, ["account", "full_name", "phone", "email", "password", "password_confirm", "consent"]);
         assert!(got[..6].iter().all(|(_, c)| *c == ErrorCode::Required));
         assert_eq!(got[6].1, ErrorCode::ConsentRequired);
     }
@@ -292,26 +243,10 @@ mod tests {
     #[test]
     fn each_invalid_field_gets_its_code() {
         let table: Vec<(fn(&mut RegistrationForm), &str, ErrorCode)> = vec![
-            (
-                |f| f.account = Some("12a".into()),
-                "account",
-                ErrorCode::Invalid,
-            ),
-            (
-                |f| f.full_name = Some("Иванов".into()),
-                "full_name",
-                ErrorCode::Invalid,
-            ),
-            (
-                |f| f.phone = Some("123".into()),
-                "phone",
-                ErrorCode::Invalid,
-            ),
-            (
-                |f| f.email = Some("ivanov@".into()),
-                "email",
-                ErrorCode::Invalid,
-            ),
+            (|f| f.account = Some("12a".into()), "account", ErrorCode::Invalid),
+            (|f| f.full_name = Some("Иванов".into()), "full_name", ErrorCode::Invalid),
+            (|f| f.phone = Some("123".into()), "phone", ErrorCode::Invalid),
+            (|f| f.email = Some("ivanov@".into()), "email", ErrorCode::Invalid),
             (
                 |f| {
                     f.password = Some("qwerty123".into());
@@ -320,11 +255,7 @@ mod tests {
                 "password",
                 ErrorCode::WeakPassword,
             ),
-            (
-                |f| f.password_confirm = Some("другой пароль".into()),
-                "password_confirm",
-                ErrorCode::PasswordMismatch,
-            ),
+            (|f| f.password_confirm = Some("другой пароль".into()), "password_confirm", ErrorCode::PasswordMismatch),
             (|f| f.consent = false, "consent", ErrorCode::ConsentRequired),
         ];
         for (change, field, code) in table {
@@ -340,10 +271,7 @@ mod tests {
         form.account = Some("123456789012".into());
         form.password = Some("123456789012".into());
         form.password_confirm = form.password.clone();
-        assert_eq!(
-            codes(&form),
-            vec![(Some("password"), ErrorCode::WeakPassword)]
-        );
+        assert_eq!(codes(&form), vec![(Some("password"), ErrorCode::WeakPassword)]);
     }
 
     #[test]
@@ -361,10 +289,6 @@ mod tests {
         form.email = Some("шмфтщм\"ьфшдюкг".into());
         let errors = NewRegistration::parse(&form).unwrap_err();
         assert_eq!(errors[0].suggestion.as_deref(), Some("ivanov@mail.ru"));
-        assert!(
-            errors[0]
-                .message
-                .contains("Возможно, вы имели в виду ivanov@mail.ru?")
-        );
+        assert!(errors[0].message.contains("Возможно, вы имели в виду ivanov@mail.ru?"));
     }
 }

@@ -30,10 +30,7 @@ impl SecretToken {
     /// refused before any database look-up.
     pub fn from_presented(value: &str) -> Option<Self> {
         let value = value.trim();
-        let plausible = value.len() == 43
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let plausible = value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         plausible.then(|| Self(value.to_owned()))
     }
 

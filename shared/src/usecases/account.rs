@@ -27,23 +27,11 @@ pub enum AccountError {
 
 /// The account of a session cookie's token.
 #[tracing::instrument(skip_all)]
-pub async fn view(
-    services: &Services,
-    presented: Option<&str>,
-) -> Result<AccountView, AccountError> {
-    let token = presented
-        .and_then(SecretToken::from_presented)
-        .ok_or(AccountError::NotAuthenticated)?;
-    let account = services
-        .store
-        .session_account(&token.hash(), clock::now())
-        .await?
-        .ok_or(AccountError::NotAuthenticated)?;
-    let resident = services
-        .store
-        .resident(&account)
-        .await?
-        .ok_or(AccountError::NotAuthenticated)?;
+pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
+    let token = presented.and_then(SecretToken::from_presented).ok_or(AccountError::NotAuthenticated)?;
+    let account =
+        services.store.session_account(&token.hash(), clock::now()).await?.ok_or(AccountError::NotAuthenticated)?;
+    let resident = services.store.resident(&account).await?.ok_or(AccountError::NotAuthenticated)?;
     if resident.status != ResidentStatus::Active {
         return Err(AccountError::NotAuthenticated);
     }

@@ -21,10 +21,7 @@ pub enum Identified {
 }
 
 #[tracing::instrument(skip_all, fields(account = %job.account))]
-pub async fn identify(
-    services: &Services,
-    job: &IdentificationJob,
-) -> Result<Identified, Unexpected> {
+pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Identified, Unexpected> {
     let now = clock::now();
     if !job.is_due(now) {
         services.queue.schedule(job, now).await?;
@@ -37,10 +34,7 @@ pub async fn identify(
     let outcome = match resident.status {
         ResidentStatus::AwaitingIdentification => {
             let outcome = decide(services, &resident).await?;
-            services
-                .store
-                .finish_identification(&resident.account, outcome, now)
-                .await?;
+            services.store.finish_identification(&resident.account, outcome, now).await?;
             outcome
         }
         ResidentStatus::Active => Identification::Active,
@@ -51,32 +45,21 @@ pub async fn identify(
         ResidentStatus::AwaitingEmailConfirmation => return Ok(Identified::Nothing),
     };
     // The decision stands whoever made it; the letter goes out once.
-    if !services
-        .store
-        .claim_outcome_letter(&resident.account, now)
-        .await?
-    {
+    if !services.store.claim_outcome_letter(&resident.account, now).await? {
         return Ok(Identified::Nothing);
     }
     let letter = match outcome {
-        Identification::Active => letters::ready(
-            &resident.email,
-            &resident.account,
-            &format!("{}/login", job.base_url),
-        ),
-        Identification::Rejected(reason) => {
-            letters::rejected(&resident.email, &resident.account, reason)
+        Identification::Active => {
+            letters::ready(&resident.email, &resident.account, &format!("{}/login", job.base_url))
         }
+        Identification::Rejected(reason) => letters::rejected(&resident.email, &resident.account, reason),
     };
     let sent = match letter {
         Ok(letter) => services.mailer.send(&letter).await,
         Err(e) => Err(e),
     };
     if let Err(error) = sent {
-        services
-            .store
-            .release_outcome_letter(&resident.account)
-            .await?;
+        services.store.release_outcome_letter(&resident.account).await?;
         return Err(error);
     }
     tracing::info!(outcome = ?outcome, "resident identified");
@@ -85,13 +68,9 @@ pub async fn identify(
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
     use crate::domain::RejectionReason::{AccountVanished, PayerChanged};
-    Ok(
-        match services.store.billing_account(&resident.account).await? {
-            None => Identification::Rejected(AccountVanished),
-            Some(billing) if !resident.full_name.matches(&billing.full_name) => {
-                Identification::Rejected(PayerChanged)
-            }
-            Some(_) => Identification::Active,
-        },
-    )
+    Ok(match services.store.billing_account(&resident.account).await? {
+        None => Identification::Rejected(AccountVanished),
+        Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
+        Some(_) => Identification::Active,
+    })
 }

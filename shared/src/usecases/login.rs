@@ -4,9 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::clock;
-use crate::domain::{
-    Login, LoginForm, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password,
-};
+use crate::domain::{Login, LoginForm, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password};
 use crate::errors::{Context, Unexpected};
 use crate::services::Services;
 use crate::usecases::register::send_confirmation_letter;
@@ -23,10 +21,7 @@ pub enum LoginError {
     #[error("unknown login or wrong password")]
     InvalidCredentials,
     #[error("the e-mail address is not confirmed yet")]
-    EmailNotConfirmed {
-        masked_email: String,
-        letter_sent: bool,
-    },
+    EmailNotConfirmed { masked_email: String, letter_sent: bool },
     #[error("identification is pending")]
     IdentificationPending { ready_at: Option<OffsetDateTime> },
     #[error("identification failed")]
@@ -44,11 +39,7 @@ async fn find(services: &Services, login: Option<Login>) -> Result<Option<Reside
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn login(
-    services: &Services,
-    form: &LoginForm,
-    base_url: &str,
-) -> Result<Session, LoginError> {
+pub async fn login(services: &Services, form: &LoginForm, base_url: &str) -> Result<Session, LoginError> {
     let login = form.login.as_deref().and_then(Login::parse);
     let resident = find(services, login).await?;
     let password = form.password();
@@ -67,44 +58,28 @@ pub async fn login(
             // They are here because the letter did not reach them or its link
             // expired: send a fresh one.
             let letter_sent = resend_confirmation(services, &resident, base_url).await?;
-            Err(LoginError::EmailNotConfirmed {
-                masked_email: resident.email.masked(),
-                letter_sent,
-            })
+            Err(LoginError::EmailNotConfirmed { masked_email: resident.email.masked(), letter_sent })
         }
-        ResidentStatus::AwaitingIdentification => Err(LoginError::IdentificationPending {
-            ready_at: resident.ready_at,
-        }),
+        ResidentStatus::AwaitingIdentification => {
+            Err(LoginError::IdentificationPending { ready_at: resident.ready_at })
+        }
         ResidentStatus::Rejected => Err(LoginError::IdentificationFailed {
-            reason: resident
-                .rejection_reason
-                .unwrap_or(RejectionReason::PayerChanged),
+            reason: resident.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),
         ResidentStatus::Active => {
             let token = SecretToken::generate().context("generating a session token")?;
             let expires_at = clock::now() + services.config.session_ttl;
-            services
-                .store
-                .create_session(&token.hash(), &resident.account, expires_at)
-                .await?;
+            services.store.create_session(&token.hash(), &resident.account, expires_at).await?;
             tracing::info!(account = %resident.account, "logged in");
             Ok(Session { token, expires_at })
         }
     }
 }
 
-async fn resend_confirmation(
-    services: &Services,
-    resident: &Resident,
-    base_url: &str,
-) -> Result<bool, Unexpected> {
+async fn resend_confirmation(services: &Services, resident: &Resident, base_url: &str) -> Result<bool, Unexpected> {
     let token = SecretToken::generate().context("generating a confirmation token")?;
     let expires_at = clock::now() + services.config.confirmation_token_ttl;
-    if !services
-        .store
-        .replace_confirmation_token(&resident.account, &token.hash(), expires_at)
-        .await?
-    {
+    if !services.store.replace_confirmation_token(&resident.account, &token.hash(), expires_at).await? {
         return Ok(false);
     }
     Ok(send_confirmation_letter(services, resident, &token, base_url).await)

@@ -3,9 +3,7 @@
 //! stored and the confirmation letter sent.
 
 use crate::clock;
-use crate::domain::{
-    Email, NewRegistration, RegistrationForm, Resident, ResidentStatus, SecretToken, hash_password,
-};
+use crate::domain::{Email, NewRegistration, RegistrationForm, Resident, ResidentStatus, SecretToken, hash_password};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
 use crate::services::Services;
@@ -76,34 +74,18 @@ pub async fn register(
     let registration = NewRegistration::parse(form).map_err(RegisterError::Refused)?;
     tracing::Span::current().record("account", registration.account.as_str());
 
-    let Some(billing) = services
-        .store
-        .billing_account(&registration.account)
-        .await?
-    else {
-        return Err(RegisterError::Refused(vec![account_not_found(
-            registration.account.as_str(),
-        )]));
+    let Some(billing) = services.store.billing_account(&registration.account).await? else {
+        return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));
     };
     if !registration.full_name.matches(&billing.full_name) {
         return Err(RegisterError::Refused(vec![name_mismatch()]));
     }
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
-    if services
-        .store
-        .resident(&registration.account)
-        .await?
-        .is_some()
-    {
+    if services.store.resident(&registration.account).await?.is_some() {
         return Err(RegisterError::Refused(vec![already_registered()]));
     }
-    if services
-        .store
-        .resident_by_email(&registration.email)
-        .await?
-        .is_some()
-    {
+    if services.store.resident_by_email(&registration.email).await?.is_some() {
         return Err(RegisterError::Refused(vec![email_taken()]));
     }
 
@@ -129,11 +111,7 @@ pub async fn register(
         identified_at: None,
         rejection_reason: None,
     };
-    match services
-        .store
-        .insert_resident(&resident, &token.hash(), token_expires_at)
-        .await
-    {
+    match services.store.insert_resident(&resident, &token.hash(), token_expires_at).await {
         Ok(()) => {}
         Err(InsertResidentError::AccountTaken) => {
             return Err(RegisterError::Refused(vec![already_registered()]));
@@ -146,11 +124,7 @@ pub async fn register(
     tracing::info!("resident registered");
 
     let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
-    Ok(Registered {
-        email: registration.email,
-        email_suggestion: registration.email_suggestion,
-        letter_sent,
-    })
+    Ok(Registered { email: registration.email, email_suggestion: registration.email_suggestion, letter_sent })
 }
 
 /// Sends the confirmation letter; a failure is logged and reported as false,

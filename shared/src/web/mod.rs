@@ -32,24 +32,24 @@ pub enum Face {
 }
 
 fn header_str<'a>(request: &'a Request, name: header::HeaderName) -> &'a str {
-    request
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 impl Face {
-    /// JSON when the body is JSON, or when a GET asks for JSON only.
+    /// HTML for browsers: a GET that accepts HTML, or a form post. Anything
+    /// else (JSON, or a body of a type we do not take) is answered in JSON.
     pub fn of(request: &Request) -> Self {
         let content_type = header_str(request, header::CONTENT_TYPE).to_ascii_lowercase();
         let accept = header_str(request, header::ACCEPT).to_ascii_lowercase();
-        if content_type.starts_with("application/json")
-            || (accept.contains("application/json") && !accept.contains("text/html"))
-        {
-            Face::Json
-        } else {
-            Face::Html
+        let wants_json_only = accept.contains("application/json") && !accept.contains("text/html");
+        let has_body = !request.body().as_ref().is_empty() || !content_type.is_empty();
+        let form = content_type.starts_with("application/x-www-form-urlencoded")
+            || content_type.starts_with("multipart/form-data");
+        match (has_body, form) {
+            (true, true) => Face::Html,
+            (true, false) => Face::Json,
+            (false, _) if wants_json_only => Face::Json,
+            (false, _) => Face::Html,
         }
     }
 }
@@ -64,10 +64,7 @@ pub fn body_error(code: ErrorCode, message: &str) -> ErrorBody {
 pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(body_error(
-            ErrorCode::PayloadTooLarge,
-            "Слишком большой запрос.",
-        ));
+        return Err(body_error(ErrorCode::PayloadTooLarge, "Слишком большой запрос."));
     }
     let content_type = header_str(request, header::CONTENT_TYPE).to_ascii_lowercase();
     if std::str::from_utf8(bytes).is_err() {
@@ -77,12 +74,8 @@ pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody>
         ));
     }
     if content_type.starts_with("application/json") {
-        serde_json::from_slice(bytes).map_err(|_| {
-            body_error(
-                ErrorCode::Invalid,
-                "Тело запроса — не объект JSON с ожидаемыми полями.",
-            )
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|_| body_error(ErrorCode::Invalid, "Тело запроса — не объект JSON с ожидаемыми полями."))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         serde_urlencoded::from_bytes(bytes)
             .map_err(|_| body_error(ErrorCode::Invalid, "Форма отправлена в неверном виде."))
@@ -100,11 +93,7 @@ pub fn base_url(config: &Config, request: &Request) -> String {
         return url.trim_end_matches('/').to_owned();
     }
     let host = header_str(request, header::HOST);
-    let proto = request
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("https");
+    let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
     let proto = if proto == "http" { "http" } else { "https" };
     format!("{proto}://{host}")
 }
@@ -124,9 +113,7 @@ pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 
 /// `Set-Cookie` for a session: HttpOnly, Secure, SameSite=Lax.
 pub fn session_cookie(token: &str, max_age_seconds: i64) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax"
-    )
+    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
 }
 
 pub fn expired_session_cookie() -> String {
@@ -143,23 +130,11 @@ fn build(status_code: u16, content_type: &'static str, body: String) -> Response
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     if content_type.starts_with("text/html") {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     response
@@ -177,11 +152,7 @@ pub fn html(status_code: u16, page: &impl Template) -> Response<Body> {
         Ok(body) => build(status_code, "text/html; charset=utf-8", body),
         Err(e) => {
             tracing::error!(error = %e, "rendering a page failed");
-            build(
-                500,
-                "text/plain; charset=utf-8",
-                "Внутренняя ошибка. Попробуйте ещё раз через минуту.".into(),
-            )
+            build(500, "text/plain; charset=utf-8", "Внутренняя ошибка. Попробуйте ещё раз через минуту.".into())
         }
     }
 }
@@ -208,16 +179,8 @@ pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
     match face {
         Face::Json => json(body.status(), body),
         Face::Html => {
-            let text = body
-                .errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            html(
-                body.status(),
-                &MessagePage::new("Не получилось", &text, "/", "На главную"),
-            )
+            let text = body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
+            html(body.status(), &MessagePage::new("Не получилось", &text, "/", "На главную"))
         }
     }
 }
@@ -225,27 +188,20 @@ pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
 /// Logs the cause and answers 500 without details.
 pub fn internal_error(face: Face, error: &Unexpected) -> Response<Body> {
     tracing::error!(error = %error, "request failed");
-    let message =
-        "Внутренняя ошибка сервиса. Ваши данные не потеряны — попробуйте ещё раз через минуту.";
+    let message = "Внутренняя ошибка сервиса. Ваши данные не потеряны — попробуйте ещё раз через минуту.";
     match face {
         Face::Json => build(
             500,
             "application/json",
             serde_json::json!({"errors": [{"code": "internal", "message": message}]}).to_string(),
         ),
-        Face::Html => html(
-            500,
-            &MessagePage::new("Что-то пошло не так", message, "/", "На главную"),
-        ),
+        Face::Html => html(500, &MessagePage::new("Что-то пошло не так", message, "/", "На главную")),
     }
 }
 
 /// 405 for a method a route does not serve.
 pub fn method_not_allowed(face: Face) -> Response<Body> {
-    errors(
-        face,
-        &body_error(ErrorCode::NotFound, "Такого действия здесь нет."),
-    )
+    errors(face, &body_error(ErrorCode::NotFound, "Такого действия здесь нет."))
 }
 
 /// Starts structured JSON logs (CloudWatch reads them); `RUST_LOG` sets

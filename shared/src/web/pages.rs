@@ -93,11 +93,6 @@ pub struct MessagePage {
 
 impl MessagePage {
     pub fn new(heading: &str, text: &str, link: &str, link_label: &str) -> Self {
-        Self {
-            heading: heading.into(),
-            text: text.into(),
-            link: link.into(),
-            link_label: link_label.into(),
-        }
+        Self { heading: heading.into(), text: text.into(), link: link.into(), link_label: link_label.into() }
     }
 }
