@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn each_invalid_field_gets_its_code() {
-        let table: Vec<(fn(&mut RegistrationForm), &str, ErrorCode)> = vec![
+        type Case = (fn(&mut RegistrationForm), &'static str, ErrorCode);
+        let table: Vec<Case> = vec![
             (|f| f.account = Some("12a".into()), "account", ErrorCode::Invalid),
             (|f| f.full_name = Some("Иванов".into()), "full_name", ErrorCode::Invalid),
             (|f| f.phone = Some("123".into()), "phone", ErrorCode::Invalid),

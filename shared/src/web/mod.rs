@@ -31,7 +31,7 @@ pub enum Face {
     Json,
 }
 
-fn header_str<'a>(request: &'a Request, name: header::HeaderName) -> &'a str {
+fn header_str(request: &Request, name: header::HeaderName) -> &str {
     request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
