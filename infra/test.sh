@@ -13,7 +13,10 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
-cargo test --workspace
+log=.local/cargo-test.log
+mkdir -p .local
+cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
 echo "==> cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
-echo "==> all checks passed"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! End to end over HTTP against the local stack: moto's server for AWS, the
 //! real handler functions on the routes of template.yaml.
 

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed step fails the test
+
 //! Test support: each test gets its own local stack (own tables, queue and
 //! bucket on the shared moto server) and a plain HTTP client.
 

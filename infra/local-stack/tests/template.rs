@@ -1,3 +1,5 @@
+#![allow(clippy::expect_used)]
+
 //! template.yaml and the code agree: every function the template routes to
 //! has a local handler and vice versa, and the environment it gives is the
 //! one `Config` reads.
