@@ -283,6 +283,22 @@ async fn a_forged_or_truncated_link_is_refused_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn an_expired_link_says_so_and_login_sends_a_fresh_one() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("CONFIRMATION_TOKEN_TTL_HOURS".into(), "0".into());
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email).await;
+    let expired = app.get(&app.confirmation_path(&email).await, "application/json", None).await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.text);
+    assert_eq!(expired.code(), "expired_token");
+    assert!(expired.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("Войдите"));
+    assert_eq!(app.login(&email, PASSWORD).await.code(), "email_not_confirmed");
+    assert_eq!(app.letters_to(&email).await.len(), 2, "a fresh letter was sent");
+}
+
+#[tokio::test]
 async fn identification_rejects_a_resident_whose_payer_changed_meanwhile() {
     let app = spawn_app().await;
     let email = unique_email();

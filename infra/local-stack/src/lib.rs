@@ -56,6 +56,9 @@ pub struct Options {
     /// Sender address instead of the template's (e.g. an unverified one, to
     /// see SES refuse).
     pub mail_from: Option<String>,
+    /// Function environment set over the template's, e.g.
+    /// `CONFIRMATION_TOKEN_TTL_HOURS`.
+    pub environment: HashMap<String, String>,
 }
 
 impl Options {
@@ -67,6 +70,7 @@ impl Options {
             identify_delay: Duration::from_secs(30),
             billing_file: Some(repo_root().join("infra/sample-billing.csv")),
             mail_from: None,
+            environment: HashMap::new(),
         }
     }
 }
@@ -131,6 +135,7 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     if let Some(from) = &options.mail_from {
         environment.insert("MAIL_FROM".into(), from.clone());
     }
+    environment.extend(options.environment.clone());
     let config = Config::from_lookup(|name| environment.get(name).cloned())?;
     let services = Arc::new(Services::new(config, &aws));
 
