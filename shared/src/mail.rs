@@ -43,11 +43,6 @@ impl Mailer {
         Self { client, from_name, from_address, configuration_set }
     }
 
-    /// The address letters are sent from (the SES identity).
-    pub fn sender_address(&self) -> &str {
-        &self.from_address
-    }
-
     #[tracing::instrument(skip_all, fields(to = %letter.to.masked()))]
     pub async fn send(&self, letter: &Letter) -> Result<(), Unexpected> {
         let from = if self.from_name.is_empty() {

@@ -53,10 +53,6 @@ impl TokenHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
 }
 
 #[cfg(test)]
