@@ -57,6 +57,21 @@ struct RejectedText<'a> {
     reason: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/suspended.html")]
+struct SuspendedHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    ready_at: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/suspended.txt")]
+struct SuspendedText<'a> {
+    account: &'a str,
+    ready_at: &'a str,
+}
+
 /// "10 минут", "30 секунд": a wait as a resident reads it.
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
@@ -120,6 +135,17 @@ pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) ->
         subject: subject.to_owned(),
         html: RejectedHtml { subject, account, reason }.render().context("rendering the rejection letter")?,
         text: RejectedText { account, reason }.render().context("rendering the rejection letter")?,
+    })
+}
+
+pub fn suspended(to: &Email, account: &AccountNumber, ready_at: &str) -> Result<Letter, Unexpected> {
+    let subject = "Личный кабинет ООО «Потенциал»: вход приостановлен до сверки данных";
+    let account = account.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: SuspendedHtml { subject, account, ready_at }.render().context("rendering the suspension letter")?,
+        text: SuspendedText { account, ready_at }.render().context("rendering the suspension letter")?,
     })
 }
 

@@ -4,10 +4,12 @@
 //! SQS) and the pages and letters. The Lambda crates in `functions/` are thin
 //! entry points over this crate.
 
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod errors;
+pub mod files;
 mod forms;
 pub mod letters;
 pub mod mail;

@@ -4,6 +4,7 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, ConfigError};
+use crate::files::BillingFiles;
 use crate::mail::Mailer;
 use crate::queue::IdentificationQueue;
 use crate::store::Store;
@@ -14,6 +15,7 @@ pub struct Services {
     pub store: Store,
     pub mailer: Mailer,
     pub queue: IdentificationQueue,
+    pub files: BillingFiles,
 }
 
 impl Services {
@@ -24,7 +26,8 @@ impl Services {
         let mailer =
             Mailer::new(aws_sdk_sesv2::Client::new(aws), &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);
-        Self { config, store, mailer, queue }
+        let files = BillingFiles::new(aws_sdk_s3::Client::new(aws));
+        Self { config, store, mailer, queue, files }
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {

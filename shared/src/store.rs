@@ -12,14 +12,33 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash};
 use crate::errors::{Context, Unexpected};
 
-type Item = std::collections::HashMap<String, AttributeValue>;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Most tries of one batch before the import gives up (and is retried whole).
+const MAX_BATCH_ATTEMPTS: u32 = 10;
+
+/// Waits before retrying throttled work: 50 ms doubling up to 5 s, with
+/// full jitter so parallel writers do not retry in step.
+async fn backoff(attempt: u32) -> Result<(), Unexpected> {
+    if attempt >= MAX_BATCH_ATTEMPTS {
+        return Err(Unexpected::new("DynamoDB kept items unprocessed", std::io::Error::other("too many retries")));
+    }
+    let ceiling = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
+    let jitter = getrandom::u64().unwrap_or(0) % (ceiling + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+    Ok(())
+}
 
 /// TTL attribute of the residents table, as declared in template.yaml.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -158,6 +177,112 @@ impl Store {
             .await
             .context("storing a billing account")?;
         Ok(())
+    }
+
+    /// Up to 100 billing accounts in one request (retrying unprocessed keys).
+    #[tracing::instrument(skip_all, fields(count = accounts.len()))]
+    pub async fn billing_accounts(
+        &self,
+        accounts: &[AccountNumber],
+    ) -> Result<HashMap<String, BillingAccount>, Unexpected> {
+        let mut found = HashMap::new();
+        if accounts.is_empty() {
+            return Ok(found);
+        }
+        let keys: Vec<Item> = accounts.iter().map(|a| HashMap::from([("account".to_owned(), s(a.as_str()))])).collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .context("building a batch read")?,
+        );
+        let mut attempt = 0;
+        while let Some(keys) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.billing_table, keys)
+                .send()
+                .await
+                .context("reading billing accounts")?;
+            for item in output.responses.and_then(|mut r| r.remove(&self.billing_table)).unwrap_or_default() {
+                let account: BillingAccount = from_item(item)?;
+                found.insert(account.account.to_string(), account);
+            }
+            request = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.billing_table))
+                .filter(|k| !k.keys().is_empty());
+            if request.is_some() {
+                attempt += 1;
+                backoff(attempt).await?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes up to 25 billing accounts in one request, retrying what
+    /// DynamoDB leaves unprocessed with exponential backoff and jitter.
+    #[tracing::instrument(skip_all, fields(count = accounts.len()))]
+    pub async fn put_billing_accounts(&self, accounts: &[BillingAccount]) -> Result<(), Unexpected> {
+        let mut writes = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let item = serde_dynamo::to_item(account).context("mapping a billing account")?;
+            let put = PutRequest::builder().set_item(Some(item)).build().context("building a batch write")?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut attempt = 0;
+        while !writes.is_empty() {
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.billing_table, writes)
+                .send()
+                .await
+                .context("writing billing accounts")?;
+            writes = output.unprocessed_items.and_then(|mut u| u.remove(&self.billing_table)).unwrap_or_default();
+            if !writes.is_empty() {
+                attempt += 1;
+                backoff(attempt).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a resident whose account changed payer back to "awaiting
+    /// identification", once per new payer. False when there is nothing to
+    /// suspend (no active resident, or already suspended for this payer).
+    #[tracing::instrument(skip_all)]
+    pub async fn suspend_resident(
+        &self,
+        account: &AccountNumber,
+        new_payer: &str,
+        ready_at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression(
+                "#status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
+            )
+            .update_expression(
+                "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_at, identified_at, rejection_reason",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(ResidentStatus::Active.as_str()))
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingIdentification.as_str()))
+            .expression_attribute_values(":payer", s(new_payer))
+            .expression_attribute_values(":ready_at", timestamp(ready_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(Unexpected::new("suspending a resident", e)),
+        }
     }
 
     #[tracing::instrument(skip_all)]

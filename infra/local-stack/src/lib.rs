@@ -7,7 +7,6 @@
 mod mailbox;
 mod poller;
 mod provision;
-mod seed;
 mod server;
 pub mod template;
 
@@ -27,6 +26,8 @@ pub use template::Template;
 pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "account"];
 /// The handler crates fed by SQS, by binary name.
 pub const SQS_FUNCTIONS: &[&str] = &["identify"];
+/// The handler crates triggered by S3 uploads, by binary name.
+pub const S3_FUNCTIONS: &[&str] = &["import-accounts"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -97,6 +98,9 @@ pub struct LocalStack {
     pub template: Template,
     /// Physical names by logical id (queues: URL).
     pub names: HashMap<String, String>,
+    /// The bucket billing files are uploaded to.
+    pub billing_bucket: Option<String>,
+    s3: aws_sdk_s3::Client,
     endpoint: String,
     http: reqwest::Client,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -139,11 +143,6 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     let config = Config::from_lookup(|name| environment.get(name).cloned())?;
     let services = Arc::new(Services::new(config, &aws));
 
-    if let Some(file) = &options.billing_file {
-        let loaded = seed::load_sample(&services.store, file).await?;
-        tracing::info!(loaded, "sample billing data loaded");
-    }
-
     let mut tasks = Vec::new();
     let http = reqwest::Client::new();
     tasks.push(tokio::spawn(server::serve(
@@ -164,10 +163,84 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
             services.clone(),
         )));
     }
-    Ok(LocalStack { url, services, template, names: physical.names, endpoint: options.endpoint, http, tasks })
+    for (binary, queue_url) in &physical.s3_trigger_queues {
+        tasks.push(tokio::spawn(poller::deliver_s3(
+            aws_sdk_sqs::Client::new(&aws),
+            queue_url.clone(),
+            binary.clone(),
+            services.clone(),
+        )));
+    }
+    let billing_bucket = template.s3_triggers.first().and_then(|t| physical.names.get(&t.bucket)).cloned();
+    let stack = LocalStack {
+        url,
+        services,
+        template,
+        names: physical.names,
+        billing_bucket,
+        s3: aws_sdk_s3::Client::new(&aws),
+        endpoint: options.endpoint,
+        http,
+        tasks,
+    };
+    // The sample billing data arrives as the billing team's files do: an
+    // upload to incoming/ that the import function loads.
+    if let Some(file) = &options.billing_file {
+        let report = stack.upload_billing_file(file).await?;
+        tracing::info!(report = %report, "sample billing data imported");
+    }
+    Ok(stack)
 }
 
 impl LocalStack {
+    /// Uploads a billing file to `incoming/` and waits (up to 5 minutes) for
+    /// the import's JSON report, which it returns.
+    pub async fn upload_billing_file(&self, path: &Path) -> Result<String, StackError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "billing.csv".into());
+        let body = tokio::fs::read(path).await?;
+        self.upload_billing_bytes(&name, body).await
+    }
+
+    pub async fn upload_billing_bytes(&self, name: &str, body: Vec<u8>) -> Result<String, StackError> {
+        let bucket = self.billing_bucket.clone().ok_or_else(|| StackError::Seed("no billing bucket".into()))?;
+        let key = format!("{}{name}", cabinet::usecases::import::INCOMING_PREFIX);
+        let (report_key, _) = cabinet::usecases::import::report_keys(&key);
+        // A report left by an earlier upload of the same name is not this one's.
+        let _ = self.s3.delete_object().bucket(&bucket).key(&report_key).send().await;
+        self.s3
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| StackError::Seed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        for _ in 0..3000 {
+            if let Ok(object) = self.s3.get_object().bucket(&bucket).key(&report_key).send().await {
+                let bytes = object.body.collect().await.map_err(|e| StackError::Seed(e.to_string()))?;
+                return Ok(String::from_utf8_lossy(&bytes.into_bytes()).into_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StackError::Seed(format!("no import report for {key} after 5 minutes")))
+    }
+
+    /// An object of the billing bucket as text (reports).
+    pub async fn billing_object(&self, key: &str) -> Option<Vec<u8>> {
+        let bucket = self.billing_bucket.as_deref()?;
+        let object = self.s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+        object.body.collect().await.ok().map(|b| b.into_bytes().to_vec())
+    }
+
+    /// The tags of an object of the billing bucket.
+    pub async fn billing_object_tags(&self, key: &str) -> Vec<(String, String)> {
+        let Some(bucket) = self.billing_bucket.as_deref() else { return Vec::new() };
+        match self.s3.get_object_tagging().bucket(bucket).key(key).send().await {
+            Ok(output) => output.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Letters sent so far to `to` (all letters with `None`), oldest first.
     pub async fn letters(&self, to: Option<&str>) -> Result<Vec<SentLetter>, reqwest::Error> {
         let all = mailbox::sent_letters(&self.http, &self.endpoint).await?;

@@ -7,6 +7,10 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
+    S3KeyFilter,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::StackError;
@@ -18,6 +22,9 @@ use crate::template::Template;
 pub struct Physical {
     pub names: HashMap<String, String>,
     pub queue_arns: HashMap<String, String>,
+    /// For each S3-triggered function (by binary), the queue its bucket's
+    /// notifications go to locally.
+    pub s3_trigger_queues: HashMap<String, String>,
 }
 
 fn failed(what: &str, error: impl std::fmt::Display) -> StackError {
@@ -89,16 +96,7 @@ pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Re
             .map_err(|e| failed(&format!("creating queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?
             .queue_url
             .ok_or_else(|| failed("creating queue", "no URL"))?;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| failed("reading a queue ARN", aws_sdk_sqs::error::DisplayErrorContext(e)))?
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or_else(|| failed("reading a queue ARN", "none"))?;
+        let arn = queue_arn(&sqs, &url).await?;
         physical.queue_arns.insert(queue.logical_id.clone(), arn);
         physical.names.insert(queue.logical_id.clone(), url);
     }
@@ -114,6 +112,46 @@ pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Re
         physical.names.insert(bucket.clone(), name);
     }
 
+    // S3 invokes the function in AWS; locally the bucket notifies a queue
+    // that the local stack drains into the same handler.
+    for trigger in &template.s3_triggers {
+        let bucket =
+            physical.names.get(&trigger.bucket).cloned().ok_or_else(|| failed("S3 trigger", &trigger.bucket))?;
+        let name = format!("{prefix}-{}-s3-events", trigger.binary);
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(|e| failed("creating the S3 events queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .ok_or_else(|| failed("creating the S3 events queue", "no URL"))?;
+        let arn = queue_arn(&sqs, &url).await?;
+        let mut configuration = QueueConfiguration::builder().queue_arn(arn);
+        for event in &trigger.events {
+            configuration = configuration.events(Event::from(event.as_str()));
+        }
+        if let Some(prefix) = &trigger.prefix {
+            let rule = FilterRule::builder().name(FilterRuleName::Prefix).value(prefix).build();
+            configuration = configuration.filter(
+                NotificationConfigurationFilter::builder()
+                    .key(S3KeyFilter::builder().filter_rules(rule).build())
+                    .build(),
+            );
+        }
+        s3.put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(configuration.build().map_err(|e| failed("S3 notification", e))?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failed("configuring S3 notifications", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        physical.s3_trigger_queues.insert(trigger.binary.clone(), url);
+    }
+
     let ses = aws_sdk_sesv2::Client::new(aws);
     for identity in &template.sender_identities {
         ses.create_email_identity()
@@ -123,4 +161,16 @@ pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Re
             .map_err(|e| failed("creating the SES identity", aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
     }
     Ok(physical)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, StackError> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| failed("reading a queue ARN", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| failed("reading a queue ARN", "none"))
 }

@@ -45,6 +45,15 @@ pub struct Subscription {
     pub batch_size: i32,
 }
 
+/// A function triggered by S3 events of a bucket.
+#[derive(Debug, Clone)]
+pub struct S3Trigger {
+    pub bucket: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub binary: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Template {
     pub tables: Vec<Table>,
@@ -54,6 +63,7 @@ pub struct Template {
     pub sender_identities: Vec<String>,
     pub routes: Vec<Route>,
     pub subscriptions: Vec<Subscription>,
+    pub s3_triggers: Vec<S3Trigger>,
     /// Environment every function gets (Globals), unresolved.
     pub environment: Vec<(String, Value)>,
     pub parameters: BTreeMap<String, String>,
@@ -208,6 +218,27 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
                     .and_then(|b| i32::try_from(b).ok())
                     .unwrap_or(10),
             }),
+            Some("S3") => {
+                let events = match get(event_properties, "Events") {
+                    Some(Value::String(e)) => vec![e.clone()],
+                    Some(Value::Sequence(list)) => list.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                };
+                let prefix = get(event_properties, "Filter")
+                    .and_then(|f| get(f, "S3Key"))
+                    .and_then(|k| get(k, "Rules"))
+                    .and_then(Value::as_sequence)
+                    .and_then(|rules| rules.iter().find(|r| string(r, "Name").as_deref() == Some("prefix")))
+                    .and_then(|r| string(r, "Value"));
+                template.s3_triggers.push(S3Trigger {
+                    bucket: get(event_properties, "Bucket")
+                        .and_then(reference)
+                        .ok_or_else(|| shape(format!("{id}: S3 event without a bucket")))?,
+                    events,
+                    prefix,
+                    binary: binary.clone(),
+                });
+            }
             _ => {}
         }
     }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use local_stack::{HTTP_FUNCTIONS, SQS_FUNCTIONS, Template, repo_root};
+use local_stack::{HTTP_FUNCTIONS, S3_FUNCTIONS, SQS_FUNCTIONS, Template, repo_root};
 
 fn template() -> Template {
     Template::load(&repo_root().join("template.yaml")).expect("template.yaml parses")
@@ -19,6 +19,17 @@ fn every_routed_function_has_a_local_handler_and_back() {
     assert_eq!(routed, HTTP_FUNCTIONS.iter().copied().collect());
     let subscribed: BTreeSet<&str> = template.subscriptions.iter().map(|s| s.binary.as_str()).collect();
     assert_eq!(subscribed, SQS_FUNCTIONS.iter().copied().collect());
+    let triggered: BTreeSet<&str> = template.s3_triggers.iter().map(|t| t.binary.as_str()).collect();
+    assert_eq!(triggered, S3_FUNCTIONS.iter().copied().collect());
+}
+
+#[test]
+fn billing_uploads_under_incoming_trigger_the_import() {
+    let template = template();
+    let trigger = template.s3_triggers.iter().find(|t| t.binary == "import-accounts").expect("an S3 trigger");
+    assert_eq!(trigger.bucket, "BillingBucket");
+    assert_eq!(trigger.prefix.as_deref(), Some(cabinet::usecases::import::INCOMING_PREFIX));
+    assert_eq!(trigger.events, ["s3:ObjectCreated:*"]);
 }
 
 #[test]
@@ -47,6 +58,7 @@ fn every_function_of_the_workspace_is_in_the_template() {
         .iter()
         .map(|r| r.binary.clone())
         .chain(template.subscriptions.iter().map(|s| s.binary.clone()))
+        .chain(template.s3_triggers.iter().map(|t| t.binary.clone()))
         .collect();
     let crates: BTreeSet<String> = std::fs::read_dir(repo_root().join("functions"))
         .expect("functions/")

@@ -74,4 +74,7 @@ pub struct Resident {
     pub identified_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection_reason: Option<RejectionReason>,
+    /// Where the resident registered, for links in later letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cabinet_url: Option<String>,
 }

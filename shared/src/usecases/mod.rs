@@ -4,5 +4,6 @@
 pub mod account;
 pub mod confirm;
 pub mod identify;
+pub mod import;
 pub mod login;
 pub mod register;

@@ -110,6 +110,7 @@ pub async fn register(
         ready_at: None,
         identified_at: None,
         rejection_reason: None,
+        cabinet_url: Some(base_url.to_owned()),
     };
     match services.store.insert_resident(&resident, &token.hash(), token_expires_at).await {
         Ok(()) => {}

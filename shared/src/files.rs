@@ -1,0 +1,91 @@
+//! S3 adapter for billing exports and import reports.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
+use tokio::io::AsyncWriteExt;
+
+use crate::errors::{Context, Unexpected};
+
+#[derive(Clone)]
+pub struct BillingFiles {
+    client: Client,
+}
+
+impl BillingFiles {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Streams an object to `destination` without holding it in memory;
+    /// returns its ETag.
+    #[tracing::instrument(skip_all, fields(key))]
+    pub async fn download(&self, bucket: &str, key: &str, destination: &Path) -> Result<String, Unexpected> {
+        let object =
+            self.client.get_object().bucket(bucket).key(key).send().await.context("reading a billing file from S3")?;
+        let etag = object.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+        let mut body = object.body.into_async_read();
+        let mut file = tokio::fs::File::create(destination).await.context("creating a temporary file")?;
+        tokio::io::copy(&mut body, &mut file).await.context("saving a billing file")?;
+        file.flush().await.context("saving a billing file")?;
+        Ok(etag)
+    }
+
+    pub async fn upload_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), Unexpected> {
+        let body = ByteStream::from_path(path).await.context("reading a report file")?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .context("writing an import report to S3")?;
+        Ok(())
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Unexpected> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .context("writing an import report to S3")?;
+        Ok(())
+    }
+
+    pub async fn tags(&self, bucket: &str, key: &str) -> Result<HashMap<String, String>, Unexpected> {
+        let output =
+            self.client.get_object_tagging().bucket(bucket).key(key).send().await.context("reading S3 tags")?;
+        Ok(output.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+    }
+
+    pub async fn set_tags(&self, bucket: &str, key: &str, tags: &[(&str, &str)]) -> Result<(), Unexpected> {
+        let mut tagging = Tagging::builder();
+        for (k, v) in tags {
+            tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build().context("building an S3 tag")?);
+        }
+        self.client
+            .put_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .tagging(tagging.build().context("building S3 tags")?)
+            .send()
+            .await
+            .context("tagging a billing file")?;
+        Ok(())
+    }
+}
