@@ -170,3 +170,74 @@ impl TestApp {
         self.get(&path, "application/json", None).await
     }
 }
+
+/// A minimal XLSX workbook (first sheet = `rows`), as Excel or 1C writes it:
+/// shared strings for text, numbers as numbers.
+pub fn xlsx(rows: &[Vec<&str>]) -> Vec<u8> {
+    use std::io::Write;
+    fn column(i: usize) -> String {
+        let mut name = String::new();
+        let mut n = i + 1;
+        while n > 0 {
+            let r = (n - 1) % 26;
+            name.insert(0, char::from(b'A' + r as u8));
+            n = (n - 1) / 26;
+        }
+        name
+    }
+    fn escape(s: &str) -> String {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    }
+    let mut strings: Vec<String> = Vec::new();
+    let mut sheet = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+    );
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!(r#"<row r="{}">"#, r + 1));
+        for (c, value) in row.iter().enumerate() {
+            let reference = format!("{}{}", column(c), r + 1);
+            if !value.is_empty() && value.parse::<f64>().is_ok() {
+                sheet.push_str(&format!(r#"<c r="{reference}"><v>{value}</v></c>"#));
+            } else if !value.is_empty() {
+                strings.push(escape(value));
+                sheet.push_str(&format!(r#"<c r="{reference}" t="s"><v>{}</v></c>"#, strings.len() - 1));
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    let shared = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{0}" uniqueCount="{0}">{1}</sst>"#,
+        strings.len(),
+        strings.iter().map(|s| format!("<si><t>{s}</t></si>")).collect::<String>()
+    );
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#.to_owned(),
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_owned(),
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Лицевые счета" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_owned(),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#.to_owned(),
+        ),
+        ("xl/worksheets/sheet1.xml", sheet),
+        ("xl/sharedStrings.xml", shared),
+    ];
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut archive = zip::ZipWriter::new(&mut buffer);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, content) in files {
+        archive.start_file(name, options).expect("a zip entry");
+        archive.write_all(content.as_bytes()).expect("zip data");
+    }
+    archive.finish().expect("a zip file");
+    buffer.into_inner()
+}

@@ -12,10 +12,25 @@ pub struct SentLetter {
     pub html: String,
 }
 
+async fn model_dump(http: &reqwest::Client, endpoint: &str) -> Result<serde_json::Value, reqwest::Error> {
+    http.get(format!("{endpoint}/moto-api/data.json")).send().await?.error_for_status()?.json().await
+}
+
 /// Every letter sent through the endpoint, oldest first.
 pub async fn sent_letters(http: &reqwest::Client, endpoint: &str) -> Result<Vec<SentLetter>, reqwest::Error> {
-    let dump: serde_json::Value =
-        http.get(format!("{endpoint}/moto-api/data.json")).send().await?.error_for_status()?.json().await?;
+    // moto builds the dump while other requests change its models, and now
+    // and then fails doing so: a few tries.
+    let mut attempt = 0;
+    let dump = loop {
+        match model_dump(http, endpoint).await {
+            Ok(dump) => break dump,
+            Err(error) if attempt >= 5 => return Err(error),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
     let raw = dump.pointer("/ses/RawMessage").and_then(|v| v.as_array()).cloned().unwrap_or_default();
     Ok(raw
         .iter()

@@ -150,19 +150,22 @@ pub fn visit_rows(
             let file = File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
             let decoded = DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(file);
             let mut reader =
-                csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(decoded);
+                csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(WithoutCarriageReturns(decoded));
             let mut record = csv::StringRecord::new();
             loop {
-                let line = reader.position().line();
                 match reader.read_record(&mut record) {
                     Ok(true) => {
+                        let line = record.position().map_or(0, csv::Position::line);
                         let row = RawRow { line, cells: record.iter().map(str::to_owned).collect() };
                         if visit(row).is_break() {
                             return Ok(());
                         }
                     }
                     Ok(false) => return Ok(()),
-                    Err(e) => return Err(FileProblem::Unreadable(format!("строка {line}: {e}"))),
+                    Err(e) => {
+                        let line = e.position().map_or(0, csv::Position::line);
+                        return Err(FileProblem::Unreadable(format!("строка {line}: {e}")));
+                    }
                 }
             }
         }
@@ -202,6 +205,32 @@ pub fn visit_rows(
     }
 }
 
+/// Drops CR bytes, so CRLF files read as LF ones: the csv crate numbers the
+/// lines of CRLF input one too low after the first record.
+struct WithoutCarriageReturns<R>(R);
+
+impl<R: Read> Read for WithoutCarriageReturns<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let read = self.0.read(buffer)?;
+            if read == 0 {
+                return Ok(0);
+            }
+            let filled = buffer.get_mut(..read).unwrap_or_default();
+            let mut kept = 0;
+            for i in 0..filled.len() {
+                if filled[i] != b'\r' {
+                    filled[kept] = filled[i];
+                    kept += 1;
+                }
+            }
+            if kept > 0 {
+                return Ok(kept);
+            }
+        }
+    }
+}
+
 fn cell_text(value: &DataRef<'_>) -> String {
     match value {
         DataRef::Empty => String::new(),
@@ -228,6 +257,31 @@ mod tests {
         assert_eq!(delimiter_of("ЛС,ФИО\n1,Иванов И.И.\n"), b',');
         assert_eq!(delimiter_of("ЛС\tФИО\tАдрес\n1\tИванов И.И.\tМосква, Лесная\n"), b'\t');
         assert_eq!(delimiter_of("ЛС;ФИО\n1;\"Иванов, И.И.\"\n"), b';');
+    }
+
+    fn rows_of(bytes: &[u8]) -> (Format, Vec<RawRow>) {
+        let path = std::env::temp_dir().join(format!("rows-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, bytes).unwrap();
+        let format = detect(&path).unwrap();
+        let mut rows = Vec::new();
+        visit_rows(&path, format, |row| {
+            rows.push(row);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        (format, rows)
+    }
+
+    #[test]
+    fn reads_windows_1251_with_crlf_and_quoted_delimiters() {
+        let text = "ЛС;ФИО;Адрес\r\n1;Иванов И.И.;\"г. Москва; ул. Лесная\"\r\n2;Петров П.П.;\r\n";
+        let (bytes, _, _) = WINDOWS_1251.encode(text);
+        let (format, rows) = rows_of(&bytes);
+        assert_eq!(format, Format::Csv { encoding: "windows-1251", delimiter: b';' });
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 2, 3], "{rows:?}");
+        assert_eq!(rows[1].cells, ["1", "Иванов И.И.", "г. Москва; ул. Лесная"]);
     }
 
     #[test]

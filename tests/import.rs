@@ -1,0 +1,187 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! The billing team's path: a file uploaded to `incoming/` of the local
+//! bucket triggers the import through the S3 notification, as in AWS.
+
+use cabinet::domain::AccountNumber;
+use e2e::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn upload(app: &TestApp, name: &str, body: Vec<u8>) -> Value {
+    let report = app.stack.upload_billing_bytes(name, body).await.expect("the import reports");
+    serde_json::from_str(&report).expect("a JSON report")
+}
+
+async fn stored(app: &TestApp, account: &str) -> Option<cabinet::domain::BillingAccount> {
+    app.stack.services.store.billing_account(&AccountNumber::parse(account).unwrap()).await.unwrap()
+}
+
+fn cp1251(text: &str) -> Vec<u8> {
+    encoding_rs::WINDOWS_1251.encode(text).0.into_owned()
+}
+
+const ROWS: &str = "Лицевой счёт;ФИО;Адрес;Сальдо\n500001;Кузнецов Андрей Викторович;\"г. Москва; ул. Лесная, д. 1\";1 234,56\n500002;Зайцева Е. В.;г. Москва, ул. Лесная, д. 2;-150.00\n";
+
+#[tokio::test]
+async fn every_encoding_and_delimiter_loads_the_same_accounts() {
+    let app = spawn_app().await;
+    let variants: Vec<(&str, Vec<u8>)> = vec![
+        ("utf8.csv", ROWS.as_bytes().to_vec()),
+        ("utf8-bom.csv", [&[0xEF, 0xBB, 0xBF][..], ROWS.as_bytes()].concat()),
+        ("cp1251-crlf.csv", cp1251(&ROWS.replace('\n', "\r\n"))),
+        ("comma.csv", ROWS.replace(';', ",").replace("\"г. Москва, ул. Лесная, д. 2\"", "x").replace("г. Москва, ул. Лесная, д. 2", "\"г. Москва, ул. Лесная, д. 2\"").replace("1 234,56", "\"1 234,56\"").into_bytes()),
+        ("tab.tsv", ROWS.replace(';', "\t").replace("\"г. Москва\t ул. Лесная, д. 1\"", "\"г. Москва; ул. Лесная, д. 1\"").into_bytes()),
+        (
+            "export.xlsx",
+            xlsx(&[
+                vec!["Выгрузка из 1С от 25.11.2026"],
+                vec!["Лицевой счёт", "ФИО", "Адрес", "Сальдо"],
+                vec!["500001", "Кузнецов Андрей Викторович", "г. Москва; ул. Лесная, д. 1", "1234.56"],
+                vec!["500002", "Зайцева Е. В.", "г. Москва, ул. Лесная, д. 2", "-150"],
+            ]),
+        ),
+    ];
+    for (name, body) in variants {
+        let report = upload(&app, name, body).await;
+        assert_eq!(report["status"], "loaded", "{name}: {report}");
+        assert_eq!(report["rows_read"], 2, "{name}: {report}");
+        assert_eq!(report["rejected"], 0, "{name}: {report}");
+        let first = stored(&app, "500001").await.expect("loaded");
+        assert_eq!(first.full_name.as_str(), "Кузнецов Андрей Викторович", "{name}");
+        assert_eq!(first.balance.map(|m| m.0), Some(123456), "{name}");
+        let second = stored(&app, "500002").await.expect("loaded");
+        assert_eq!(second.balance.map(|m| m.0), Some(-15000), "{name}");
+    }
+    let first = stored(&app, "500001").await.unwrap();
+    assert_eq!(first.address.as_deref(), Some("г. Москва; ул. Лесная, д. 1"), "a quoted ; stays in the address");
+}
+
+#[tokio::test]
+async fn the_report_lists_columns_and_the_source_is_marked_processed() {
+    let app = spawn_app().await;
+    let body = "Номер ЛС;Плательщик;Площадь;Долг;Примечание\n600001;Орлов О. О.;40;0;\n";
+    let report = upload(&app, "cols.csv", body.as_bytes().to_vec()).await;
+    assert_eq!(report["columns_recognized"], json!(["Номер ЛС", "Плательщик", "Долг"]));
+    assert_eq!(report["columns_ignored"], json!(["Площадь", "Примечание"]));
+    assert!(report["duration_ms"].is_number());
+    assert_eq!(report["format"], "CSV, UTF-8, delimiter ;");
+    let tags = app.stack.billing_object_tags("incoming/cols.csv").await;
+    assert!(tags.contains(&("import-status".to_owned(), "processed".to_owned())), "{tags:?}");
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_with_line_column_and_reason_and_good_rows_load() {
+    let app = spawn_app().await;
+    let body = "ЛС;ФИО;Сальдо\n\
+                700001;Белов Борис Борисович;10\n\
+                ;Без Счёта Иванович;0\n\
+                70a002;Буквы В Счёте;0\n\
+                700003;;0\n\
+                700004;Одна;0\n\
+                700005;Белова Вера Борисовна;много\n\
+                700006;Дубль Первый Вариант;1\n\
+                700006;Дубль Второй Вариант;2\n\
+                700007;Повтор Одинаковый Строки;5\n\
+                700007;Повтор Одинаковый Строки;5\n";
+    let report = upload(&app, "bad.csv", body.as_bytes().to_vec()).await;
+    assert_eq!(report["loaded"], 2, "{report}");
+    assert_eq!(report["rejected"], 7, "{report}");
+    assert!(stored(&app, "700001").await.is_some());
+    assert!(stored(&app, "700007").await.is_some());
+    assert!(stored(&app, "700006").await.is_none(), "conflicting duplicates are not loaded");
+
+    let csv = app.stack.billing_object(report["rejected_rows_report"].as_str().unwrap()).await.expect("the CSV report");
+    assert!(csv.starts_with(&[0xEF, 0xBB, 0xBF]), "UTF-8 with BOM for Excel");
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Строка;Столбец;Причина;Значение");
+    let expected = [
+        ("3", "Лицевой счёт"),
+        ("4", "Лицевой счёт"),
+        ("5", "ФИО"),
+        ("6", "ФИО"),
+        ("7", "Сальдо"),
+        ("8", "Лицевой счёт"),
+        ("9", "Лицевой счёт"),
+    ];
+    for (line, (number, column)) in lines[1..].iter().zip(expected) {
+        assert!(line.starts_with(&format!("{number};{column};")), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn whole_file_problems_change_nothing_and_are_reported() {
+    let app = spawn_app().await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", Vec::new(), "empty_file"),
+        ("spaces.csv", b"\n \r\n".to_vec(), "empty_file"),
+        ("scan.pdf", b"%PDF-1.4\x00\x01\x02binary".to_vec(), "not_csv_or_xlsx"),
+        ("old.xls", vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0], "old_excel_format"),
+        ("noheader.csv", b"800001;\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd\xd0\xbe\xd0\xb2 \xd0\x98.\xd0\x98.\n".to_vec(), "no_header"),
+        ("noname.csv", "ЛС;Адрес\n800001;Москва\n".as_bytes().to_vec(), "missing_columns"),
+        ("broken.xlsx", b"PK\x03\x04 not really a zip".to_vec(), "unreadable"),
+    ];
+    for (name, body, code) in cases {
+        let report = upload(&app, name, body).await;
+        assert_eq!(report["status"], "file_rejected", "{name}: {report}");
+        assert_eq!(report["problem"]["code"], code, "{name}: {report}");
+        assert!(!report["problem"]["message"].as_str().unwrap_or_default().is_empty());
+        assert_eq!(report["loaded"], 0);
+    }
+    assert!(stored(&app, "800001").await.is_none());
+}
+
+#[tokio::test]
+async fn uploading_the_same_file_twice_changes_nothing_the_second_time() {
+    let app = spawn_app().await;
+    let first = upload(&app, "twice.csv", ROWS.as_bytes().to_vec()).await;
+    assert_eq!(first["loaded"], 2);
+    let again = upload(&app, "twice-copy.csv", ROWS.as_bytes().to_vec()).await;
+    assert_eq!((again["loaded"].clone(), again["unchanged"].clone()), (json!(0), json!(2)), "{again}");
+}
+
+#[tokio::test]
+async fn a_payer_change_suspends_the_resident_and_tells_them() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    assert_eq!(app.login_when_ready(&email, PASSWORD).await.status, StatusCode::OK);
+
+    let body = "ЛС;ФИО;Адрес;Сальдо\n100200300;Сидоров Семён Семёнович;г. Москва, ул. Садовая, д. 5, кв. 12;0\n";
+    let report = upload(&app, "new-owner.csv", body.as_bytes().to_vec()).await;
+    assert_eq!(report["residents_suspended"], 1, "{report}");
+
+    let login = app.login(&email, PASSWORD).await;
+    assert_eq!(login.code(), "identification_pending", "{}", login.text);
+    let letters = app.letters_to(&email).await;
+    assert!(letters.iter().any(|l| l.subject.contains("приостановлен")), "{letters:?}");
+    assert!(!letters.iter().any(|l| l.text.contains("Сидоров")), "the new payer is not revealed");
+
+    let again = upload(&app, "new-owner-again.csv", body.as_bytes().to_vec()).await;
+    assert_eq!(again["residents_suspended"], 0, "no second round: {again}");
+
+    let outcome = app.login_when_ready(&email, PASSWORD).await;
+    assert_eq!(outcome.code(), "identification_failed", "{}", outcome.text);
+    let suspensions = app.letters_to(&email).await.iter().filter(|l| l.subject.contains("приостановлен")).count();
+    assert_eq!(suspensions, 1);
+}
+
+#[tokio::test]
+async fn a_resident_registers_against_an_imported_file() {
+    let app = spawn_app().await;
+    let body = cp1251("ЛС,ФИО плательщика,Адрес,К оплате\r\n900001,Лебедева Анна Сергеевна,\"г. Москва, ул. Новая, д. 3\",\"2 000,00\"\r\n");
+    assert_eq!(upload(&app, "new.csv", body).await["loaded"], 1);
+    let email = unique_email();
+    let mut registration = registration(&email);
+    registration["account"] = json!("900 001");
+    registration["full_name"] = json!("лебедева а. с.");
+    let answer = app.post_json("/register", &registration).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    let path = app.confirmation_path(&email).await;
+    app.get(&path, "application/json", None).await;
+    let cookie = app.login_when_ready(&email, PASSWORD).await.session_cookie().expect("a session");
+    let account = app.get("/account", "application/json", Some(&cookie)).await.json();
+    assert_eq!(account["address"], "г. Москва, ул. Новая, д. 3");
+    assert_eq!(account["balance"], 2000.0);
+}
