@@ -8,6 +8,7 @@ free_port() {
 
 start_moto() {
   local port="${MOTO_PORT:-$(free_port)}"
+  # run-local.sh fixes the port (5000) so that upload-billing.sh finds it.
   local log="${MOTO_LOG:-.local/moto.log}"
   mkdir -p "$(dirname "$log")"
   .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &

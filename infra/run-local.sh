@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/setup.sh
 source infra/moto.sh
-start_moto
+MOTO_PORT="${MOTO_PORT:-5000}" start_moto
+echo "==> upload billing files with: infra/upload-billing.sh FILE (AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL)"
 export PORT="${PORT:-3000}" IDENTIFY_DELAY_SECONDS="${IDENTIFY_DELAY_SECONDS:-30}"
 cargo run --quiet -p local-stack

@@ -30,8 +30,20 @@ async fn every_encoding_and_delimiter_loads_the_same_accounts() {
         ("utf8.csv", ROWS.as_bytes().to_vec()),
         ("utf8-bom.csv", [&[0xEF, 0xBB, 0xBF][..], ROWS.as_bytes()].concat()),
         ("cp1251-crlf.csv", cp1251(&ROWS.replace('\n', "\r\n"))),
-        ("comma.csv", ROWS.replace(';', ",").replace("\"г. Москва, ул. Лесная, д. 2\"", "x").replace("г. Москва, ул. Лесная, д. 2", "\"г. Москва, ул. Лесная, д. 2\"").replace("1 234,56", "\"1 234,56\"").into_bytes()),
-        ("tab.tsv", ROWS.replace(';', "\t").replace("\"г. Москва\t ул. Лесная, д. 1\"", "\"г. Москва; ул. Лесная, д. 1\"").into_bytes()),
+        (
+            "comma.csv",
+            ROWS.replace(';', ",")
+                .replace("\"г. Москва, ул. Лесная, д. 2\"", "x")
+                .replace("г. Москва, ул. Лесная, д. 2", "\"г. Москва, ул. Лесная, д. 2\"")
+                .replace("1 234,56", "\"1 234,56\"")
+                .into_bytes(),
+        ),
+        (
+            "tab.tsv",
+            ROWS.replace(';', "\t")
+                .replace("\"г. Москва\t ул. Лесная, д. 1\"", "\"г. Москва; ул. Лесная, д. 1\"")
+                .into_bytes(),
+        ),
         (
             "export.xlsx",
             xlsx(&[
@@ -118,7 +130,11 @@ async fn whole_file_problems_change_nothing_and_are_reported() {
         ("spaces.csv", b"\n \r\n".to_vec(), "empty_file"),
         ("scan.pdf", b"%PDF-1.4\x00\x01\x02binary".to_vec(), "not_csv_or_xlsx"),
         ("old.xls", vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0], "old_excel_format"),
-        ("noheader.csv", b"800001;\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd\xd0\xbe\xd0\xb2 \xd0\x98.\xd0\x98.\n".to_vec(), "no_header"),
+        (
+            "noheader.csv",
+            b"800001;\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd\xd0\xbe\xd0\xb2 \xd0\x98.\xd0\x98.\n".to_vec(),
+            "no_header",
+        ),
         ("noname.csv", "ЛС;Адрес\n800001;Москва\n".as_bytes().to_vec(), "missing_columns"),
         ("broken.xlsx", b"PK\x03\x04 not really a zip".to_vec(), "unreadable"),
     ];
@@ -170,7 +186,9 @@ async fn a_payer_change_suspends_the_resident_and_tells_them() {
 #[tokio::test]
 async fn a_resident_registers_against_an_imported_file() {
     let app = spawn_app().await;
-    let body = cp1251("ЛС,ФИО плательщика,Адрес,К оплате\r\n900001,Лебедева Анна Сергеевна,\"г. Москва, ул. Новая, д. 3\",\"2 000,00\"\r\n");
+    let body = cp1251(
+        "ЛС,ФИО плательщика,Адрес,К оплате\r\n900001,Лебедева Анна Сергеевна,\"г. Москва, ул. Новая, д. 3\",\"2 000,00\"\r\n",
+    );
     assert_eq!(upload(&app, "new.csv", body).await["loaded"], 1);
     let email = unique_email();
     let mut registration = registration(&email);

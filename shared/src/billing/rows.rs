@@ -24,8 +24,13 @@ pub struct RejectedRow {
     pub value: String,
 }
 
+/// A balance cell that is not a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an amount of money")]
+pub struct NotAnAmount;
+
 /// `1 234,56`, `-150.00`, `0`, `1 234 руб.` → kopecks. Empty is `None`.
-pub fn parse_balance(input: &str) -> Result<Option<Money>, ()> {
+pub fn parse_balance(input: &str) -> Result<Option<Money>, NotAnAmount> {
     let folded = text::fold(input);
     let mut cleaned: String = folded
         .chars()
@@ -50,15 +55,15 @@ pub fn parse_balance(input: &str) -> Result<Option<Money>, ()> {
     };
     let plain = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if whole.is_empty() && fraction.is_empty() || !plain(whole) || !plain(fraction) || fraction.len() > 2 {
-        return Err(());
+        return Err(NotAnAmount);
     }
-    let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| ())? };
+    let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| NotAnAmount)? };
     let kopecks: i64 = match fraction.len() {
         0 => 0,
-        1 => fraction.parse::<i64>().map_err(|_| ())? * 10,
-        _ => fraction.parse().map_err(|_| ())?,
+        1 => fraction.parse::<i64>().map_err(|_| NotAnAmount)? * 10,
+        _ => fraction.parse().map_err(|_| NotAnAmount)?,
     };
-    let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(())?;
+    let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
     Ok(Some(Money(if negative { -total } else { total })))
 }
 
@@ -99,7 +104,7 @@ pub fn validate(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
     })?;
     let address = columns.address.map(|i| text::fold(cell(row, i))).filter(|a| !a.is_empty());
     let balance = match columns.balance {
-        Some(i) => parse_balance(cell(row, i)).map_err(|()| {
+        Some(i) => parse_balance(cell(row, i)).map_err(|NotAnAmount| {
             reject(row, Column::Balance, "Сальдо не число: ожидается, например, 1 234,56 или -150.00.", cell(row, i))
         })?,
         None => None,
@@ -128,7 +133,7 @@ mod tests {
             assert_eq!(parse_balance(input), Ok(expected.map(Money)), "{input:?}");
         }
         for bad in ["abc", "1,2,3", "12,345", "--5", ",", "1e5"] {
-            assert_eq!(parse_balance(bad), Err(()), "{bad:?}");
+            assert_eq!(parse_balance(bad), Err(NotAnAmount), "{bad:?}");
         }
     }
 

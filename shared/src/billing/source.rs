@@ -149,8 +149,11 @@ pub fn visit_rows(
             let encoding = Encoding::for_label(encoding.as_bytes()).unwrap_or(UTF_8);
             let file = File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
             let decoded = DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(file);
-            let mut reader =
-                csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(WithoutCarriageReturns(decoded));
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(WithoutCarriageReturns(decoded));
             let mut record = csv::StringRecord::new();
             loop {
                 match reader.read_record(&mut record) {

@@ -1,0 +1,139 @@
+#![allow(clippy::expect_used, clippy::panic)] // a benchmark: a failed step ends it
+
+//! Billing import benchmark: prints rows per second and peak memory.
+//!
+//! `cargo run --release -p local-stack --example import_bench` generates
+//! realistic exports of 10,000, 100,000 and 1,000,000 rows and measures
+//! reading and validation alone (each size in its own process, so peak
+//! memory is that size's). With `AWS_ENDPOINT_URL` set to moto's server
+//! (`infra/bench.sh` does that) it also runs the whole import — upload,
+//! S3 notification, DynamoDB writes, report — for 100,000 rows.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use cabinet::billing;
+use cabinet::usecases::import::survey;
+
+const SURNAMES: &[&str] = &["Иванов", "Петров", "Смирнов", "Кузнецов", "Соколов", "Попов", "Лебедев", "Козлов"];
+const NAMES: &[&str] = &["Иван", "Пётр", "Алексей", "Сергей", "Андрей", "Дмитрий", "Михаил", "Николай"];
+const PATRONYMICS: &[&str] = &["Иванович", "Петрович", "Сергеевич", "Андреевич", "Михайлович", "Николаевич"];
+
+/// A 1C-style export: Windows-1251, `;`, quoted addresses, balances with
+/// spaces and commas.
+fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut text = String::from("Лицевой счет;ФИО плательщика;Адрес;Площадь;Сальдо\r\n");
+    for i in 0..rows {
+        let surname = SURNAMES[i % SURNAMES.len()];
+        let name = NAMES[(i / 8) % NAMES.len()];
+        let patronymic = PATRONYMICS[(i / 64) % PATRONYMICS.len()];
+        let balance = (i as i64 * 7919) % 2_000_000 - 500_000;
+        text.push_str(&format!(
+            "{:09};{surname} {name} {patronymic};\"г. Москва, ул. Садовая, д. {}, кв. {}\";{},{};{} {:03},{:02}\r\n",
+            100_000_000 + i,
+            i / 200 + 1,
+            i % 200 + 1,
+            40 + i % 50,
+            i % 10,
+            balance / 100_000,
+            (balance / 100 % 1000).abs(),
+            (balance % 100).abs(),
+        ));
+        if text.len() > 1 << 20 {
+            out.write_all(&encoding_rs::WINDOWS_1251.encode(&text).0)?;
+            text.clear();
+        }
+    }
+    out.write_all(&encoding_rs::WINDOWS_1251.encode(&text).0)?;
+    out.flush()
+}
+
+/// Peak resident memory of this process, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Reads and validates a file the way the import does (both passes).
+fn parse_only(rows: usize) {
+    let path = std::env::temp_dir().join(format!("bench-{rows}.csv"));
+    generate(&path, rows).expect("generating the file");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let baseline = peak_rss_mib();
+    let started = Instant::now();
+    let (format, header_line, columns, accounts) = survey(&path).expect("a valid file");
+    let mut valid = 0u64;
+    let mut rejected = 0u64;
+    let now = cabinet::clock::now();
+    billing::visit_rows(&path, format, |row| {
+        if row.line > header_line {
+            match billing::validate(&row, &columns, now) {
+                Ok(account) if !accounts.is_conflicting(&account) => valid += 1,
+                _ => rejected += 1,
+            }
+        }
+        ControlFlow::Continue(())
+    })
+    .expect("readable");
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "parse+validate {rows:>9} rows ({:>6.1} MiB file): {:>8.2} s, {:>9.0} rows/s, peak memory {:>6.1} MiB (before reading {:.1} MiB); valid {valid}, rejected {rejected}",
+        size as f64 / 1048576.0,
+        seconds,
+        rows as f64 / seconds,
+        peak_rss_mib(),
+        baseline,
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn whole_import(endpoint: &str, rows: usize) {
+    let path = std::env::temp_dir().join(format!("bench-import-{rows}.csv"));
+    generate(&path, rows).expect("generating the file");
+    let mut options = local_stack::Options::new(endpoint, format!("bench{}", std::process::id()));
+    options.billing_file = None;
+    let stack = local_stack::start(options).await.expect("the local stack starts");
+    let started = Instant::now();
+    let report = stack.upload_billing_file(&path).await.expect("the import reports");
+    let seconds = started.elapsed().as_secs_f64();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
+    println!(
+        "whole import   {rows:>9} rows against the local endpoint: {:>8.2} s, {:>9.0} rows/s, loaded {}, peak memory of the stack process {:.1} MiB",
+        seconds,
+        rows as f64 / seconds,
+        report["loaded"],
+        peak_rss_mib(),
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(rows) = args.get(1).and_then(|a| a.strip_prefix("--parse=")).and_then(|n| n.parse().ok()) {
+        parse_only(rows);
+        return;
+    }
+    let me = std::env::current_exe().expect("own path");
+    for rows in [10_000, 100_000, 1_000_000] {
+        let status = std::process::Command::new(&me).arg(format!("--parse={rows}")).status().expect("a child process");
+        assert!(status.success());
+    }
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) => {
+            let rows = args
+                .get(1)
+                .and_then(|a| a.strip_prefix("--import-rows="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100_000);
+            whole_import(&endpoint, rows).await
+        }
+        Err(_) => println!("whole import: skipped, AWS_ENDPOINT_URL is not set (run infra/bench.sh)"),
+    }
+}
