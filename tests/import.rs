@@ -203,3 +203,15 @@ async fn a_resident_registers_against_an_imported_file() {
     assert_eq!(account["address"], "г. Москва, ул. Новая, д. 3");
     assert_eq!(account["balance"], 2000.0);
 }
+
+#[tokio::test]
+async fn a_duplicated_s3_event_redoes_nothing() {
+    let app = spawn_app().await;
+    let report = upload(&app, "dup-event.csv", ROWS.as_bytes().to_vec()).await;
+    assert_eq!(report["loaded"], 2);
+    let bucket = app.stack.billing_bucket.clone().expect("a billing bucket");
+    let again = cabinet::usecases::import::import_object(&app.stack.services, &bucket, "incoming/dup-event.csv")
+        .await
+        .expect("the import runs");
+    assert!(matches!(again, cabinet::usecases::import::Imported::AlreadyProcessed), "{again:?}");
+}
