@@ -80,6 +80,7 @@ pub async fn import_object(services: &Services, bucket: &str, key: &str) -> Resu
     if !key.starts_with(INCOMING_PREFIX) {
         return Ok(Imported::Ignored);
     }
+    tracing::Span::current().record("key", key);
     let started = Instant::now();
     let temp = TempDir::new()?;
     let source = temp.path.join("source");
