@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Sourced by run-local.sh and test.sh: starts moto's server on a free
-# loopback port, exports AWS_ENDPOINT_URL and stops the server on exit.
+# Sourced by run-local.sh, test.sh and bench.sh: starts moto's server on a
+# free loopback port, exports AWS_ENDPOINT_URL and stops the server on exit;
+# start_chromedriver does the same for the browser tests (WEBDRIVER_URL).
+
+# Processes to stop when the calling script exits.
+STOP_PIDS=()
+stop_on_exit() {
+  STOP_PIDS+=("$1")
+  trap 'kill "${STOP_PIDS[@]}" 2>/dev/null || true' EXIT
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -12,8 +20,7 @@ start_moto() {
   local log="${MOTO_LOG:-.local/moto.log}"
   mkdir -p "$(dirname "$log")"
   .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-  MOTO_PID=$!
-  trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+  stop_on_exit $!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request, sys; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/data.json', timeout=1)" 2>/dev/null; then
@@ -24,5 +31,34 @@ start_moto() {
   done
   echo "moto's server did not start; see $log" >&2
   cat "$log" >&2
+  return 1
+}
+
+# Debian's chromium and chromium-driver, installed when missing.
+install_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return 0
+  fi
+  echo "==> Installing chromium and chromium-driver (Debian packages)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
+start_chromedriver() {
+  local port
+  port="$(free_port)"
+  chromedriver --port="$port" --allowed-ips=127.0.0.1 >.local/chromedriver.log 2>&1 &
+  stop_on_exit $!
+  export WEBDRIVER_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('$WEBDRIVER_URL/status', timeout=1)" 2>/dev/null; then
+      echo "==> chromedriver is up at $WEBDRIVER_URL"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "chromedriver did not start; see .local/chromedriver.log" >&2
   return 1
 }

@@ -85,6 +85,7 @@ fn answer(face: Face, status: ResidentStatus, ready_at: Option<time::OffsetDateT
                     text: text.to_owned(),
                     ready_at: ready_at.filter(|_| show_ready).map(clock::moscow),
                     ready_at_iso: ready_at.map(clock::rfc3339).unwrap_or_default(),
+                    stage: if status == ResidentStatus::Active { 3 } else { 2 },
                 },
             )
         }

@@ -23,7 +23,7 @@ pub use mailbox::SentLetter;
 pub use template::Template;
 
 /// The handler crates that serve HTTP routes, by binary name in template.yaml.
-pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "account"];
+pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "account", "pages"];
 /// The handler crates fed by SQS, by binary name.
 pub const SQS_FUNCTIONS: &[&str] = &["identify"];
 /// The handler crates triggered by S3 uploads, by binary name.

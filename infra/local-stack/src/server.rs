@@ -101,13 +101,10 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let face = Face::of(&request);
-    let Some(route) = state.routes.iter().find(|r| r.method == method && r.path == path) else {
-        let known_path = state.routes.iter().any(|r| r.path == path);
-        return if known_path {
-            web::method_not_allowed(face)
-        } else {
-            web::errors(face, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]))
-        };
+    let exact = state.routes.iter().find(|r| r.method == method && r.path == path);
+    let fallback = || state.routes.iter().find(|r| r.path == crate::template::DEFAULT_ROUTE);
+    let Some(route) = exact.or_else(fallback) else {
+        return web::not_found(face);
     };
     let services = &state.services;
     match route.binary.as_str() {
@@ -115,6 +112,7 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
         "confirm-email" => confirm_email::handle(services, request).await,
         "login" => login::handle(services, request).await,
         "account" => account::handle(services, request).await,
+        "pages" => pages::handle(services, request).await,
         other => {
             tracing::error!(function = other, "no local handler for this function");
             web::errors(face, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]))

@@ -31,6 +31,9 @@ pub struct Queue {
     pub dead_letter_queue: Option<(String, i64)>,
 }
 
+/// The path of API Gateway's catch-all route.
+pub const DEFAULT_ROUTE: &str = "$default";
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
     pub method: String,
@@ -203,9 +206,10 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
         let empty = Value::Null;
         let event_properties = get(event, "Properties").unwrap_or(&empty);
         match string(event, "Type").as_deref() {
+            // No path and method: API Gateway's $default route (any other request).
             Some("HttpApi") => template.routes.push(Route {
-                method: string(event_properties, "Method").unwrap_or_default().to_uppercase(),
-                path: string(event_properties, "Path").unwrap_or_default(),
+                method: string(event_properties, "Method").unwrap_or_else(|| "ANY".into()).to_uppercase(),
+                path: string(event_properties, "Path").unwrap_or_else(|| DEFAULT_ROUTE.into()),
                 binary: binary.clone(),
             }),
             Some("SQS") => template.subscriptions.push(Subscription {

@@ -157,6 +157,30 @@ pub fn html(status_code: u16, page: &impl Template) -> Response<Body> {
     }
 }
 
+/// A static asset, cacheable for a day.
+pub fn asset(content_type: &'static str, body: &'static str) -> Response<Body> {
+    let mut response = build(200, content_type, body.to_owned());
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// The 404 page (or JSON).
+pub fn not_found(face: Face) -> Response<Body> {
+    let body = body_error(ErrorCode::NotFound, "Такой страницы нет. Проверьте адрес или начните с главной страницы.");
+    match face {
+        Face::Json => json(404, &body),
+        Face::Html => html(
+            404,
+            &MessagePage::new(
+                "Страница не найдена",
+                &body.errors.iter().map(|e| e.message.clone()).collect::<String>(),
+                "/",
+                "На главную",
+            ),
+        ),
+    }
+}
+
 /// 303 See Other: after a form post, the browser GETs `location`.
 pub fn redirect(location: &str) -> Response<Body> {
     let mut response = build(303, "text/plain; charset=utf-8", String::new());

@@ -22,6 +22,10 @@ pub struct RegisterPage {
     pub password_error: Option<String>,
     pub password_confirm_error: Option<String>,
     pub consent_error: Option<String>,
+    /// A likely intended address, offered with a one-click button.
+    pub email_suggestion: Option<String>,
+    /// The first field with an error (`autofocus` there works without JS).
+    pub first_invalid: String,
 }
 
 impl RegisterPage {
@@ -43,6 +47,8 @@ impl RegisterPage {
             password_error: message(Field::Password),
             password_confirm_error: message(Field::PasswordConfirm),
             consent_error: message(Field::Consent),
+            email_suggestion: errors.for_field(Field::Email).and_then(|e| e.suggestion.clone()),
+            first_invalid: errors.errors.iter().find_map(|e| e.field).map(|f| f.name().to_owned()).unwrap_or_default(),
         }
     }
 }
@@ -62,6 +68,8 @@ pub struct ConfirmedPage {
     pub text: String,
     pub ready_at: Option<String>,
     pub ready_at_iso: String,
+    /// 2 while identification is pending, 3 once the cabinet is open.
+    pub stage: u8,
 }
 
 #[derive(Template, Default)]
@@ -95,4 +103,17 @@ impl MessagePage {
     pub fn new(heading: &str, text: &str, link: &str, link_label: &str) -> Self {
         Self { heading: heading.into(), text: text.into(), link: link.into(), link_label: link_label.into() }
     }
+}
+
+/// The version of the personal data policy residents consent to.
+pub const PRIVACY_POLICY_VERSION: &str = "2026-11-25";
+
+#[derive(Template)]
+#[template(path = "pages/help.html")]
+pub struct HelpPage;
+
+#[derive(Template)]
+#[template(path = "pages/privacy.html")]
+pub struct PrivacyPage {
+    pub version: &'static str,
 }

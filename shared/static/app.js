@@ -1,0 +1,56 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+
+  // Focus the first field with an error, so keyboard and screen-reader users
+  // land where the problem is.
+  var invalid = document.querySelector("[aria-invalid=true]");
+  if (invalid) { invalid.focus(); }
+
+  // Show/hide password buttons.
+  Array.prototype.forEach.call(document.querySelectorAll("input[type=password]"), function (input) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "reveal";
+    button.textContent = "Показать пароль";
+    button.setAttribute("aria-controls", input.id);
+    button.setAttribute("aria-pressed", "false");
+    button.addEventListener("click", function () {
+      var shown = input.type === "text";
+      input.type = shown ? "password" : "text";
+      button.textContent = shown ? "Показать пароль" : "Скрыть пароль";
+      button.setAttribute("aria-pressed", shown ? "false" : "true");
+    });
+    input.insertAdjacentElement("afterend", button);
+  });
+
+  // "Возможно, вы имели в виду …?": one click puts the suggestion in the field.
+  Array.prototype.forEach.call(document.querySelectorAll("[data-suggestion]"), function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var field = document.getElementById(button.getAttribute("data-for"));
+      if (field) {
+        field.value = button.getAttribute("data-suggestion");
+        field.removeAttribute("aria-invalid");
+        field.focus();
+      }
+      button.hidden = true;
+    });
+  });
+
+  // Live countdown to the moment the cabinet opens.
+  Array.prototype.forEach.call(document.querySelectorAll("time[data-countdown]"), function (time) {
+    var target = Date.parse(time.getAttribute("datetime"));
+    var output = document.getElementById(time.getAttribute("data-countdown"));
+    if (!output || isNaN(target)) { return; }
+    function tick() {
+      var left = Math.max(0, Math.round((target - Date.now()) / 1000));
+      var minutes = Math.floor(left / 60), seconds = left % 60;
+      output.textContent = left > 0
+        ? "Осталось " + minutes + " мин " + (seconds < 10 ? "0" : "") + seconds + " с."
+        : "Готово — можно входить.";
+      if (left > 0) { setTimeout(tick, 1000); }
+    }
+    tick();
+  });
+})();

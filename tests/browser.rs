@@ -1,0 +1,233 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! The pages in a real browser: Debian's Chromium driven through
+//! chromedriver (WebDriver), against the local stack. Screenshots of every
+//! step land in `target/tmp/screenshots/` for a person to look at.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use e2e::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+/// Two cores: one browser at a time keeps the tests steady.
+static BROWSERS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(1));
+
+const PHONE: (u32, u32) = (360, 800);
+const DESKTOP: (u32, u32) = (1280, 900);
+
+async fn browser(size: (u32, u32), javascript: bool) -> Client {
+    let webdriver = std::env::var("WEBDRIVER_URL")
+        .expect("WEBDRIVER_URL must point at chromedriver: run the tests with infra/test.sh");
+    let profile = std::env::temp_dir().join(format!("chromium-{}", uuid::Uuid::new_v4()));
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        format!("--window-size={},{}", size.0, size.1),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false".to_owned());
+    }
+    let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
+    // Headless windows are never narrower than 500 px: a phone is emulated.
+    if size.0 < 500 {
+        options["mobileEmulation"] = json!({"deviceMetrics": {"width": size.0, "height": size.1, "pixelRatio": 1.0}});
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&webdriver)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&folder).unwrap();
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(folder.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    let input = client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("#{id}"));
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn value_of(client: &Client, id: &str) -> String {
+    client.find(Locator::Id(id)).await.unwrap().prop("value").await.unwrap().unwrap_or_default()
+}
+
+async fn page_text(client: &Client) -> String {
+    client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+}
+
+/// Submits the page's form and waits for the next page to replace it.
+async fn submit(client: &Client) {
+    let old_page = client.find(Locator::Css("main")).await.unwrap();
+    client.find(Locator::Css("main form button[type=submit]")).await.unwrap().click().await.unwrap();
+    for _ in 0..200 {
+        if old_page.text().await.is_err() {
+            client.wait().for_element(Locator::Css("main")).await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the form post did not lead to a new page");
+}
+
+/// The whole path through the pages: register, open the letter's link,
+/// wait, log in, see the account.
+async fn whole_path(app: &TestApp, client: &Client, account: &str, name: &str, label: &str, javascript: bool) {
+    let email = unique_email();
+    client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
+    screenshot(client, &format!("{label}-1-register")).await;
+    if javascript {
+        let fits =
+            client.execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![]).await.unwrap();
+        assert_eq!(fits, json!(true), "{label}: the form fits the width without scrolling sideways");
+    }
+    fill(client, "account", account).await;
+    fill(client, "full_name", name).await;
+    fill(client, "phone", "8 916 123-45-67").await;
+    fill(client, "email", &email).await;
+    fill(client, "password", PASSWORD).await;
+    fill(client, "password_confirm", PASSWORD).await;
+    client.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    submit(client).await;
+    assert!(page_text(client).await.contains("Проверьте почту"), "{}", page_text(client).await);
+    screenshot(client, &format!("{label}-2-check-mail")).await;
+
+    let link = app.confirmation_path(&email).await;
+    client.goto(&format!("{}{link}", app.stack.url)).await.unwrap();
+    let confirmed = page_text(client).await;
+    assert!(confirmed.contains("E-mail подтверждён") && confirmed.contains("(МСК)"), "{confirmed}");
+    if javascript {
+        assert!(confirmed.contains("Осталось") || confirmed.contains("Готово"), "a live countdown: {confirmed}");
+    }
+    screenshot(client, &format!("{label}-3-confirmed")).await;
+
+    for attempt in 0..60 {
+        client.goto(&format!("{}/login", app.stack.url)).await.unwrap();
+        fill(client, "login", &email).await;
+        fill(client, "password", PASSWORD).await;
+        if attempt == 0 {
+            screenshot(client, &format!("{label}-4-login")).await;
+        }
+        submit(client).await;
+        let text = page_text(client).await;
+        if text.contains(&format!("Лицевой счёт {account}")) {
+            assert!(text.contains("Плательщик") && text.contains("Сальдо"), "{text}");
+            screenshot(client, &format!("{label}-5-account")).await;
+            return;
+        }
+        assert!(text.contains("откроется") || text.contains("завершается"), "{text}");
+        if attempt == 0 {
+            screenshot(client, &format!("{label}-4-login-too-early")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the account page did not open");
+}
+
+#[tokio::test]
+async fn a_resident_goes_the_whole_way_on_a_phone_and_on_a_desktop() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let phone = browser(PHONE, true).await;
+    whole_path(&app, &phone, "100200300", "Иванов И. И.", "phone", true).await;
+    phone.close().await.unwrap();
+    let desktop = browser(DESKTOP, true).await;
+    whole_path(&app, &desktop, "100200301", "Салтыков - Щедрин Михаил Евграфович", "desktop", true).await;
+    desktop.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resident_goes_the_whole_way_with_javascript_off() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    // Desktop size: chromedriver cannot emulate a phone with scripts off.
+    let client = browser(DESKTOP, false).await;
+    whole_path(&app, &client, "100200302", "Федорова Алена Петровна", "nojs", false).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_submit_keeps_the_values_puts_errors_by_their_fields_and_focuses_the_first() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let client = browser(PHONE, true).await;
+    client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
+    fill(&client, "account", "100200300").await;
+    fill(&client, "full_name", "Иванов Иван Иванович").await;
+    fill(&client, "phone", "12345").await;
+    fill(&client, "email", "<script>alert(1)</script>").await;
+    submit(&client).await;
+    screenshot(&client, "errors-phone").await;
+
+    assert_eq!(value_of(&client, "account").await, "100200300");
+    assert_eq!(value_of(&client, "full_name").await, "Иванов Иван Иванович");
+    assert_eq!(value_of(&client, "email").await, "<script>alert(1)</script>", "typed text comes back as text");
+    let phone_error = client.find(Locator::Id("phone-error")).await.unwrap().text().await.unwrap();
+    assert!(phone_error.contains("номер"), "{phone_error}");
+    let described = client.find(Locator::Id("phone")).await.unwrap().attr("aria-describedby").await.unwrap();
+    assert_eq!(described.as_deref(), Some("phone-error"));
+    let focused = client.execute("return document.activeElement.id", vec![]).await.unwrap();
+    assert_eq!(focused, json!("phone"));
+    let alerts = client.get_alert_text().await;
+    assert!(alerts.is_err(), "no script ran");
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_email_suggestion_is_taken_with_one_click_and_passwords_can_be_shown() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let client = browser(PHONE, true).await;
+    client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
+    fill(&client, "email", "ivanov@mail,ru").await;
+    fill(&client, "password", "тайная фраза").await;
+    submit(&client).await;
+    let suggestion = client.find(Locator::Css("button.suggestion")).await.expect("a suggestion button");
+    assert!(suggestion.text().await.unwrap().contains("ivanov@mail.ru"));
+    screenshot(&client, "suggestion").await;
+    suggestion.click().await.unwrap();
+    assert_eq!(value_of(&client, "email").await, "ivanov@mail.ru");
+
+    fill(&client, "password", "тайная фраза").await;
+    let reveal = client.find(Locator::Css("#password + button.reveal")).await.expect("a show-password button");
+    reveal.click().await.unwrap();
+    let kind = client.find(Locator::Id("password")).await.unwrap().attr("type").await.unwrap();
+    assert_eq!(kind.as_deref(), Some("text"));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn help_privacy_and_missing_pages_share_the_layout() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let client = browser(PHONE, true).await;
+    for (path, heading) in
+        [("/help", "Помощь"), ("/privacy", "Обработка персональных данных"), ("/no-such-page", "Страница не найдена")]
+    {
+        client.goto(&format!("{}{path}", app.stack.url)).await.unwrap();
+        let h1 = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+        assert_eq!(h1, heading, "{path}");
+        let title = client.title().await.unwrap();
+        assert!(title.ends_with("Личный кабинет ООО «Потенциал»"), "{title}");
+        screenshot(&client, &format!("page{}", path.replace('/', "-"))).await;
+    }
+    client.close().await.unwrap();
+}
