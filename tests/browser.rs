@@ -76,8 +76,13 @@ async fn page_text(client: &Client) -> String {
 
 /// Submits the page's form and waits for the next page to replace it.
 async fn submit(client: &Client) {
+    click_and_wait(client, "main form button[type=submit]").await;
+}
+
+/// Clicks a button that posts a form and waits for the next page.
+async fn click_and_wait(client: &Client, selector: &str) {
     let old_page = client.find(Locator::Css("main")).await.unwrap();
-    client.find(Locator::Css("main form button[type=submit]")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css(selector)).await.unwrap().click().await.unwrap();
     for _ in 0..200 {
         if old_page.text().await.is_err() {
             client.wait().for_element(Locator::Css("main")).await.unwrap();
@@ -85,7 +90,8 @@ async fn submit(client: &Client) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the form post did not lead to a new page");
+    screenshot(client, "failed-click").await;
+    panic!("clicking {selector} did not lead to a new page: {}", page_text(client).await);
 }
 
 /// The whole path through the pages: register, open the letter's link,
@@ -229,5 +235,41 @@ async fn help_privacy_and_missing_pages_share_the_layout() {
         assert!(title.ends_with("Личный кабинет ООО «Потенциал»"), "{title}");
         screenshot(&client, &format!("page{}", path.replace('/', "-"))).await;
     }
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn from_the_check_mail_page_the_letter_is_resent_and_the_address_corrected() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let client = browser(PHONE, true).await;
+    let typo = format!("{}@mail.ry", uuid::Uuid::new_v4().simple());
+    client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
+    fill(&client, "account", "100200300").await;
+    fill(&client, "full_name", "Иванов Иван Иванович").await;
+    fill(&client, "phone", "+79161234567").await;
+    fill(&client, "email", &typo).await;
+    fill(&client, "password", PASSWORD).await;
+    fill(&client, "password_confirm", PASSWORD).await;
+    client.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    submit(&client).await;
+    let text = page_text(&client).await;
+    assert!(text.contains("возможно, вы имели в виду"), "{text}");
+    screenshot(&client, "check-mail-with-suggestion").await;
+
+    // Correct the address: the suggestion is already in the field.
+    let corrected = typo.replace("mail.ry", "mail.ru");
+    assert_eq!(value_of(&client, "new-email").await, corrected);
+    fill(&client, "change-password", PASSWORD).await;
+    click_and_wait(&client, "form[action='/email'] button[type=submit]").await;
+    let text = page_text(&client).await;
+    assert!(text.contains("Мы отправили письмо"), "{text}");
+    screenshot(&client, "address-corrected").await;
+    assert_eq!(app.letters_to(&corrected).await.len(), 1);
+
+    // And send the letter once more from there.
+    click_and_wait(&client, "form[action='/confirm/resend'] button").await;
+    assert!(page_text(&client).await.contains("Письмо отправлено"));
+    assert_eq!(app.letters_to(&corrected).await.len(), 2);
     client.close().await.unwrap();
 }

@@ -473,3 +473,72 @@ async fn bad_bodies_get_clear_4xx_answers() {
     let missing = app.get("/nowhere", "application/json", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn resend_sends_a_new_letter_answers_alike_for_unknown_logins_and_is_rate_limited() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let old_link = app.confirmation_path(&email).await;
+
+    let resent = app.post_json("/confirm/resend", &json!({"login": email})).await;
+    let unknown = app.post_json("/confirm/resend", &json!({"login": "nobody@example.ru"})).await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.text);
+    assert_eq!((resent.status, resent.text.clone()), (unknown.status, unknown.text.clone()), "no enumeration");
+    assert_eq!(app.letters_to(&email).await.len(), 2);
+    assert_eq!(
+        app.get(&old_link, "application/json", None).await.code(),
+        "invalid_token",
+        "the old link stops working"
+    );
+
+    // Three per account number, however it is typed.
+    for login in ["100 200 300", "100-200-300", "00100200300"] {
+        assert_eq!(app.post_json("/confirm/resend", &json!({"login": login})).await.status, StatusCode::ACCEPTED);
+    }
+    let limited = app.post_json("/confirm/resend", &json!({"login": "100200300"})).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.text);
+    assert_eq!(limited.code(), "rate_limited");
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert!(limited.json()["errors"][0]["message"].as_str().unwrap().contains("мин"));
+}
+
+#[tokio::test]
+async fn an_unconfirmed_address_can_be_corrected_and_the_old_link_stops_working() {
+    let app = spawn_app().await;
+    let wrong = unique_email();
+    app.register(&wrong).await;
+    let old_link = app.confirmation_path(&wrong).await;
+    let right = unique_email();
+
+    let bad_password = app.post_json("/email", &json!({"login": wrong, "password": "не тот", "email": right})).await;
+    assert_eq!(bad_password.code(), "invalid_credentials");
+    let changed = app.post_json("/email", &json!({"login": wrong, "password": PASSWORD, "email": right})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.json()["status"], "awaiting_email_confirmation");
+
+    assert_eq!(app.get(&old_link, "application/json", None).await.code(), "invalid_token");
+    let new_link = app.confirmation_path(&right).await;
+    assert_eq!(app.get(&new_link, "application/json", None).await.status, StatusCode::OK);
+    assert_eq!(app.login_when_ready(&right, PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(app.login(&wrong, PASSWORD).await.code(), "invalid_credentials", "the old address is released");
+
+    let late = app.post_json("/email", &json!({"login": right, "password": PASSWORD, "email": unique_email()})).await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST, "a confirmed address is not changed here: {}", late.text);
+}
+
+#[tokio::test]
+async fn an_address_cannot_be_changed_to_one_already_taken() {
+    let app = spawn_app().await;
+    let first = unique_email();
+    app.register(&first).await;
+    let mut other = registration(&unique_email());
+    other["account"] = json!("100200301");
+    other["full_name"] = json!("Салтыков-Щедрин Михаил Евграфович");
+    let second = other["email"].as_str().unwrap().to_owned();
+    app.post_json("/register", &other).await;
+    let taken = app.post_json("/email", &json!({"login": second, "password": PASSWORD, "email": first})).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert_eq!(taken.code(), "email_taken");
+}

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod files;
 mod forms;
 pub mod letters;
+pub mod limits;
 pub mod mail;
 pub mod queue;
 pub mod services;

@@ -314,37 +314,41 @@ impl Store {
         let table = &self.residents_table;
         let confirmation =
             ConfirmationRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put(table, to_item(resident_key(&resident.account), resident)?, true)?)
-            .transact_items(put(
-                table,
-                to_item(email_key(&resident.email), &EmailClaim { account: resident.account.clone() })?,
-                true,
-            )?)
-            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
-                {
-                    let failed: Vec<bool> = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                        .collect();
-                    if failed.first() == Some(&true) {
-                        return Err(InsertResidentError::AccountTaken);
-                    }
-                    if failed.get(1) == Some(&true) {
-                        return Err(InsertResidentError::EmailTaken);
-                    }
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(put(table, to_item(resident_key(&resident.account), resident)?, true)?)
+                .transact_items(put(
+                    table,
+                    to_item(email_key(&resident.email), &EmailClaim { account: resident.account.clone() })?,
+                    true,
+                )?)
+                .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
+                .send()
+                .await;
+            let Err(error) = result else {
+                return Ok(());
+            };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
+                let codes: Vec<&str> =
+                    cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("")).collect();
+                if codes.first() == Some(&"ConditionalCheckFailed") {
+                    return Err(InsertResidentError::AccountTaken);
                 }
-                Err(Unexpected::new("storing a new resident", error).into())
+                if codes.get(1) == Some(&"ConditionalCheckFailed") {
+                    return Err(InsertResidentError::EmailTaken);
+                }
+                // A concurrent registration of the same account or address
+                // is in flight: try again, and its outcome decides ours.
+                if codes.contains(&"TransactionConflict") {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                    continue;
+                }
             }
+            return Err(Unexpected::new("storing a new resident", error).into());
         }
     }
 
@@ -496,6 +500,104 @@ impl Store {
             .await
             .context("releasing the identification letter")?;
         Ok(())
+    }
+
+    /// Counts one attempt of `action` by `subject` in the current window
+    /// (an atomic counter with TTL, no read-then-write) and says whether it
+    /// is within `limit`; when not, how many seconds until the window ends.
+    #[tracing::instrument(skip_all, fields(action))]
+    pub async fn count_attempt(
+        &self,
+        action: &str,
+        subject: &str,
+        window: std::time::Duration,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), u64>, Unexpected> {
+        let window_seconds = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
+        let start = now.unix_timestamp() - now.unix_timestamp().rem_euclid(window_seconds);
+        let end = start + window_seconds;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(format!("RATE#{action}#{subject}#{start}")))
+            .update_expression("ADD hits :one SET expires_at = :end")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":end", AttributeValue::N(end.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .context("counting an attempt")?;
+        let hits: u32 = output
+            .attributes
+            .and_then(|a| a.get("hits").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX);
+        Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
+    }
+
+    /// Moves an unconfirmed resident to another address: the resident's
+    /// e-mail and token, the release of the old address and the claim of the
+    /// new one, in one transaction. False when the resident is no longer
+    /// unconfirmed at `old`.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_unconfirmed_email(
+        &self,
+        account: &AccountNumber,
+        old: &Email,
+        new: &Email,
+        token: &TokenHash,
+        token_expires_at: OffsetDateTime,
+    ) -> Result<bool, InsertResidentError> {
+        let table = &self.residents_table;
+        let confirmation =
+            ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("#status = :awaiting AND email = :old")
+            .update_expression("SET email = :new, confirmation_token_hash = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
+            .expression_attribute_values(":old", s(old.as_str()))
+            .expression_attribute_values(":new", s(new.as_str()))
+            .expression_attribute_values(":token", s(token.as_str()))
+            .build()
+            .context("building an e-mail update")?;
+        let release = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(table)
+            .key("pk", pk(email_key(old)))
+            .build()
+            .context("building an e-mail release")?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(put(table, to_item(email_key(new), &EmailClaim { account: account.clone() })?, true)?)
+            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
+                {
+                    let failed: Vec<bool> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect();
+                    if failed.get(2) == Some(&true) {
+                        return Err(InsertResidentError::EmailTaken);
+                    }
+                    if failed.first() == Some(&true) {
+                        return Ok(false);
+                    }
+                }
+                Err(Unexpected::new("changing an e-mail address", error).into())
+            }
+        }
     }
 
     #[tracing::instrument(skip_all)]

@@ -1,11 +1,15 @@
-//! `GET /confirm?token=...`: the link from the confirmation letter.
+//! `GET /confirm?token=...`: the link from the confirmation letter (also the
+//! page a resident can return to for the stage and ready time);
+//! `POST /confirm/resend`: the letter again.
 
 use cabinet::Services;
 use cabinet::clock;
+use cabinet::domain::AddressForm;
 use cabinet::domain::ResidentStatus;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
+use cabinet::usecases::address::{AddressError, resend};
 use cabinet::usecases::confirm::{ConfirmError, Confirmed, confirm};
-use cabinet::web::pages::ConfirmedPage;
+use cabinet::web::pages::{ConfirmedPage, MessagePage};
 use cabinet::web::{self, Face};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -21,6 +25,9 @@ struct ConfirmedJson {
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     let face = Face::of(&request);
+    if request.method() == Method::POST && request.uri().path() == "/confirm/resend" {
+        return resend_letter(services, &request, face).await;
+    }
     if request.method() != Method::GET {
         return web::method_not_allowed(face);
     }
@@ -46,6 +53,26 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
             )]),
         ),
         Err(ConfirmError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+/// `POST /confirm/resend`: the letter again, without telling whether the
+/// login exists.
+async fn resend_letter(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: AddressForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let base_url = web::base_url(&services.config, request);
+    let message = "Если этот адрес или лицевой счёт зарегистрирован и ещё не подтверждён, мы отправили новое письмо со ссылкой. Старая ссылка больше не действует. Проверьте и папку «Спам».";
+    match resend(services, form.login.as_deref().unwrap_or_default(), &base_url).await {
+        Ok(()) => match face {
+            Face::Json => web::json(202, &serde_json::json!({"status": "resent_if_unconfirmed", "message": message})),
+            Face::Html => web::html(202, &MessagePage::new("Письмо отправлено", message, "/login", "Перейти ко входу")),
+        },
+        Err(AddressError::Refused(errors)) => web::errors(face, &ErrorBody::new(errors)),
+        Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
+        Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }
 

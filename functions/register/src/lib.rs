@@ -1,8 +1,10 @@
-//! `GET /register` shows the form; `POST /register` registers a resident.
+//! `GET /register` shows the form; `POST /register` registers a resident;
+//! `POST /email` corrects the address before it is confirmed.
 
 use cabinet::Services;
-use cabinet::domain::RegistrationForm;
+use cabinet::domain::{AddressForm, RegistrationForm};
 use cabinet::errors::ErrorBody;
+use cabinet::usecases::address::{AddressError, change_email};
 use cabinet::usecases::register::{RegisterError, Registered, register};
 use cabinet::web::pages::{CheckMailPage, RegisterPage};
 use cabinet::web::{self, Face};
@@ -24,6 +26,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     let face = Face::of(&request);
     match *request.method() {
         Method::GET => web::html(200, &RegisterPage::default()),
+        Method::POST if request.uri().path() == "/email" => change(services, &request, face).await,
         Method::POST => submit(services, &request, face).await,
         _ => web::method_not_allowed(face),
     }
@@ -48,6 +51,47 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     }
 }
 
+/// `POST /email`: corrects the address of an unconfirmed registration.
+async fn change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: AddressForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let base_url = web::base_url(&services.config, request);
+    let login = form.login.as_deref().unwrap_or_default();
+    let password = form.password.as_deref().unwrap_or_default();
+    let email = form.email.as_deref().unwrap_or_default();
+    match change_email(services, login, password, email, &base_url).await {
+        Ok(changed) => {
+            let suggestion = changed.suggestion.as_ref().map(ToString::to_string);
+            match face {
+                Face::Json => web::json(
+                    200,
+                    &RegisteredJson {
+                        status: "awaiting_email_confirmation",
+                        email: changed.masked_email,
+                        letter_sent: changed.letter_sent,
+                        suggestion,
+                        message: "Адрес изменён, письмо со ссылкой отправлено на новый адрес. Старая ссылка больше не действует.",
+                    },
+                ),
+                Face::Html => web::html(
+                    200,
+                    &CheckMailPage {
+                        masked_email: changed.masked_email,
+                        letter_sent: changed.letter_sent,
+                        suggestion,
+                        login: email.to_owned(),
+                    },
+                ),
+            }
+        }
+        Err(AddressError::Refused(errors)) => web::errors(face, &ErrorBody::new(errors)),
+        Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
+        Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
 fn answer(face: Face, registered: &Registered) -> Response<Body> {
     let suggestion = registered.email_suggestion.as_ref().map(ToString::to_string);
     match face {
@@ -67,7 +111,12 @@ fn answer(face: Face, registered: &Registered) -> Response<Body> {
         ),
         Face::Html => web::html(
             201,
-            &CheckMailPage { masked_email: registered.email.masked(), letter_sent: registered.letter_sent, suggestion },
+            &CheckMailPage {
+                masked_email: registered.email.masked(),
+                letter_sent: registered.letter_sent,
+                suggestion,
+                login: registered.email.to_string(),
+            },
         ),
     }
 }

@@ -35,9 +35,19 @@ fn billing_uploads_under_incoming_trigger_the_import() {
 #[test]
 fn the_routes_are_the_documented_ones() {
     let routes: Vec<String> = template().routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
-    for expected in
-        ["GET /register", "POST /register", "GET /confirm", "GET /login", "POST /login", "POST /logout", "GET /account"]
-    {
+    for expected in [
+        "GET /register",
+        "POST /register",
+        "GET /confirm",
+        "GET /login",
+        "POST /login",
+        "POST /logout",
+        "GET /account",
+        "POST /confirm/resend",
+        "POST /email",
+        "GET /help",
+        "GET /privacy",
+    ] {
         assert!(routes.contains(&expected.to_owned()), "{expected} missing from {routes:?}");
     }
 }

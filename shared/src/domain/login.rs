@@ -13,6 +13,18 @@ pub struct LoginForm {
     pub password: Option<String>,
 }
 
+/// Resending the letter (`login`) or changing an unconfirmed address
+/// (`login`, `password`, new `email`).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AddressForm {
+    #[serde(default, deserialize_with = "text")]
+    pub login: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub email: Option<String>,
+}
+
 /// Who is logging in: residents may use either identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {

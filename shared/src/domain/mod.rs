@@ -15,7 +15,7 @@ pub use account_number::{AccountNumber, AccountNumberError};
 pub use billing::{BillingAccount, Money};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
-pub use login::{Login, LoginForm};
+pub use login::{AddressForm, Login, LoginForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
 pub use phone::{Phone, PhoneError};
 pub use registration::{NewRegistration, RegistrationForm, account_error, email_error};

@@ -7,7 +7,7 @@ use crate::clock;
 use crate::domain::{Login, LoginForm, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password};
 use crate::errors::{Context, Unexpected};
 use crate::services::Services;
-use crate::usecases::register::send_confirmation_letter;
+use crate::usecases::register::resend_confirmation;
 
 /// A new session: the token goes into the cookie, its hash into DynamoDB.
 #[derive(Debug)]
@@ -74,15 +74,6 @@ pub async fn login(services: &Services, form: &LoginForm, base_url: &str) -> Res
             Ok(Session { token, expires_at })
         }
     }
-}
-
-async fn resend_confirmation(services: &Services, resident: &Resident, base_url: &str) -> Result<bool, Unexpected> {
-    let token = SecretToken::generate().context("generating a confirmation token")?;
-    let expires_at = clock::now() + services.config.confirmation_token_ttl;
-    if !services.store.replace_confirmation_token(&resident.account, &token.hash(), expires_at).await? {
-        return Ok(false);
-    }
-    Ok(send_confirmation_letter(services, resident, &token, base_url).await)
 }
 
 #[tracing::instrument(skip_all)]

@@ -2,6 +2,7 @@
 //! function crates call these and only render the outcome.
 
 pub mod account;
+pub mod address;
 pub mod confirm;
 pub mod identify;
 pub mod import;

@@ -157,3 +157,14 @@ pub async fn send_confirmation_letter(
         }
     }
 }
+
+/// A new confirmation token and letter for an unconfirmed resident; older
+/// links stop working. False when nothing was sent.
+pub async fn resend_confirmation(services: &Services, resident: &Resident, base_url: &str) -> Result<bool, Unexpected> {
+    let token = SecretToken::generate().context("generating a confirmation token")?;
+    let expires_at = clock::now() + services.config.confirmation_token_ttl;
+    if !services.store.replace_confirmation_token(&resident.account, &token.hash(), expires_at).await? {
+        return Ok(false);
+    }
+    Ok(send_confirmation_letter(services, resident, &token, base_url).await)
+}

@@ -181,6 +181,17 @@ pub fn not_found(face: Face) -> Response<Body> {
     }
 }
 
+/// 429 with `Retry-After` and a Russian message saying when to try again.
+pub fn rate_limited(face: Face, retry_after_seconds: u64) -> Response<Body> {
+    let minutes = retry_after_seconds.div_ceil(60);
+    let message = format!("Слишком много попыток подряд. Попробуйте снова через {minutes} мин.");
+    let mut response = errors(face, &body_error(ErrorCode::RateLimited, &message));
+    if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 /// 303 See Other: after a form post, the browser GETs `location`.
 pub fn redirect(location: &str) -> Response<Body> {
     let mut response = build(303, "text/plain; charset=utf-8", String::new());

@@ -59,6 +59,8 @@ pub struct CheckMailPage {
     pub masked_email: String,
     pub letter_sent: bool,
     pub suggestion: Option<String>,
+    /// What the resident registered with, for the resend and change forms.
+    pub login: String,
 }
 
 #[derive(Template)]

@@ -1,0 +1,146 @@
+//! For residents whose confirmation letter did not arrive: send it again, or
+//! correct the address before it is confirmed. Both are rate limited and
+//! answer alike whether or not the login exists.
+
+use crate::clock;
+use crate::domain::{Email, Login, Password, ResidentStatus, SecretToken, verify_password};
+use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::limits::{self, Limit};
+use crate::services::Services;
+use crate::store::InsertResidentError;
+use crate::usecases::register::{resend_confirmation, send_confirmation_letter};
+use crate::{domain, text};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("refused")]
+    Refused(Vec<FieldError>),
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+/// Counts an attempt under `limit`, keyed by the login as normalized (so
+/// "100 200 300" and "100200300" count together).
+async fn check_limit(services: &Services, limit: Limit, login: &str) -> Result<(), AddressError> {
+    let subject = match Login::parse(login) {
+        Some(Login::Email(email)) => format!("email:{email}"),
+        Some(Login::Account(account)) => format!("account:{account}"),
+        None => format!("text:{}", text::fold(login).to_lowercase()),
+    };
+    match services.store.count_attempt(limit.action, &subject, limit.window, limit.attempts, clock::now()).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after_seconds) => Err(AddressError::RateLimited { retry_after_seconds }),
+    }
+}
+
+async fn find(services: &Services, login: &str) -> Result<Option<domain::Resident>, Unexpected> {
+    match Login::parse(login) {
+        Some(Login::Email(email)) => services.store.resident_by_email(&email).await,
+        Some(Login::Account(account)) => services.store.resident(&account).await,
+        None => Ok(None),
+    }
+}
+
+fn login_required() -> AddressError {
+    AddressError::Refused(vec![FieldError::field(
+        Field::Login,
+        ErrorCode::Required,
+        "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
+    )])
+}
+
+/// Sends the confirmation letter again if `login` names an unconfirmed
+/// resident; the answer does not tell whether it did.
+#[tracing::instrument(skip_all)]
+pub async fn resend(services: &Services, login: &str, base_url: &str) -> Result<(), AddressError> {
+    if text::fold(login).is_empty() {
+        return Err(login_required());
+    }
+    check_limit(services, limits::RESEND_CONFIRMATION, login).await?;
+    if let Some(resident) = find(services, login).await? {
+        if resident.status == ResidentStatus::AwaitingEmailConfirmation {
+            let sent = resend_confirmation(services, &resident, base_url).await?;
+            tracing::info!(sent, "confirmation letter resent");
+        }
+    }
+    Ok(())
+}
+
+/// The address the letter went to, masked, after a change.
+#[derive(Debug)]
+pub struct EmailChanged {
+    pub masked_email: String,
+    pub letter_sent: bool,
+    pub suggestion: Option<Email>,
+}
+
+/// Changes the address of a resident who has not confirmed it yet (the
+/// password proves it is them); the old link stops working.
+#[tracing::instrument(skip_all)]
+pub async fn change_email(
+    services: &Services,
+    login: &str,
+    password: &str,
+    new_email: &str,
+    base_url: &str,
+) -> Result<EmailChanged, AddressError> {
+    if text::fold(login).is_empty() {
+        return Err(login_required());
+    }
+    let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
+    check_limit(services, limits::CHANGE_EMAIL, login).await?;
+    let resident = find(services, login).await?;
+    let password = Password::from_login_input(password);
+    let phc = resident.as_ref().map(|r| r.password_hash.clone());
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
+        .await
+        .context("verifying a password")?;
+    let Some(mut resident) = resident.filter(|_| verified) else {
+        return Err(AddressError::Refused(vec![FieldError::field(
+            Field::Login,
+            ErrorCode::InvalidCredentials,
+            "Неверный e-mail, номер лицевого счёта или пароль.",
+        )]));
+    };
+    if resident.status != ResidentStatus::AwaitingEmailConfirmation {
+        return Err(AddressError::Refused(vec![FieldError::field(
+            Field::Email,
+            ErrorCode::Invalid,
+            "Адрес уже подтверждён, изменить его здесь нельзя. Войдите в личный кабинет.",
+        )]));
+    }
+    let token = SecretToken::generate().context("generating a confirmation token")?;
+    let expires_at = clock::now() + services.config.confirmation_token_ttl;
+    let taken = || {
+        AddressError::Refused(vec![FieldError::field(
+            Field::Email,
+            ErrorCode::EmailTaken,
+            "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес.",
+        )])
+    };
+    if email != resident.email {
+        match services
+            .store
+            .change_unconfirmed_email(&resident.account, &resident.email, &email, &token.hash(), expires_at)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(AddressError::Refused(vec![FieldError::general(
+                    ErrorCode::Invalid,
+                    "Данные изменились; попробуйте ещё раз.",
+                )]));
+            }
+            Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => return Err(taken()),
+            Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
+        }
+        resident.email = email.clone();
+        tracing::info!("unconfirmed e-mail address changed");
+        let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
+        return Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() });
+    }
+    let letter_sent = resend_confirmation(services, &resident, base_url).await?;
+    Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() })
+}
