@@ -542,3 +542,32 @@ async fn an_address_cannot_be_changed_to_one_already_taken() {
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
     assert_eq!(taken.code(), "email_taken");
 }
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers_and_escapes_what_was_typed() {
+    let app = spawn_app().await;
+    let script = "<script>alert(1)</script>";
+    let fields = ["account", "full_name", "phone", "email", "password", "password_confirm"];
+    let typed: Vec<(&str, &str)> = fields.iter().map(|f| (*f, script)).collect();
+    let mut pages = vec![
+        app.post_form("/register", &typed).await,
+        app.post_form("/login", &[("login", script), ("password", script)]).await,
+        app.post_form("/confirm/resend", &[("login", script)]).await,
+        app.post_form("/email", &[("login", script), ("password", script), ("email", script)]).await,
+    ];
+    for path in ["/register", "/login", "/help", "/privacy", "/nowhere", "/confirm?token=%3Cscript%3E"] {
+        pages.push(app.get(path, "text/html", None).await);
+    }
+    for page in &pages {
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{}", page.text);
+        assert!(!page.text.contains(script), "raw script in: {}", page.text);
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("script-src 'self' 'unsafe-inline'"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(page.headers["referrer-policy"], "no-referrer");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff");
+        assert!(page.headers["strict-transport-security"].to_str().unwrap().contains("max-age="));
+        assert!(page.text.contains("<title>") && page.text.contains("ПОТЕНЦИАЛ"));
+    }
+    assert!(pages[0].text.contains("&#60;script&#62;"), "typed text is shown back, escaped");
+}

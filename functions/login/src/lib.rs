@@ -49,6 +49,7 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
                 login: form.login.unwrap_or_default(),
                 errors: body.errors.iter().map(|e| e.message.clone()).collect(),
                 notice: None,
+                unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
             };
             web::html(body.status(), &page)
         }

@@ -80,6 +80,8 @@ pub struct LoginPage {
     pub login: String,
     pub errors: Vec<String>,
     pub notice: Option<String>,
+    /// The address is not confirmed: offer to resend or correct it here.
+    pub unconfirmed: bool,
 }
 
 #[derive(Template)]
