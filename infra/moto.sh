@@ -22,15 +22,20 @@ start_moto() {
   .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   stop_on_exit $!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  wait_until_up "moto's server" "$AWS_ENDPOINT_URL/moto-api/data.json" "$log"
+}
+
+# wait_until_up NAME URL LOG: waits up to 20 s for URL to answer.
+wait_until_up() {
   for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request, sys; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/data.json', timeout=1)" 2>/dev/null; then
-      echo "==> moto's server is up at $AWS_ENDPOINT_URL"
+    if python3 -c "import urllib.request; urllib.request.urlopen('$2', timeout=1)" 2>/dev/null; then
+      echo "==> $1 is up ($2)"
       return 0
     fi
     sleep 0.2
   done
-  echo "moto's server did not start; see $log" >&2
-  cat "$log" >&2
+  echo "$1 did not start; see $3" >&2
+  cat "$3" >&2
   return 1
 }
 
@@ -49,16 +54,9 @@ install_chromium() {
 start_chromedriver() {
   local port
   port="$(free_port)"
+  mkdir -p .local
   chromedriver --port="$port" --allowed-ips=127.0.0.1 >.local/chromedriver.log 2>&1 &
   stop_on_exit $!
   export WEBDRIVER_URL="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request; urllib.request.urlopen('$WEBDRIVER_URL/status', timeout=1)" 2>/dev/null; then
-      echo "==> chromedriver is up at $WEBDRIVER_URL"
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "chromedriver did not start; see .local/chromedriver.log" >&2
-  return 1
+  wait_until_up chromedriver "$WEBDRIVER_URL/status" .local/chromedriver.log
 }

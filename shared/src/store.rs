@@ -129,6 +129,34 @@ fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, Unexpected> 
     serde_dynamo::from_item(item).context("reading an item from DynamoDB")
 }
 
+/// The update that gives a resident still awaiting e-mail confirmation a
+/// new confirmation token, and with `address` also moves them from the old
+/// address to the new one (only if they are still at the old one).
+fn unconfirmed_token_update(
+    table: &str,
+    account: &AccountNumber,
+    token: &TokenHash,
+    address: Option<(&Email, &Email)>,
+) -> Result<Update, Unexpected> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("pk", pk(resident_key(account)))
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
+        .expression_attribute_values(":token", s(token.as_str()));
+    update = match address {
+        None => {
+            update.condition_expression("#status = :awaiting").update_expression("SET confirmation_token_hash = :token")
+        }
+        Some((old, new)) => update
+            .condition_expression("#status = :awaiting AND email = :old")
+            .update_expression("SET email = :new, confirmation_token_hash = :token")
+            .expression_attribute_values(":old", s(old.as_str()))
+            .expression_attribute_values(":new", s(new.as_str())),
+    };
+    update.build().context("building a confirmation token update")
+}
+
 fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, Unexpected> {
     let mut put = Put::builder().table_name(table).set_item(Some(item));
     if only_if_new {
@@ -137,6 +165,20 @@ fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, 
     let put = put.build().context("building a transactional put")?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
+
+/// The reason codes of a cancelled transaction, one per item in order
+/// (`ConditionalCheckFailed`, `TransactionConflict`, `None`, ...); `None`
+/// when the error is something else.
+fn cancellation_codes(error: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            Some(cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or_default().to_owned()).collect())
+        }
+        _ => None,
+    }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 fn condition_failed(error: &SdkError<UpdateItemError>) -> bool {
     matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
@@ -331,18 +373,16 @@ impl Store {
             let Err(error) = result else {
                 return Ok(());
             };
-            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
-                let codes: Vec<&str> =
-                    cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("")).collect();
-                if codes.first() == Some(&"ConditionalCheckFailed") {
+            if let Some(codes) = cancellation_codes(&error) {
+                if codes.first().is_some_and(|c| c == CONDITION_FAILED) {
                     return Err(InsertResidentError::AccountTaken);
                 }
-                if codes.get(1) == Some(&"ConditionalCheckFailed") {
+                if codes.get(1).is_some_and(|c| c == CONDITION_FAILED) {
                     return Err(InsertResidentError::EmailTaken);
                 }
                 // A concurrent registration of the same account or address
                 // is in flight: try again, and its outcome decides ours.
-                if codes.contains(&"TransactionConflict") {
+                if codes.iter().any(|c| c == "TransactionConflict") {
                     attempt += 1;
                     backoff(attempt).await?;
                     continue;
@@ -364,16 +404,7 @@ impl Store {
         let table = &self.residents_table;
         let confirmation =
             ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
-        let update = Update::builder()
-            .table_name(table)
-            .key("pk", pk(resident_key(account)))
-            .condition_expression("#status = :awaiting")
-            .update_expression("SET confirmation_token_hash = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
-            .expression_attribute_values(":token", s(token.as_str()))
-            .build()
-            .context("building a token update")?;
+        let update = unconfirmed_token_update(table, account, token, None)?;
         let result = self
             .client
             .transact_write_items()
@@ -383,10 +414,8 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(false),
-                _ => Err(Unexpected::new("replacing a confirmation token", error)),
-            },
+            Err(error) if cancellation_codes(&error).is_some() => Ok(false),
+            Err(error) => Err(Unexpected::new("replacing a confirmation token", error)),
         }
     }
 
@@ -552,18 +581,7 @@ impl Store {
         let table = &self.residents_table;
         let confirmation =
             ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
-        let update = Update::builder()
-            .table_name(table)
-            .key("pk", pk(resident_key(account)))
-            .condition_expression("#status = :awaiting AND email = :old")
-            .update_expression("SET email = :new, confirmation_token_hash = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
-            .expression_attribute_values(":old", s(old.as_str()))
-            .expression_attribute_values(":new", s(new.as_str()))
-            .expression_attribute_values(":token", s(token.as_str()))
-            .build()
-            .context("building an e-mail update")?;
+        let update = unconfirmed_token_update(table, account, token, Some((old, new)))?;
         let release = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(table)
             .key("pk", pk(email_key(old)))
@@ -580,23 +598,13 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
-                {
-                    let failed: Vec<bool> = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                        .collect();
-                    if failed.get(2) == Some(&true) {
-                        return Err(InsertResidentError::EmailTaken);
-                    }
-                    if failed.first() == Some(&true) {
-                        return Ok(false);
-                    }
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
+                    Err(InsertResidentError::EmailTaken)
                 }
-                Err(Unexpected::new("changing an e-mail address", error).into())
-            }
+                Some(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
+                _ => Err(Unexpected::new("changing an e-mail address", error).into()),
+            },
         }
     }
 

@@ -214,14 +214,6 @@ impl AccountIndex {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Whether the account is listed more than once with different data.
     pub fn is_conflicting(&self, account: &BillingAccount) -> bool {
         self.find(account).is_some_and(|e| e.line == CONFLICTING)
