@@ -414,7 +414,7 @@ async fn the_html_form_comes_back_with_the_values_escaped_and_errors_by_their_fi
     assert!(answer.text.contains(r#"aria-describedby="account-error""#));
     assert!(answer.text.contains(r#"id="full_name" name="full_name" autocomplete="name" value="Иванов""#));
     assert!(answer.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
-    assert_eq!(answer.headers["referrer-policy"], "no-referrer");
+    assert_eq!(answer.headers["referrer-policy"], "same-origin");
 }
 
 #[tokio::test]
@@ -564,7 +564,7 @@ async fn every_page_carries_the_security_headers_and_escapes_what_was_typed() {
         let csp = page.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'self'") && !csp.contains("script-src 'self' 'unsafe-inline'"));
         assert!(csp.contains("frame-ancestors 'none'"));
-        assert_eq!(page.headers["referrer-policy"], "no-referrer");
+        assert_eq!(page.headers["referrer-policy"], "same-origin");
         assert_eq!(page.headers["x-content-type-options"], "nosniff");
         assert!(page.headers["strict-transport-security"].to_str().unwrap().contains("max-age="));
         assert!(page.text.contains("<title>") && page.text.contains("ПОТЕНЦИАЛ"));

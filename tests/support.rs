@@ -61,8 +61,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Options)) -> TestApp {
     options.identify_delay = TEST_DELAY;
     configure(&mut options);
     let stack = local_stack::start(options).await.expect("the local stack starts");
-    let client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
+    // Browsers send Origin with every form post; the cabinet refuses posts
+    // from other sites (tests of that set their own).
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", stack.url.parse().expect("an origin header"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client");
     TestApp { stack, client }
 }
 

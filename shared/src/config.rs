@@ -22,8 +22,19 @@ pub struct Config {
     pub identify_delay: Duration,
     /// `CONFIRMATION_TOKEN_TTL_HOURS`: how long a confirmation link works.
     pub confirmation_token_ttl: Duration,
-    /// `SESSION_TTL_HOURS`: absolute lifetime of a login session.
-    pub session_ttl: Duration,
+    /// `SESSION_IDLE_SECONDS`: a session unused this long ends (30 min).
+    pub session_idle: Duration,
+    /// `SESSION_LIFETIME_SECONDS`: a session ends this long after login,
+    /// however busy (12 h).
+    pub session_lifetime: Duration,
+    /// `PASSWORD_RESET_TTL_SECONDS`: how long a password reset link works (1 h).
+    pub password_reset_ttl: Duration,
+    /// `LOGIN_LOCK_BASE_SECONDS`: the first lock after repeated login
+    /// failures; it doubles with each further failure up to 15 minutes
+    /// (see `limits.rs`).
+    pub login_lock_base: Duration,
+    /// `AUDIT_RETENTION_DAYS`: how long security events are kept.
+    pub audit_retention: Duration,
     /// `SES_CONFIGURATION_SET`: optional, for bounce and complaint events.
     pub ses_configuration_set: Option<String>,
 }
@@ -60,7 +71,11 @@ impl Config {
             public_base_url: optional("PUBLIC_BASE_URL"),
             identify_delay: Duration::from_secs(number("IDENTIFY_DELAY_SECONDS", DEFAULT_IDENTIFY_DELAY_SECONDS)?),
             confirmation_token_ttl: Duration::from_secs(3600 * number("CONFIRMATION_TOKEN_TTL_HOURS", 24)?),
-            session_ttl: Duration::from_secs(3600 * number("SESSION_TTL_HOURS", 12)?),
+            session_idle: Duration::from_secs(number("SESSION_IDLE_SECONDS", 30 * 60)?),
+            session_lifetime: Duration::from_secs(number("SESSION_LIFETIME_SECONDS", 12 * 3600)?),
+            password_reset_ttl: Duration::from_secs(number("PASSWORD_RESET_TTL_SECONDS", 3600)?),
+            login_lock_base: Duration::from_secs(number("LOGIN_LOCK_BASE_SECONDS", 30)?),
+            audit_retention: Duration::from_secs(86_400 * number("AUDIT_RETENTION_DAYS", 365)?),
             ses_configuration_set: optional("SES_CONFIGURATION_SET"),
         })
     }
@@ -74,7 +89,11 @@ impl Config {
         "PUBLIC_BASE_URL",
         "IDENTIFY_DELAY_SECONDS",
         "CONFIRMATION_TOKEN_TTL_HOURS",
-        "SESSION_TTL_HOURS",
+        "SESSION_IDLE_SECONDS",
+        "SESSION_LIFETIME_SECONDS",
+        "PASSWORD_RESET_TTL_SECONDS",
+        "LOGIN_LOCK_BASE_SECONDS",
+        "AUDIT_RETENTION_DAYS",
         "SES_CONFIGURATION_SET",
     ];
 }

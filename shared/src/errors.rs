@@ -26,6 +26,7 @@ pub enum ErrorCode {
     ExpiredToken,
     UnsupportedMediaType,
     PayloadTooLarge,
+    CrossSiteRequest,
     NotFound,
     Internal,
 }
@@ -45,6 +46,19 @@ pub enum Field {
     Token,
 }
 
+/// Every field, for looking one up by its name.
+const FIELDS: [Field; 9] = [
+    Field::Account,
+    Field::FullName,
+    Field::Phone,
+    Field::Email,
+    Field::Password,
+    Field::PasswordConfirm,
+    Field::Consent,
+    Field::Login,
+    Field::Token,
+];
+
 impl Field {
     pub fn name(self) -> &'static str {
         match self {
@@ -57,6 +71,25 @@ impl Field {
             Field::Consent => "consent",
             Field::Login => "login",
             Field::Token => "token",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        FIELDS.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The field's label on the forms, for messages about it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Account => "Номер лицевого счёта",
+            Field::FullName => "ФИО",
+            Field::Phone => "Телефон",
+            Field::Email => "E-mail",
+            Field::Password => "Пароль",
+            Field::PasswordConfirm => "Пароль ещё раз",
+            Field::Consent => "Согласие",
+            Field::Login => "E-mail или номер лицевого счёта",
+            Field::Token => "Ссылка",
         }
     }
 }
@@ -93,6 +126,7 @@ impl FieldError {
             ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => 401,
             ErrorCode::EmailNotConfirmed | ErrorCode::IdentificationPending | ErrorCode::IdentificationFailed => 403,
             ErrorCode::RateLimited => 429,
+            ErrorCode::CrossSiteRequest => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::ExpiredToken => 410,
             ErrorCode::UnsupportedMediaType => 415,

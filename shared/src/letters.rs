@@ -72,6 +72,40 @@ struct SuspendedText<'a> {
     ready_at: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/reset.html")]
+struct ResetHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset.txt")]
+struct ResetText<'a> {
+    account: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_changed.html")]
+struct PasswordChangedHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    at: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_changed.txt")]
+struct PasswordChangedText<'a> {
+    account: &'a str,
+    at: &'a str,
+    link: &'a str,
+}
+
 /// "10 минут", "30 секунд": a wait as a resident reads it.
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
@@ -79,6 +113,10 @@ pub fn human_duration(duration: Duration) -> String {
         return format!("{seconds} {}", plural(seconds, "секунду", "секунды", "секунд"));
     }
     let minutes = seconds.div_ceil(60);
+    if minutes % 60 == 0 {
+        let hours = minutes / 60;
+        return format!("{hours} {}", plural(hours, "час", "часа", "часов"));
+    }
     format!("{minutes} {}", plural(minutes, "минуту", "минуты", "минут"))
 }
 
@@ -149,6 +187,37 @@ pub fn suspended(to: &Email, account: &AccountNumber, ready_at: &str) -> Result<
     })
 }
 
+/// The password reset link.
+pub fn password_reset(
+    to: &Email,
+    account: &AccountNumber,
+    link: &str,
+    valid_for: Duration,
+) -> Result<Letter, Unexpected> {
+    let subject = "Смена пароля личного кабинета ООО «Потенциал»";
+    let account = account.as_str();
+    let valid_for = human_duration(valid_for);
+    let valid_for = valid_for.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: ResetHtml { subject, account, link, valid_for }.render().context("rendering the reset letter")?,
+        text: ResetText { account, link, valid_for }.render().context("rendering the reset letter")?,
+    })
+}
+
+/// The notice after a password was changed.
+pub fn password_changed(to: &Email, account: &AccountNumber, at: &str, link: &str) -> Result<Letter, Unexpected> {
+    let subject = "Пароль личного кабинета ООО «Потенциал» изменён";
+    let account = account.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: PasswordChangedHtml { subject, account, at, link }.render().context("rendering the notice")?,
+        text: PasswordChangedText { account, at, link }.render().context("rendering the notice")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +229,8 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(600)), "10 минут");
         assert_eq!(human_duration(Duration::from_secs(120)), "2 минуты");
         assert_eq!(human_duration(Duration::from_secs(60)), "1 минуту");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1 час");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2 часа");
     }
 
     #[test]

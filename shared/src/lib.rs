@@ -4,6 +4,7 @@
 //! SQS) and the pages and letters. The Lambda crates in `functions/` are thin
 //! entry points over this crate.
 
+pub mod audit;
 pub mod billing;
 pub mod clock;
 pub mod config;

@@ -7,6 +7,12 @@
 //! - `EMAIL#<email>`: claims an address; one resident per address.
 //! - `CONFIRM#<sha256>`: a confirmation token; expires through TTL.
 //! - `SESSION#<sha256>`: a login session; expires through TTL.
+//! - `RESET#<sha256>`: a password reset token; expires through TTL.
+//! - `RATE#<action>#<subject>#<window>`: a rate limit counter.
+//! - `LOCK#<subject>`: login failures of one login identifier and the lock
+//!   they earned.
+//! - `AUDIT#<account or ->#<time>#<id>`: a security event; expires after
+//!   the retention period.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -18,7 +24,9 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash};
+use crate::domain::{
+    AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable,
+};
 use crate::errors::{Context, Unexpected};
 
 use std::collections::HashMap;
@@ -80,10 +88,24 @@ struct EmailClaim {
     account: AccountNumber,
 }
 
-#[derive(Serialize, Deserialize)]
-struct SessionRecord {
-    account: AccountNumber,
-    expires_at: i64,
+/// A login session as stored. It ends at the first of: idle too long
+/// (`last_seen` + idle), too old (`created_at` + lifetime), logout, or a
+/// password reset (the resident's `session_epoch` moves past `epoch`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub account: AccountNumber,
+    #[serde(default)]
+    pub epoch: u64,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+/// A password reset token as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResetRecord {
+    pub account: AccountNumber,
+    pub expires_at: i64,
 }
 
 /// The outcome `identify` writes.
@@ -107,6 +129,14 @@ fn confirmation_key(hash: &TokenHash) -> String {
 
 fn session_key(hash: &TokenHash) -> String {
     format!("SESSION#{}", hash.as_str())
+}
+
+fn reset_key(hash: &TokenHash) -> String {
+    format!("RESET#{}", hash.as_str())
+}
+
+fn lock_key(subject: &str) -> String {
+    format!("LOCK#{subject}")
 }
 
 fn pk(value: String) -> AttributeValue {
@@ -150,7 +180,7 @@ fn unconfirmed_token_update(
         }
         Some((old, new)) => update
             .condition_expression("#status = :awaiting AND email = :old")
-            .update_expression("SET email = :new, confirmation_token_hash = :token")
+            .update_expression("SET email = :new, confirmation_token_hash = :token REMOVE email_undeliverable")
             .expression_attribute_values(":old", s(old.as_str()))
             .expression_attribute_values(":new", s(new.as_str())),
     };
@@ -609,17 +639,11 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn create_session(
-        &self,
-        token: &TokenHash,
-        account: &AccountNumber,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), Unexpected> {
-        let record = SessionRecord { account: account.clone(), expires_at: expires_at.unix_timestamp() };
+    pub async fn create_session(&self, token: &TokenHash, record: &SessionRecord) -> Result<(), Unexpected> {
         self.client
             .put_item()
             .table_name(&self.residents_table)
-            .set_item(Some(to_item(session_key(token), &record)?))
+            .set_item(Some(to_item(session_key(token), record)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -627,19 +651,34 @@ impl Store {
         Ok(())
     }
 
-    /// The account of a live session. DynamoDB deletes expired items only
-    /// eventually, so expiry is checked here too.
+    /// A session as stored; whether it is still live is the caller's rule
+    /// (DynamoDB deletes expired items only eventually).
     #[tracing::instrument(skip_all)]
-    pub async fn session_account(
-        &self,
-        token: &TokenHash,
-        now: OffsetDateTime,
-    ) -> Result<Option<AccountNumber>, Unexpected> {
-        let Some(item) = self.get(&self.residents_table, "pk", session_key(token)).await? else {
-            return Ok(None);
-        };
-        let session: SessionRecord = from_item(item)?;
-        Ok((session.expires_at > now.unix_timestamp()).then_some(session.account))
+    pub async fn session(&self, token: &TokenHash) -> Result<Option<SessionRecord>, Unexpected> {
+        let item = self.get(&self.residents_table, "pk", session_key(token)).await?;
+        item.map(from_item).transpose()
+    }
+
+    /// Records use of a live session, moving its idle deadline; a session
+    /// deleted meanwhile (logout) is not brought back.
+    #[tracing::instrument(skip_all)]
+    pub async fn touch_session(&self, token: &TokenHash, now: i64, expires_at: i64) -> Result<(), Unexpected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(session_key(token)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET last_seen = :now, expires_at = :expires")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(Unexpected::new("touching a session", e)),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -652,5 +691,200 @@ impl Store {
             .await
             .context("deleting a session")?;
         Ok(())
+    }
+
+    /// Gives a confirmed resident a password reset token (the newest one is
+    /// the only one that works) and stores the token's record, in one
+    /// transaction. False when the resident has not confirmed an address.
+    #[tracing::instrument(skip_all)]
+    pub async fn issue_reset_token(
+        &self,
+        account: &AccountNumber,
+        token: &TokenHash,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, Unexpected> {
+        let table = &self.residents_table;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("attribute_exists(pk) AND #status <> :unconfirmed")
+            .update_expression("SET reset_token_hash = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":unconfirmed", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
+            .expression_attribute_values(":token", s(token.as_str()))
+            .build()
+            .context("building a reset token update")?;
+        let record = ResetRecord { account: account.clone(), expires_at: expires_at.unix_timestamp() };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(put(table, to_item(reset_key(token), &record)?, true)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if cancellation_codes(&error).is_some() => Ok(false),
+            Err(error) => Err(Unexpected::new("issuing a reset token", error)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_record(&self, token: &TokenHash) -> Result<Option<ResetRecord>, Unexpected> {
+        let item = self.get(&self.residents_table, "pk", reset_key(token)).await?;
+        item.map(from_item).transpose()
+    }
+
+    /// Sets a new password with a reset token, once: the token record is
+    /// deleted and the resident's sessions end (their epoch moves on), in one
+    /// transaction, only while `token` is the resident's newest reset token.
+    /// False when it is not (used already, or a newer one was sent).
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(
+        &self,
+        account: &AccountNumber,
+        token: &TokenHash,
+        password_hash: &str,
+    ) -> Result<bool, Unexpected> {
+        let table = &self.residents_table;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("reset_token_hash = :token")
+            .update_expression("SET password_hash = :phc REMOVE reset_token_hash ADD session_epoch :one")
+            .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(":phc", s(password_hash))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .context("building a password update")?;
+        let consume = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(table)
+            .key("pk", pk(reset_key(token)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .context("building a reset token deletion")?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().delete(consume).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if cancellation_codes(&error).is_some() => Ok(false),
+            Err(error) => Err(Unexpected::new("resetting a password", error)),
+        }
+    }
+
+    /// When the login identifier `subject` is locked until, if it is.
+    #[tracing::instrument(skip_all)]
+    pub async fn login_locked_until(&self, subject: &str) -> Result<Option<i64>, Unexpected> {
+        let Some(item) = self.get(&self.residents_table, "pk", lock_key(subject)).await? else {
+            return Ok(None);
+        };
+        Ok(item.get("locked_until").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+    }
+
+    /// Counts one failed login of `subject` (an atomic counter); failures
+    /// are forgotten `memory` after the last one. Returns the count.
+    #[tracing::instrument(skip_all)]
+    pub async fn count_login_failure(&self, subject: &str, now: i64, memory_seconds: i64) -> Result<u32, Unexpected> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(lock_key(subject)))
+            .update_expression("ADD failures :one SET expires_at = :forget")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":forget", AttributeValue::N((now + memory_seconds).to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .context("counting a login failure")?;
+        Ok(output
+            .attributes
+            .and_then(|a| a.get("failures").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX))
+    }
+
+    /// Locks `subject` until `until` (never shortening a longer lock).
+    #[tracing::instrument(skip_all)]
+    pub async fn lock_login(&self, subject: &str, until: i64) -> Result<(), Unexpected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(lock_key(subject)))
+            .condition_expression("attribute_not_exists(locked_until) OR locked_until < :until")
+            .update_expression("SET locked_until = :until")
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(Unexpected::new("locking a login", e)),
+        }
+    }
+
+    /// Forgets the failures of `subject` (after a successful login or a
+    /// password reset).
+    #[tracing::instrument(skip_all)]
+    pub async fn clear_login_failures(&self, subject: &str) -> Result<(), Unexpected> {
+        self.client
+            .delete_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(lock_key(subject)))
+            .send()
+            .await
+            .context("clearing login failures")?;
+        Ok(())
+    }
+
+    /// Stores one audit record under `key` (built by `audit.rs`).
+    #[tracing::instrument(skip_all)]
+    pub async fn put_audit<T: Serialize>(&self, key: String, record: &T) -> Result<(), Unexpected> {
+        self.client
+            .put_item()
+            .table_name(&self.residents_table)
+            .set_item(Some(to_item(key, record)?))
+            .send()
+            .await
+            .context("storing an audit record")?;
+        Ok(())
+    }
+
+    /// Marks the address `email` as not taking mail (a hard bounce or a
+    /// complaint). Returns the resident it belongs to, if any.
+    #[tracing::instrument(skip_all)]
+    pub async fn mark_undeliverable(
+        &self,
+        email: &Email,
+        mark: &Undeliverable,
+    ) -> Result<Option<AccountNumber>, Unexpected> {
+        let Some(item) = self.get(&self.residents_table, "pk", email_key(email)).await? else {
+            return Ok(None);
+        };
+        let claim: EmailClaim = from_item(item)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(&claim.account)))
+            .condition_expression("email = :email")
+            .update_expression("SET email_undeliverable = :mark")
+            .expression_attribute_values(":email", s(email.as_str()))
+            .expression_attribute_values(
+                ":mark",
+                AttributeValue::M(serde_dynamo::to_item(mark).context("mapping an undeliverable mark")?),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(claim.account)),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(Unexpected::new("marking an address undeliverable", e)),
+        }
     }
 }

@@ -18,6 +18,9 @@ struct AccountJson {
     /// Rubles, positive when the resident owes.
     balance: Option<f64>,
     data_as_of: Option<String>,
+    /// Set when letters to the resident's address do not arrive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_undeliverable: Option<String>,
 }
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
@@ -48,6 +51,7 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 address: view.address,
                 balance: view.balance.map(|m| m.0 as f64 / 100.0),
                 data_as_of: view.data_as_of.map(clock::rfc3339),
+                email_undeliverable: view.undeliverable.clone(),
             },
         ),
         Face::Html => web::html(
@@ -58,6 +62,7 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 address: view.address,
                 balance: view.balance.map(|m| m.to_string()),
                 data_as_of: view.data_as_of.map(clock::moscow),
+                undeliverable: view.undeliverable,
             },
         ),
     }

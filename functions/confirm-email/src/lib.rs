@@ -25,6 +25,11 @@ struct ConfirmedJson {
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     let face = Face::of(&request);
+    if request.method() == Method::POST {
+        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
+            return web::errors(face, &refused);
+        }
+    }
     if request.method() == Method::POST && request.uri().path() == "/confirm/resend" {
         return resend_letter(services, &request, face).await;
     }
@@ -33,7 +38,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     }
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     let base_url = web::base_url(&services.config, &request);
-    match confirm(services, &token, &base_url).await {
+    match confirm(services, &token, &base_url, &web::requester(&request)).await {
         Ok(Confirmed::Now { ready_at }) => answer(face, ResidentStatus::AwaitingIdentification, Some(ready_at), false),
         Ok(Confirmed::Already { status, ready_at }) => answer(face, status, ready_at, true),
         Err(ConfirmError::InvalidToken) => web::errors(
@@ -65,7 +70,7 @@ async fn resend_letter(services: &Services, request: &Request, face: Face) -> Re
     };
     let base_url = web::base_url(&services.config, request);
     let message = "Если этот адрес или лицевой счёт зарегистрирован и ещё не подтверждён, мы отправили новое письмо со ссылкой. Старая ссылка больше не действует. Проверьте и папку «Спам».";
-    match resend(services, form.login.as_deref().unwrap_or_default(), &base_url).await {
+    match resend(services, form.login.as_deref().unwrap_or_default(), &base_url, &web::requester(request)).await {
         Ok(()) => match face {
             Face::Json => web::json(202, &serde_json::json!({"status": "resent_if_unconfirmed", "message": message})),
             Face::Html => web::html(202, &MessagePage::new("Письмо отправлено", message, "/login", "Перейти ко входу")),

@@ -13,6 +13,11 @@ use lambda_http::{Body, Request, Response};
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     let face = Face::of(&request);
+    if request.method() == Method::POST {
+        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
+            return web::errors(face, &refused);
+        }
+    }
     match (request.method().clone(), request.uri().path()) {
         (Method::GET, "/") => web::redirect("/login"),
         (Method::GET, _) => web::html(200, &LoginPage::default()),
@@ -28,7 +33,8 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
         Err(errors) => return web::errors(face, &errors),
     };
     let base_url = web::base_url(&services.config, request);
-    let error = match login(services, &form, &base_url).await {
+    let previous = web::cookie(request, SESSION_COOKIE);
+    let error = match login(services, &form, &base_url, &web::requester(request), previous).await {
         Ok(session) => {
             let max_age = (session.expires_at - clock::now()).whole_seconds();
             let cookie = web::session_cookie(session.token.expose(), max_age);
@@ -39,6 +45,7 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
             return web::with_cookie(response, &cookie);
         }
         Err(LoginError::Unexpected(error)) => return web::internal_error(face, &error),
+        Err(LoginError::RateLimited(limited)) => return web::rate_limited(face, limited.retry_after_seconds),
         Err(error) => error,
     };
     let body = refusal(&error);
@@ -50,6 +57,7 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
                 errors: body.errors.iter().map(|e| e.message.clone()).collect(),
                 notice: None,
                 unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
+                undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
             };
             web::html(body.status(), &page)
         }
@@ -60,13 +68,15 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
 /// wrong password.
 fn refusal(error: &LoginError) -> ErrorBody {
     match error {
-        LoginError::InvalidCredentials | LoginError::Unexpected(_) => ErrorBody::new(vec![FieldError::field(
+        LoginError::InvalidCredentials | LoginError::RateLimited(_) | LoginError::Unexpected(_) => ErrorBody::new(vec![FieldError::field(
             Field::Login,
             ErrorCode::InvalidCredentials,
             "Неверный e-mail, номер лицевого счёта или пароль. Проверьте раскладку клавиатуры и Caps Lock.",
         )]),
-        LoginError::EmailNotConfirmed { masked_email, letter_sent } => {
-            let message = if *letter_sent {
+        LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable } => {
+            let message = if let Some(undeliverable) = undeliverable {
+                undeliverable.clone()
+            } else if *letter_sent {
                 format!(
                     "Адрес {masked_email} ещё не подтверждён. Мы отправили новое письмо со ссылкой — откройте его (проверьте и папку «Спам»)."
                 )
@@ -99,7 +109,7 @@ fn refusal(error: &LoginError) -> ErrorBody {
 
 async fn end_session(services: &Services, request: &Request, face: Face) -> Response<Body> {
     if let Some(token) = web::cookie(request, SESSION_COOKIE) {
-        if let Err(error) = logout(services, token).await {
+        if let Err(error) = logout(services, token, &web::requester(request)).await {
             return web::internal_error(face, &error);
         }
     }

@@ -24,6 +24,11 @@ struct RegisteredJson {
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     let face = Face::of(&request);
+    if request.method() == Method::POST {
+        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
+            return web::errors(face, &refused);
+        }
+    }
     match *request.method() {
         Method::GET => web::html(200, &RegisterPage::default()),
         Method::POST if request.uri().path() == "/email" => change(services, &request, face).await,
@@ -38,8 +43,9 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
         Err(errors) => return web::errors(face, &errors),
     };
     let base_url = web::base_url(&services.config, request);
-    match register(services, &form, &base_url).await {
+    match register(services, &form, &base_url, &web::requester(request)).await {
         Ok(registered) => answer(face, &registered),
+        Err(RegisterError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),
         Err(RegisterError::Refused(errors)) => {
             let body = ErrorBody::new(errors);
             match face {
@@ -61,7 +67,7 @@ async fn change(services: &Services, request: &Request, face: Face) -> Response<
     let login = form.login.as_deref().unwrap_or_default();
     let password = form.password.as_deref().unwrap_or_default();
     let email = form.email.as_deref().unwrap_or_default();
-    match change_email(services, login, password, email, &base_url).await {
+    match change_email(services, login, password, email, &base_url, &web::requester(request)).await {
         Ok(changed) => {
             let suggestion = changed.suggestion.as_ref().map(ToString::to_string);
             match face {

@@ -23,9 +23,9 @@ pub use mailbox::SentLetter;
 pub use template::Template;
 
 /// The handler crates that serve HTTP routes, by binary name in template.yaml.
-pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "account", "pages"];
+pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "password", "account", "pages"];
 /// The handler crates fed by SQS, by binary name.
-pub const SQS_FUNCTIONS: &[&str] = &["identify"];
+pub const SQS_FUNCTIONS: &[&str] = &["identify", "mail-events"];
 /// The handler crates triggered by S3 uploads, by binary name.
 pub const S3_FUNCTIONS: &[&str] = &["import-accounts"];
 

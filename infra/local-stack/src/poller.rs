@@ -41,6 +41,7 @@ pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: 
         }
         let response = match subscription.binary.as_str() {
             "identify" => identify::handle(&services, event).await,
+            "mail-events" => mail_events::handle(&services, event).await,
             other => {
                 tracing::error!(function = other, "no local handler for this SQS function");
                 return;

@@ -16,7 +16,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use lambda_http::RequestExt;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::request::RequestContext;
+use std::net::IpAddr;
 
 use crate::mailbox::{self, SentLetter};
 use crate::template::Route;
@@ -34,8 +37,8 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(error) => {
                 tracing::warn!(%error, "accepting a connection failed");
                 continue;
@@ -45,7 +48,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: State) {
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(answer(&state, request).await) }
+                async move { Ok::<_, Infallible>(answer(&state, request, peer.ip()).await) }
             });
             if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%error, "connection ended with an error");
@@ -54,12 +57,12 @@ pub async fn serve(listener: tokio::net::TcpListener, state: State) {
     }
 }
 
-async fn answer(state: &State, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(state: &State, request: hyper::Request<Incoming>, peer: IpAddr) -> hyper::Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     let response = match (request.method().as_str(), path.as_str()) {
         ("GET", "/_local/mail") => mail_page(state).await,
         ("GET", "/_local/mail.json") => mail_json(state).await,
-        _ => match to_lambda(request).await {
+        _ => match to_lambda(request, peer).await {
             Ok(lambda_request) => route(state, lambda_request).await,
             Err(response) => response,
         },
@@ -76,6 +79,7 @@ async fn answer(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
 
 async fn to_lambda(
     request: hyper::Request<Incoming>,
+    peer: IpAddr,
 ) -> Result<lambda_http::Request, lambda_http::Response<lambda_http::Body>> {
     let (mut parts, body) = request.into_parts();
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
@@ -94,7 +98,12 @@ async fn to_lambda(
     }
     parts.headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
     let body = if bytes.is_empty() { lambda_http::Body::Empty } else { lambda_http::Body::Binary(bytes.to_vec()) };
-    Ok(lambda_http::Request::from_parts(parts, body).with_query_string_parameters(QueryMap::from(grouped)))
+    // The source address, where API Gateway puts it.
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(peer.to_string());
+    Ok(lambda_http::Request::from_parts(parts, body)
+        .with_query_string_parameters(QueryMap::from(grouped))
+        .with_request_context(RequestContext::ApiGatewayV2(context)))
 }
 
 async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
@@ -111,6 +120,7 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
         "register" => register::handle(services, request).await,
         "confirm-email" => confirm_email::handle(services, request).await,
         "login" => login::handle(services, request).await,
+        "password" => password::handle(services, request).await,
         "account" => account::handle(services, request).await,
         "pages" => pages::handle(services, request).await,
         other => {

@@ -25,6 +25,17 @@ pub struct AddressForm {
     pub email: Option<String>,
 }
 
+/// Setting a new password with a reset link.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ResetForm {
+    #[serde(default, deserialize_with = "text")]
+    pub token: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password_confirm: Option<String>,
+}
+
 /// Who is logging in: residents may use either identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {

@@ -15,9 +15,11 @@ pub use account_number::{AccountNumber, AccountNumberError};
 pub use billing::{BillingAccount, Money};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
-pub use login::{AddressForm, Login, LoginForm};
+pub use login::{AddressForm, Login, LoginForm, ResetForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
 pub use phone::{Phone, PhoneError};
-pub use registration::{NewRegistration, RegistrationForm, account_error, email_error};
-pub use resident::{RejectionReason, Resident, ResidentStatus};
+pub use registration::{
+    NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, account_error, email_error, parse_new_password,
+};
+pub use resident::{Consent, RejectionReason, Resident, ResidentStatus, Undeliverable, UndeliverableReason};
 pub use token::{RandomnessError, SecretToken, TokenHash};

@@ -133,6 +133,42 @@ fn password_error(error: &PasswordError) -> FieldError {
     FieldError::field(Field::Password, ErrorCode::WeakPassword, message)
 }
 
+/// Version of the personal data policy residents consent to (`/privacy`).
+pub const PRIVACY_POLICY_VERSION: &str = "2026-11-25";
+
+/// A new password typed twice (at registration and at a reset): the
+/// password, or every problem with either field.
+pub fn parse_new_password(
+    password: Option<&str>,
+    confirm: Option<&str>,
+    personal: &[&str],
+) -> Result<Password, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let parsed = match password.filter(|p| !p.is_empty()) {
+        None => Err(required(Field::Password)),
+        Some(v) => Password::parse_new(v, personal).map_err(|e| password_error(&e)),
+    };
+    match (password, confirm) {
+        (_, None | Some("")) => errors.push(required(Field::PasswordConfirm)),
+        (Some(p), Some(c)) if Password::from_login_input(p).expose() != Password::from_login_input(c).expose() => {
+            errors.push(FieldError::field(
+                Field::PasswordConfirm,
+                ErrorCode::PasswordMismatch,
+                "Пароли не совпадают. Введите один и тот же пароль в оба поля.",
+            ))
+        }
+        _ => {}
+    }
+    match parsed {
+        Ok(password) if errors.is_empty() => Ok(password),
+        Ok(_) => Err(errors),
+        Err(error) => {
+            errors.insert(0, error);
+            Err(errors)
+        }
+    }
+}
+
 impl NewRegistration {
     /// Parses every field and reports every problem at once.
     pub fn parse(form: &RegistrationForm) -> Result<Self, Vec<FieldError>> {
@@ -163,21 +199,7 @@ impl NewRegistration {
         .into_iter()
         .flatten()
         .collect();
-        let password = match form.password.as_deref().filter(|p| !p.is_empty()) {
-            None => Err(required(Field::Password)),
-            Some(v) => Password::parse_new(v, &personal).map_err(|e| password_error(&e)),
-        };
-        match (form.password.as_deref(), form.password_confirm.as_deref()) {
-            (_, None | Some("")) => errors.push(required(Field::PasswordConfirm)),
-            (Some(p), Some(c)) if Password::from_login_input(p).expose() != Password::from_login_input(c).expose() => {
-                errors.push(FieldError::field(
-                    Field::PasswordConfirm,
-                    ErrorCode::PasswordMismatch,
-                    "Пароли не совпадают. Введите один и тот же пароль в оба поля.",
-                ))
-            }
-            _ => {}
-        }
+        let password = parse_new_password(form.password.as_deref(), form.password_confirm.as_deref(), &personal);
         if !form.consent {
             errors.push(FieldError::field(
                 Field::Consent,
@@ -185,17 +207,19 @@ impl NewRegistration {
                 "Чтобы зарегистрироваться, отметьте согласие на обработку персональных данных.",
             ));
         }
+        let (password, mut password_errors) = match password {
+            Ok(password) => (Some(password), Vec::new()),
+            Err(errors) => (None, errors),
+        };
         match (account, full_name, phone, email, password) {
-            (Ok(account), Ok(full_name), Ok(phone), Ok(email), Ok(password)) if errors.is_empty() => {
+            (Ok(account), Ok(full_name), Ok(phone), Ok(email), Some(password)) if errors.is_empty() => {
                 let email_suggestion = email.suggestion();
                 Ok(Self { account, full_name, phone, email, password, email_suggestion })
             }
-            (account, full_name, phone, email, password) => {
+            (account, full_name, phone, email, _) => {
                 let mut field_errors: Vec<FieldError> =
-                    [account.err(), full_name.err(), phone.err(), email.err(), password.err()]
-                        .into_iter()
-                        .flatten()
-                        .collect();
+                    [account.err(), full_name.err(), phone.err(), email.err()].into_iter().flatten().collect();
+                field_errors.append(&mut password_errors);
                 field_errors.append(&mut errors);
                 Err(field_errors)
             }

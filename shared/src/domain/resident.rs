@@ -77,4 +77,57 @@ pub struct Resident {
     /// Where the resident registered, for links in later letters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cabinet_url: Option<String>,
+    /// Hash of the password reset token now valid (one at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_token_hash: Option<String>,
+    /// Sessions of an older epoch are ended; a password reset moves it on.
+    #[serde(default)]
+    pub session_epoch: u64,
+    /// The consent to personal data processing given at registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Consent>,
+    /// Set when mail to the address bounced or was reported as spam.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_undeliverable: Option<Undeliverable>,
+}
+
+/// The 152-FZ consent record: when, to which version of the policy, from
+/// which address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    #[serde(with = "time::serde::rfc3339")]
+    pub given_at: OffsetDateTime,
+    pub policy_version: String,
+    pub ip: String,
+}
+
+/// Why mail to a resident's address does not arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndeliverableReason {
+    /// The receiving server said the address does not exist (hard bounce).
+    Bounced,
+    /// The resident's mail service reported our letter as spam.
+    Complained,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undeliverable {
+    pub reason: UndeliverableReason,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Undeliverable {
+    /// What the resident is told about their address, in Russian.
+    pub fn message(&self, masked_email: &str) -> String {
+        match self.reason {
+            UndeliverableReason::Bounced => format!(
+                "Письма на адрес {masked_email} не доставляются: почтовый сервер ответил, что такого адреса нет. Проверьте адрес и укажите правильный ниже."
+            ),
+            UndeliverableReason::Complained => format!(
+                "Почтовый сервис адреса {masked_email} пометил наше письмо как спам, и мы больше не отправляем на него писем. Укажите другой адрес ниже или отметьте письмо как «не спам» и запросите его снова."
+            ),
+        }
+    }
 }

@@ -2,10 +2,10 @@
 
 use time::OffsetDateTime;
 
-use crate::clock;
-use crate::domain::{AccountNumber, Money, ResidentStatus, SecretToken};
+use crate::domain::{AccountNumber, Money};
 use crate::errors::Unexpected;
 use crate::services::Services;
+use crate::usecases::login::session_resident;
 
 #[derive(Debug, Clone)]
 pub struct AccountView {
@@ -15,6 +15,8 @@ pub struct AccountView {
     pub balance: Option<Money>,
     /// When the billing data was last loaded.
     pub data_as_of: Option<OffsetDateTime>,
+    /// Why letters to the resident's address do not arrive, if they do not.
+    pub undeliverable: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +30,14 @@ pub enum AccountError {
 /// The account of a session cookie's token.
 #[tracing::instrument(skip_all)]
 pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
-    let token = presented.and_then(SecretToken::from_presented).ok_or(AccountError::NotAuthenticated)?;
-    let account =
-        services.store.session_account(&token.hash(), clock::now()).await?.ok_or(AccountError::NotAuthenticated)?;
-    let resident = services.store.resident(&account).await?.ok_or(AccountError::NotAuthenticated)?;
-    if resident.status != ResidentStatus::Active {
-        return Err(AccountError::NotAuthenticated);
-    }
+    let resident = session_resident(services, presented).await?.ok_or(AccountError::NotAuthenticated)?;
+    let account = resident.account.clone();
+    let undeliverable = resident.email_undeliverable.as_ref().map(|_| {
+        format!(
+            "Письма на адрес {} не доставляются, поэтому наши уведомления (например, ссылка для смены пароля) до вас не дойдут. Чтобы указать другой адрес, обратитесь в офис управляющей компании.",
+            resident.email.masked()
+        )
+    });
     let billing = services.store.billing_account(&account).await?;
     Ok(match billing {
         Some(b) => AccountView {
@@ -43,6 +46,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
             address: b.address,
             balance: b.balance,
             data_as_of: Some(b.updated_at),
+            undeliverable,
         },
         None => AccountView {
             account,
@@ -50,6 +54,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
             address: None,
             balance: None,
             data_as_of: None,
+            undeliverable,
         },
     })
 }

@@ -2,12 +2,14 @@
 //! correct the address before it is confirmed. Both are rate limited and
 //! answer alike whether or not the login exists.
 
+use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{Email, Login, Password, ResidentStatus, SecretToken, verify_password};
+use crate::domain::{Email, Password, ResidentStatus, SecretToken, verify_password};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::limits::{self, Limit};
 use crate::services::Services;
 use crate::store::InsertResidentError;
+use crate::usecases::login::find;
 use crate::usecases::register::{resend_confirmation, send_confirmation_letter};
 use crate::{domain, text};
 
@@ -21,26 +23,16 @@ pub enum AddressError {
     Unexpected(#[from] Unexpected),
 }
 
-/// Counts an attempt under `limit`, keyed by the login as normalized (so
-/// "100 200 300" and "100200300" count together).
-async fn check_limit(services: &Services, limit: Limit, login: &str) -> Result<(), AddressError> {
-    let subject = match Login::parse(login) {
-        Some(Login::Email(email)) => format!("email:{email}"),
-        Some(Login::Account(account)) => format!("account:{account}"),
-        None => format!("text:{}", text::fold(login).to_lowercase()),
-    };
-    match services.store.count_attempt(limit.action, &subject, limit.window, limit.attempts, clock::now()).await? {
-        Ok(()) => Ok(()),
-        Err(retry_after_seconds) => Err(AddressError::RateLimited { retry_after_seconds }),
+/// Counts an attempt per source address and per login identifier.
+async fn check_limits(services: &Services, limit: Limit, login: &str, requester: &Requester) -> Result<(), AddressError> {
+    for (limit, subject) in [(limits::MAIL_PER_IP, requester.ip.clone()), (limit, limits::login_subject(login))] {
+        if let Err(limited) = limits::check(services, limit, &subject).await? {
+            let entry = Entry { login: Some(login), requester: Some(requester), detail: Some(limit.action), ..Entry::default() };
+            audit::record(services, AuditEvent::RateLimited, entry).await;
+            return Err(AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds });
+        }
     }
-}
-
-async fn find(services: &Services, login: &str) -> Result<Option<domain::Resident>, Unexpected> {
-    match Login::parse(login) {
-        Some(Login::Email(email)) => services.store.resident_by_email(&email).await,
-        Some(Login::Account(account)) => services.store.resident(&account).await,
-        None => Ok(None),
-    }
+    Ok(())
 }
 
 fn login_required() -> AddressError {
@@ -54,11 +46,16 @@ fn login_required() -> AddressError {
 /// Sends the confirmation letter again if `login` names an unconfirmed
 /// resident; the answer does not tell whether it did.
 #[tracing::instrument(skip_all)]
-pub async fn resend(services: &Services, login: &str, base_url: &str) -> Result<(), AddressError> {
+pub async fn resend(
+    services: &Services,
+    login: &str,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<(), AddressError> {
     if text::fold(login).is_empty() {
         return Err(login_required());
     }
-    check_limit(services, limits::RESEND_CONFIRMATION, login).await?;
+    check_limits(services, limits::RESEND_CONFIRMATION, login, requester).await?;
     if let Some(resident) = find(services, login).await? {
         if resident.status == ResidentStatus::AwaitingEmailConfirmation {
             let sent = resend_confirmation(services, &resident, base_url).await?;
@@ -85,12 +82,13 @@ pub async fn change_email(
     password: &str,
     new_email: &str,
     base_url: &str,
+    requester: &Requester,
 ) -> Result<EmailChanged, AddressError> {
     if text::fold(login).is_empty() {
         return Err(login_required());
     }
     let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
-    check_limit(services, limits::CHANGE_EMAIL, login).await?;
+    check_limits(services, limits::CHANGE_EMAIL, login, requester).await?;
     let resident = find(services, login).await?;
     let password = Password::from_login_input(password);
     let phc = resident.as_ref().map(|r| r.password_hash.clone());
@@ -138,6 +136,8 @@ pub async fn change_email(
         }
         resident.email = email.clone();
         tracing::info!("unconfirmed e-mail address changed");
+        let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+        audit::record(services, AuditEvent::EmailChanged, entry).await;
         let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
         return Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() });
     }

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{ResidentStatus, SecretToken};
 use crate::errors::Unexpected;
@@ -28,7 +29,12 @@ pub enum ConfirmError {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn confirm(services: &Services, presented: &str, base_url: &str) -> Result<Confirmed, ConfirmError> {
+pub async fn confirm(
+    services: &Services,
+    presented: &str,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
     let hash = token.hash();
     let record = services.store.confirmation(&hash).await?.ok_or(ConfirmError::InvalidToken)?;
@@ -52,6 +58,8 @@ pub async fn confirm(services: &Services, presented: &str, base_url: &str) -> Re
     services.queue.schedule(&job, now).await?;
     if services.store.confirm_email(&resident.account, &hash, now, ready_at).await? {
         tracing::info!("e-mail confirmed");
+        let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+        audit::record(services, AuditEvent::EmailConfirmed, entry).await;
         return Ok(Confirmed::Now { ready_at });
     }
     let current = services.store.resident(&resident.account).await?.ok_or(ConfirmError::InvalidToken)?;

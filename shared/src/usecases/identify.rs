@@ -1,7 +1,9 @@
 //! Identification: once the delay has passed, the resident is checked again
 //! against the billing data as it is now, and told the outcome by e-mail.
 
+use crate::audit::{self, AuditEvent, Entry};
 use crate::clock;
+use crate::domain::RejectionReason;
 use crate::domain::{Resident, ResidentStatus};
 use crate::errors::Unexpected;
 use crate::letters;
@@ -34,7 +36,19 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     let outcome = match resident.status {
         ResidentStatus::AwaitingIdentification => {
             let outcome = decide(services, &resident).await?;
-            services.store.finish_identification(&resident.account, outcome, now).await?;
+            if services.store.finish_identification(&resident.account, outcome, now).await? {
+                let (event, detail) = match outcome {
+                    Identification::Active => (AuditEvent::Identified, None),
+                    Identification::Rejected(RejectionReason::AccountVanished) => {
+                        (AuditEvent::IdentificationRejected, Some("account_vanished"))
+                    }
+                    Identification::Rejected(RejectionReason::PayerChanged) => {
+                        (AuditEvent::IdentificationRejected, Some("payer_changed"))
+                    }
+                };
+                audit::record(services, event, Entry { account: Some(&resident.account), detail, ..Entry::default() })
+                    .await;
+            }
             outcome
         }
         ResidentStatus::Active => Identification::Active,
@@ -67,7 +81,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
 }
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
-    use crate::domain::RejectionReason::{AccountVanished, PayerChanged};
+    use RejectionReason::{AccountVanished, PayerChanged};
     Ok(match services.store.billing_account(&resident.account).await? {
         None => Identification::Rejected(AccountVanished),
         Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),

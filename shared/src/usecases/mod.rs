@@ -7,4 +7,6 @@ pub mod confirm;
 pub mod identify;
 pub mod import;
 pub mod login;
+pub mod mail_events;
+pub mod password;
 pub mod register;

@@ -2,10 +2,15 @@
 //! data, neither the account nor the address is taken; then the resident is
 //! stored and the confirmation letter sent.
 
+use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{Email, NewRegistration, RegistrationForm, Resident, ResidentStatus, SecretToken, hash_password};
+use crate::domain::{
+    Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, Resident, ResidentStatus, SecretToken,
+    hash_password,
+};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
+use crate::limits::{self, RateLimited};
 use crate::services::Services;
 use crate::store::InsertResidentError;
 
@@ -22,6 +27,8 @@ pub struct Registered {
 pub enum RegisterError {
     #[error("the registration was refused")]
     Refused(Vec<FieldError>),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -70,9 +77,21 @@ pub async fn register(
     services: &Services,
     form: &RegistrationForm,
     base_url: &str,
+    requester: &Requester,
 ) -> Result<Registered, RegisterError> {
+    let limited = |detail| Entry { requester: Some(requester), detail: Some(detail), ..Entry::default() };
+    if let Err(refused) = limits::check(services, limits::REGISTER_PER_IP, &requester.ip).await? {
+        audit::record(services, AuditEvent::RateLimited, limited("register per ip")).await;
+        return Err(refused.into());
+    }
     let registration = NewRegistration::parse(form).map_err(RegisterError::Refused)?;
     tracing::Span::current().record("account", registration.account.as_str());
+    let subject = registration.account.as_str();
+    if let Err(refused) = limits::check(services, limits::REGISTER_PER_ACCOUNT, subject).await? {
+        let entry = Entry { account: Some(&registration.account), ..limited("register per account") };
+        audit::record(services, AuditEvent::RateLimited, entry).await;
+        return Err(refused.into());
+    }
 
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
         return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));
@@ -111,6 +130,14 @@ pub async fn register(
         identified_at: None,
         rejection_reason: None,
         cabinet_url: Some(base_url.to_owned()),
+        reset_token_hash: None,
+        session_epoch: 0,
+        consent: Some(Consent {
+            given_at: now,
+            policy_version: PRIVACY_POLICY_VERSION.to_owned(),
+            ip: requester.ip.clone(),
+        }),
+        email_undeliverable: None,
     };
     match services.store.insert_resident(&resident, &token.hash(), token_expires_at).await {
         Ok(()) => {}
@@ -123,6 +150,8 @@ pub async fn register(
         Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
     }
     tracing::info!("resident registered");
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    audit::record(services, AuditEvent::Registered, entry).await;
 
     let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
     Ok(Registered { email: registration.email, email_suggestion: registration.email_suggestion, letter_sent })
@@ -161,6 +190,9 @@ pub async fn send_confirmation_letter(
 /// A new confirmation token and letter for an unconfirmed resident; older
 /// links stop working. False when nothing was sent.
 pub async fn resend_confirmation(services: &Services, resident: &Resident, base_url: &str) -> Result<bool, Unexpected> {
+    if !limits::mailbox_allows(services, &resident.email).await? {
+        return Ok(false);
+    }
     let token = SecretToken::generate().context("generating a confirmation token")?;
     let expires_at = clock::now() + services.config.confirmation_token_ttl;
     if !services.store.replace_confirmation_token(&resident.account, &token.hash(), expires_at).await? {

@@ -10,8 +10,11 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audit::Requester;
 use crate::config::Config;
-use crate::errors::{ErrorBody, ErrorCode, FieldError, Unexpected};
+use crate::errors::{ErrorBody, ErrorCode, Field, FieldError, Unexpected};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 use pages::MessagePage;
 
 /// Largest request body accepted; a registration form is well under 2 KiB.
@@ -59,8 +62,36 @@ pub fn body_error(code: ErrorCode, message: &str) -> ErrorBody {
     ErrorBody::new(vec![FieldError::general(code, message)])
 }
 
+/// Longest value of any one field, in characters: the longest real one (an
+/// e-mail address) is 254.
+pub const MAX_FIELD_CHARS: usize = 256;
+
+/// Refuses a field that is too long or holds control characters (line
+/// breaks, tabs, NUL...): none of the forms has a multi-line field.
+fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
+    let field = Field::from_name(name);
+    let label = field.map_or("Поле", Field::label);
+    let error = |message: String| {
+        let error = match field {
+            Some(field) => FieldError::field(field, ErrorCode::Invalid, message),
+            None => FieldError::general(ErrorCode::Invalid, message),
+        };
+        Err(ErrorBody::new(vec![error]))
+    };
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return error(format!("«{label}»: слишком длинное значение (больше {MAX_FIELD_CHARS} символов)."));
+    }
+    if value.chars().any(char::is_control) {
+        return error(format!(
+            "«{label}»: значение содержит служебные символы (перевод строки, табуляцию и т. п.). Введите его в одну строку."
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes a form post or a JSON body into `T`, refusing other content
-/// types, oversized bodies and bodies that are not UTF-8.
+/// types, oversized bodies, bodies that are not UTF-8 and fields that are
+/// too long or hold control characters.
 pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -74,11 +105,22 @@ pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody>
         ));
     }
     if content_type.starts_with("application/json") {
-        serde_json::from_slice(bytes)
-            .map_err(|_| body_error(ErrorCode::Invalid, "Тело запроса — не объект JSON с ожидаемыми полями."))
+        let not_an_object = || body_error(ErrorCode::Invalid, "Тело запроса — не объект JSON с ожидаемыми полями.");
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_an_object())?;
+        let object = value.as_object().ok_or_else(not_an_object)?;
+        for (name, field) in object {
+            if let Some(text) = field.as_str() {
+                check_field(name, text)?;
+            }
+        }
+        serde_json::from_value(value).map_err(|_| not_an_object())
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(bytes)
-            .map_err(|_| body_error(ErrorCode::Invalid, "Форма отправлена в неверном виде."))
+        let malformed = || body_error(ErrorCode::Invalid, "Форма отправлена в неверном виде.");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|_| malformed())?;
+        for (name, value) in &pairs {
+            check_field(name, value)?;
+        }
+        serde_urlencoded::from_bytes(bytes).map_err(|_| malformed())
     } else {
         Err(body_error(
             ErrorCode::UnsupportedMediaType,
@@ -87,15 +129,71 @@ pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody>
     }
 }
 
+/// Who sent the request, as API Gateway saw them.
+pub fn requester(request: &Request) -> Requester {
+    let ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
+    Requester::new(ip.unwrap_or_else(|| "unknown".to_owned()))
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url.get(after_scheme..).and_then(|rest| rest.find('/')).map_or(url.len(), |i| i + after_scheme);
+    url.get(..end).unwrap_or(url)
+}
+
+/// Refuses a state-changing request sent from another site (CSRF). The
+/// session cookie is SameSite=Lax already; on top of that a post must come
+/// from a page of the cabinet: its `Origin` (or, without one, `Referer`)
+/// must be the cabinet's own. JSON posts cannot be sent cross-site without
+/// a CORS preflight, which is never granted, so they may come without
+/// either header (scripts, mobile clients).
+pub fn refuse_cross_site(config: &Config, request: &Request) -> Result<(), ErrorBody> {
+    let own = |url: &str| {
+        let origin = origin_of(url);
+        origin.eq_ignore_ascii_case(origin_of(&base_url(config, request)))
+            || origin.eq_ignore_ascii_case(&request_origin(request))
+    };
+    let refused = || {
+        Err(body_error(
+            ErrorCode::CrossSiteRequest,
+            "Запрос пришёл не со страницы личного кабинета и поэтому отклонён. Откройте форму на сайте личного кабинета и отправьте её оттуда.",
+        ))
+    };
+    if header_str(request, header::HeaderName::from_static("sec-fetch-site")).eq_ignore_ascii_case("cross-site") {
+        return refused();
+    }
+    let origin = header_str(request, header::ORIGIN);
+    if !origin.is_empty() {
+        return if own(origin) { Ok(()) } else { refused() };
+    }
+    let referer = header_str(request, header::REFERER);
+    if !referer.is_empty() {
+        return if own(referer) { Ok(()) } else { refused() };
+    }
+    match Face::of(request) {
+        Face::Json => Ok(()),
+        Face::Html => refused(),
+    }
+}
+
+/// The origin the request was sent to: `proto://host`.
+fn request_origin(request: &Request) -> String {
+    let host = header_str(request, header::HOST);
+    let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
+    let proto = if proto == "http" { "http" } else { "https" };
+    format!("{proto}://{host}")
+}
+
 /// Where links in letters should point.
 pub fn base_url(config: &Config, request: &Request) -> String {
     if let Some(url) = &config.public_base_url {
         return url.trim_end_matches('/').to_owned();
     }
-    let host = header_str(request, header::HOST);
-    let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
-    let proto = if proto == "http" { "http" } else { "https" };
-    format!("{proto}://{host}")
+    request_origin(request)
 }
 
 /// The value of a cookie sent with the request.
@@ -131,7 +229,9 @@ fn build(status_code: u16, content_type: &'static str, body: String) -> Response
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Links (with tokens) never leak to other sites; "no-referrer" would also
+    // make browsers send `Origin: null` with our own form posts.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     if content_type.starts_with("text/html") {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

@@ -82,6 +82,27 @@ pub struct LoginPage {
     pub notice: Option<String>,
     /// The address is not confirmed: offer to resend or correct it here.
     pub unconfirmed: bool,
+    /// Mail to the address bounced: offer only to correct it.
+    pub undeliverable: bool,
+}
+
+#[derive(Template, Default)]
+#[template(path = "pages/forgot.html")]
+pub struct ForgotPage {
+    pub login: String,
+    pub errors: Vec<String>,
+    /// How long the link works, e.g. "1 час".
+    pub valid_for: String,
+}
+
+#[derive(Template, Default)]
+#[template(path = "pages/reset.html")]
+pub struct ResetPage {
+    pub token: String,
+    pub account: String,
+    pub general_errors: Vec<String>,
+    pub password_error: Option<String>,
+    pub password_confirm_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -92,6 +113,7 @@ pub struct AccountPage {
     pub address: Option<String>,
     pub balance: Option<String>,
     pub data_as_of: Option<String>,
+    pub undeliverable: Option<String>,
 }
 
 #[derive(Template)]
@@ -110,7 +132,7 @@ impl MessagePage {
 }
 
 /// The version of the personal data policy residents consent to.
-pub const PRIVACY_POLICY_VERSION: &str = "2026-11-25";
+pub use crate::domain::PRIVACY_POLICY_VERSION;
 
 #[derive(Template)]
 #[template(path = "pages/help.html")]

@@ -1,0 +1,141 @@
+//! "Забыли пароль?": `GET /password/forgot` shows the form, `POST
+//! /password/forgot` sends a reset link; `GET /password/reset?token=...`
+//! shows the new password form, `POST /password/reset` sets it.
+
+use cabinet::Services;
+use cabinet::domain::{AddressForm, ResetForm};
+use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
+use cabinet::letters::human_duration;
+use cabinet::usecases::password::{ResetError, forgot, reset, reset_target};
+use cabinet::web::pages::{ForgotPage, MessagePage, ResetPage};
+use cabinet::web::{self, Face};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+const SENT: &str = "Если этот e-mail или лицевой счёт зарегистрирован и адрес подтверждён, мы отправили на него письмо со ссылкой для смены пароля. Проверьте и папку «Спам». Если письмо не пришло за 10 минут, проверьте, с каким адресом или номером счёта вы регистрировались.";
+
+pub async fn handle(services: &Services, request: Request) -> Response<Body> {
+    let face = Face::of(&request);
+    if request.method() == Method::POST {
+        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
+            return web::errors(face, &refused);
+        }
+    }
+    match (request.method().clone(), request.uri().path()) {
+        (Method::GET, "/password/forgot") => web::html(200, &forgot_page(services, String::new(), Vec::new())),
+        (Method::POST, "/password/forgot") => request_link(services, &request, face).await,
+        (Method::GET, _) => show_reset_form(services, &request, face).await,
+        (Method::POST, _) => set_password(services, &request, face).await,
+        _ => web::method_not_allowed(face),
+    }
+}
+
+fn forgot_page(services: &Services, login: String, errors: Vec<String>) -> ForgotPage {
+    ForgotPage { login, errors, valid_for: human_duration(services.config.password_reset_ttl) }
+}
+
+async fn request_link(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: AddressForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let login = form.login.unwrap_or_default();
+    let base_url = web::base_url(&services.config, request);
+    match forgot(services, &login, &base_url, &web::requester(request)).await {
+        Ok(()) => match face {
+            Face::Json => web::json(202, &serde_json::json!({"status": "sent_if_registered", "message": SENT})),
+            Face::Html => web::html(202, &MessagePage::new("Проверьте почту", SENT, "/login", "Перейти ко входу")),
+        },
+        Err(error) => refusal(services, face, error, Some(login)),
+    }
+}
+
+async fn show_reset_form(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
+    match reset_target(services, &token).await {
+        Ok(resident) => match face {
+            Face::Json => web::json(200, &serde_json::json!({"status": "valid", "account": resident.account.as_str()})),
+            Face::Html => web::html(200, &ResetPage { token, account: resident.account.to_string(), ..ResetPage::default() }),
+        },
+        Err(error) => refusal(services, face, error, None),
+    }
+}
+
+async fn set_password(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: ResetForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let token = form.token.clone().unwrap_or_default();
+    let base_url = web::base_url(&services.config, request);
+    let requester = web::requester(request);
+    let outcome =
+        reset(services, &token, form.password.as_deref(), form.password_confirm.as_deref(), &base_url, &requester)
+            .await;
+    match outcome {
+        Ok(_) => {
+            let message = "Пароль изменён. Все открытые сеансы входа завершены; войдите с новым паролем.";
+            let response = match face {
+                Face::Json => web::json(200, &serde_json::json!({"status": "password_changed", "message": message})),
+                Face::Html => web::html(200, &MessagePage::new("Пароль изменён", message, "/login", "Войти")),
+            };
+            // This browser's session, if any, ended with the others.
+            web::with_cookie(response, &web::expired_session_cookie())
+        }
+        Err(ResetError::Refused(errors)) => {
+            let body = ErrorBody::new(errors);
+            match face {
+                Face::Json => web::json(body.status(), &body),
+                Face::Html => {
+                    let message = |field| body.for_field(field).map(|e| e.message.clone());
+                    let account = reset_target(services, &token).await.map(|r| r.account.to_string()).unwrap_or_default();
+                    let page = ResetPage {
+                        token,
+                        account,
+                        general_errors: body.general().map(|e| e.message.clone()).collect(),
+                        password_error: message(Field::Password),
+                        password_confirm_error: message(Field::PasswordConfirm),
+                    };
+                    web::html(body.status(), &page)
+                }
+            }
+        }
+        Err(error) => refusal(services, face, error, None),
+    }
+}
+
+/// The answer for everything but success and a bad new password.
+fn refusal(services: &Services, face: Face, error: ResetError, login: Option<String>) -> Response<Body> {
+    let link_problem = |code, message: &str| {
+        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
+        match face {
+            Face::Json => web::json(body.status(), &body),
+            Face::Html => web::html(
+                body.status(),
+                &MessagePage::new("Ссылка не работает", message, "/password/forgot", "Запросить новую ссылку"),
+            ),
+        }
+    };
+    match error {
+        ResetError::InvalidToken => link_problem(
+            ErrorCode::InvalidToken,
+            "Ссылка для смены пароля недействительна: она уже использована, скопирована не целиком или мы прислали более новую. Запросите новую ссылку.",
+        ),
+        ResetError::Expired => link_problem(
+            ErrorCode::ExpiredToken,
+            "Срок действия ссылки для смены пароля истёк. Запросите новую ссылку — она придёт на ваш e-mail.",
+        ),
+        ResetError::RateLimited(limited) => web::rate_limited(face, limited.retry_after_seconds),
+        ResetError::Refused(errors) => {
+            let body = ErrorBody::new(errors);
+            match face {
+                Face::Json => web::json(body.status(), &body),
+                Face::Html => web::html(
+                    body.status(),
+                    &forgot_page(services, login.unwrap_or_default(), body.errors.iter().map(|e| e.message.clone()).collect()),
+                ),
+            }
+        }
+        ResetError::Unexpected(error) => web::internal_error(face, &error),
+    }
+}

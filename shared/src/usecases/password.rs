@@ -1,0 +1,137 @@
+//! "Забыли пароль?": a reset link by e-mail, only ever to the confirmed
+//! address on file, then a new password once. The answer to the request is
+//! the same whether or not the login exists; a reset ends every session of
+//! the resident and a notice goes to their address.
+
+use crate::audit::{self, AuditEvent, Entry, Requester};
+use crate::clock;
+use crate::domain::{AccountNumber, Resident, ResidentStatus, SecretToken, hash_password, parse_new_password};
+use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::letters;
+use crate::limits::{self, RateLimited};
+use crate::services::Services;
+use crate::text;
+use crate::usecases::login::find;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("refused")]
+    Refused(Vec<FieldError>),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error("unknown, used or replaced reset link")]
+    InvalidToken,
+    #[error("expired reset link")]
+    Expired,
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+/// Link to set a new password, for a token.
+pub fn reset_link(base_url: &str, token: &SecretToken) -> String {
+    format!("{base_url}/password/reset?token={}", token.expose())
+}
+
+/// Sends a reset link if `login` names a resident with a confirmed address;
+/// the answer does not tell whether it did.
+#[tracing::instrument(skip_all)]
+pub async fn forgot(services: &Services, login: &str, base_url: &str, requester: &Requester) -> Result<(), ResetError> {
+    if text::fold(login).is_empty() {
+        return Err(ResetError::Refused(vec![FieldError::field(
+            Field::Login,
+            ErrorCode::Required,
+            "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
+        )]));
+    }
+    for (limit, subject) in
+        [(limits::MAIL_PER_IP, requester.ip.clone()), (limits::PASSWORD_RESET, limits::login_subject(login))]
+    {
+        if let Err(limited) = limits::check(services, limit, &subject).await? {
+            let entry =
+                Entry { login: Some(login), requester: Some(requester), detail: Some(limit.action), ..Entry::default() };
+            audit::record(services, AuditEvent::RateLimited, entry).await;
+            return Err(limited.into());
+        }
+    }
+    let Some(resident) = find(services, login).await? else {
+        return Ok(());
+    };
+    // Unconfirmed addresses are never written to with a reset link: the
+    // confirmation letter (resend) is their way in.
+    let confirmed = resident.status != ResidentStatus::AwaitingEmailConfirmation;
+    if !confirmed || resident.email_undeliverable.is_some() || !limits::mailbox_allows(services, &resident.email).await? {
+        return Ok(());
+    }
+    let token = SecretToken::generate().context("generating a reset token")?;
+    let ttl = services.config.password_reset_ttl;
+    if !services.store.issue_reset_token(&resident.account, &token.hash(), clock::now() + ttl).await? {
+        return Ok(());
+    }
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    audit::record(services, AuditEvent::ResetRequested, entry).await;
+    let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
+    if let Err(error) = services.mailer.send(&letter).await {
+        tracing::error!(%error, "the reset letter could not be sent");
+    }
+    Ok(())
+}
+
+/// The resident a reset link belongs to, if the link still works.
+#[tracing::instrument(skip_all)]
+pub async fn reset_target(services: &Services, presented: &str) -> Result<Resident, ResetError> {
+    let token = SecretToken::from_presented(presented).ok_or(ResetError::InvalidToken)?;
+    let hash = token.hash();
+    let record = services.store.reset_record(&hash).await?.ok_or(ResetError::InvalidToken)?;
+    let resident = services.store.resident(&record.account).await?.ok_or(ResetError::InvalidToken)?;
+    if resident.reset_token_hash.as_deref() != Some(hash.as_str()) {
+        return Err(ResetError::InvalidToken);
+    }
+    if record.expires_at <= clock::now().unix_timestamp() {
+        return Err(ResetError::Expired);
+    }
+    Ok(resident)
+}
+
+fn personal(resident: &Resident) -> [&str; 4] {
+    [resident.account.as_str(), resident.phone.as_str(), resident.phone.digits(), resident.email.as_str()]
+}
+
+/// Sets a new password with a reset link. Every session of the resident
+/// ends, earlier login failures are forgotten, and a notice is sent.
+#[tracing::instrument(skip_all)]
+pub async fn reset(
+    services: &Services,
+    presented: &str,
+    password: Option<&str>,
+    confirm: Option<&str>,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<AccountNumber, ResetError> {
+    let resident = reset_target(services, presented).await?;
+    let password = parse_new_password(password, confirm, &personal(&resident)).map_err(ResetError::Refused)?;
+    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .context("hashing a password")?
+        .context("hashing a password")?;
+    let hash = SecretToken::from_presented(presented).ok_or(ResetError::InvalidToken)?.hash();
+    if !services.store.reset_password(&resident.account, &hash, &phc).await? {
+        // Another request used the link first.
+        return Err(ResetError::InvalidToken);
+    }
+    for subject in [format!("email:{}", resident.email), format!("account:{}", resident.account)] {
+        services.store.clear_login_failures(&subject).await?;
+    }
+    tracing::info!("password reset");
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    audit::record(services, AuditEvent::ResetDone, entry).await;
+    let at = clock::moscow(clock::now());
+    let notice = letters::password_changed(&resident.email, &resident.account, &at, &format!("{base_url}/login"));
+    let sent = match notice {
+        Ok(letter) => services.mailer.send(&letter).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = sent {
+        tracing::error!(%error, "the password change notice could not be sent");
+    }
+    Ok(resident.account)
+}
