@@ -1,4 +1,4 @@
-#![allow(clippy::expect_used, clippy::panic)] // a benchmark: a failed step ends it
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a benchmark on generated data: a failed step ends it
 
 //! Billing import benchmark: prints rows per second and peak memory.
 //!

@@ -82,8 +82,8 @@ pub fn resolve(value: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Option
         Value::Tagged(tagged) if tagged.tag == "!Sub" => {
             let mut text = tagged.value.as_str()?.to_owned();
             while let Some(start) = text.find("${") {
-                let end = start + text[start..].find('}')?;
-                let name = text[start + 2..end].to_owned();
+                let end = start + text.get(start..)?.find('}')?;
+                let name = text.get(start + 2..end)?.to_owned();
                 text.replace_range(start..=end, &lookup(&name)?);
             }
             Some(text)

@@ -78,19 +78,18 @@ impl ColumnMap {
                 Column::Address => 2,
                 Column::Balance => 3,
             });
-            match slot {
-                Some(slot) if found[slot].is_none() => {
-                    found[slot] = Some(index);
+            match slot.and_then(|slot| found.get_mut(slot)) {
+                Some(cell @ None) => {
+                    *cell = Some(index);
                     recognized.push(name.trim().to_owned());
                 }
                 _ if !name.trim().is_empty() => ignored.push(name.trim().to_owned()),
                 _ => {}
             }
         }
-        match (found[0], found[1]) {
-            (Some(account), Some(full_name)) => {
-                Ok(Self { account, full_name, address: found[2], balance: found[3], recognized, ignored })
-            }
+        let [account, full_name, address, balance] = found;
+        match (account, full_name) {
+            (Some(account), Some(full_name)) => Ok(Self { account, full_name, address, balance, recognized, ignored }),
             (account, full_name) => Err(MissingColumns { account: account.is_none(), full_name: full_name.is_none() }),
         }
     }

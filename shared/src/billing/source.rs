@@ -222,8 +222,11 @@ impl<R: Read> Read for WithoutCarriageReturns<R> {
             let filled = buffer.get_mut(..read).unwrap_or_default();
             let mut kept = 0;
             for i in 0..filled.len() {
-                if filled[i] != b'\r' {
-                    filled[kept] = filled[i];
+                let Some(byte) = filled.get(i).copied() else { break };
+                if byte != b'\r' {
+                    if let Some(slot) = filled.get_mut(kept) {
+                        *slot = byte;
+                    }
                     kept += 1;
                 }
             }

@@ -171,6 +171,7 @@ fn from_russian_layout(input: &str) -> String {
 
 /// Optimal string alignment distance: insertions, deletions, substitutions
 /// and swaps of neighbours each cost one.
+#[expect(clippy::indexing_slicing, reason = "every index is bounded by the loops over both lengths")]
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();

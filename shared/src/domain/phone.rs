@@ -44,7 +44,7 @@ impl Phone {
             (true, _, Some(b'7')) => return Err(PhoneError::WrongLength),
             (true, 8..=15, Some(first)) if *first != b'0' => digits,
             (true, _, _) => return Err(PhoneError::WrongLength),
-            (false, 11, Some(b'7' | b'8')) => format!("7{}", &digits[1..]),
+            (false, 11, Some(b'7' | b'8')) => format!("7{}", digits.get(1..).unwrap_or_default()),
             (false, 10, Some(b'9' | b'3' | b'4' | b'8')) => format!("7{digits}"),
             (false, _, _) => return Err(PhoneError::WrongLength),
         };
