@@ -178,6 +178,44 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Registers, confirms and waits for identification; returns the
+    /// session cookie of a first login.
+    pub async fn active_resident(&self, email: &str) -> String {
+        self.register_and_confirm(email).await;
+        let answer = self.login_when_ready(email, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.session_cookie().expect("a session cookie")
+    }
+
+    /// The newest link to `path_prefix` (e.g. "/password/reset?token=") in
+    /// a letter to `email`, as a path.
+    pub async fn link_in_letter(&self, email: &str, path_prefix: &str) -> String {
+        let letters = self.letters_to(email).await;
+        let letter = letters.iter().rev().find(|l| l.text.contains(path_prefix)).expect("a letter with the link");
+        let start = letter.text.find(path_prefix).expect("a link");
+        letter.text[start..].split_whitespace().next().expect("a link").to_owned()
+    }
+
+    /// The token of the newest reset link sent to `email`.
+    pub async fn reset_token(&self, email: &str) -> String {
+        let path = self.link_in_letter(email, "/password/reset?token=").await;
+        path.split_once("token=").expect("a token").1.to_owned()
+    }
+
+    /// A POST with extra headers (and without the default Origin when
+    /// `origin` is given as "").
+    pub async fn post_with(&self, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+        let mut request =
+            client.post(format!("{}{path}", self.stack.url)).header("content-type", content_type).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::answer(request.send().await.expect("the request is answered")).await
+    }
+}
+
 /// A minimal XLSX workbook (first sheet = `rows`), as Excel or 1C writes it:
 /// shared strings for text, numbers as numbers.
 pub fn xlsx(rows: &[Vec<&str>]) -> Vec<u8> {

@@ -89,15 +89,16 @@ struct EmailClaim {
 }
 
 /// A login session as stored. It ends at the first of: idle too long
-/// (`last_seen` + idle), too old (`created_at` + lifetime), logout, or a
+/// (`last_seen_ms` + idle), too old (`created_at_ms` + lifetime), logout, or a
 /// password reset (the resident's `session_epoch` moves past `epoch`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub account: AccountNumber,
     #[serde(default)]
     pub epoch: u64,
-    pub created_at: i64,
-    pub last_seen: i64,
+    pub created_at_ms: i64,
+    pub last_seen_ms: i64,
+    /// TTL (seconds): DynamoDB removes the item some time after this.
     pub expires_at: i64,
 }
 
@@ -366,6 +367,9 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn resident_by_email(&self, email: &Email) -> Result<Option<Resident>, Unexpected> {
         let Some(item) = self.get(&self.residents_table, "pk", email_key(email)).await? else {
+            // The same second read as for a known address, so that the time
+            // of an answer does not tell whether the address is registered.
+            self.get(&self.residents_table, "pk", "RESIDENT#-".to_owned()).await?;
             return Ok(None);
         };
         let claim: EmailClaim = from_item(item)?;
@@ -662,15 +666,15 @@ impl Store {
     /// Records use of a live session, moving its idle deadline; a session
     /// deleted meanwhile (logout) is not brought back.
     #[tracing::instrument(skip_all)]
-    pub async fn touch_session(&self, token: &TokenHash, now: i64, expires_at: i64) -> Result<(), Unexpected> {
+    pub async fn touch_session(&self, token: &TokenHash, now_ms: i64, expires_at: i64) -> Result<(), Unexpected> {
         let result = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(session_key(token)))
             .condition_expression("attribute_exists(pk)")
-            .update_expression("SET last_seen = :now, expires_at = :expires")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .update_expression("SET last_seen_ms = :now, expires_at = :expires")
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
@@ -777,19 +781,21 @@ impl Store {
         }
     }
 
-    /// When the login identifier `subject` is locked until, if it is.
+    /// Until when (Unix milliseconds) the login identifier `subject` is
+    /// locked, if it is.
     #[tracing::instrument(skip_all)]
     pub async fn login_locked_until(&self, subject: &str) -> Result<Option<i64>, Unexpected> {
         let Some(item) = self.get(&self.residents_table, "pk", lock_key(subject)).await? else {
             return Ok(None);
         };
-        Ok(item.get("locked_until").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+        Ok(item.get("locked_until_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
     }
 
-    /// Counts one failed login of `subject` (an atomic counter); failures
-    /// are forgotten `memory` after the last one. Returns the count.
+    /// Counts one failed login of `subject` (an atomic counter); the failures
+    /// are forgotten at `forget_at` (Unix seconds, TTL) unless another comes.
+    /// Returns the count.
     #[tracing::instrument(skip_all)]
-    pub async fn count_login_failure(&self, subject: &str, now: i64, memory_seconds: i64) -> Result<u32, Unexpected> {
+    pub async fn count_login_failure(&self, subject: &str, forget_at: i64) -> Result<u32, Unexpected> {
         let output = self
             .client
             .update_item()
@@ -797,7 +803,7 @@ impl Store {
             .key("pk", pk(lock_key(subject)))
             .update_expression("ADD failures :one SET expires_at = :forget")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":forget", AttributeValue::N((now + memory_seconds).to_string()))
+            .expression_attribute_values(":forget", AttributeValue::N(forget_at.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
@@ -808,17 +814,17 @@ impl Store {
             .unwrap_or(u32::MAX))
     }
 
-    /// Locks `subject` until `until` (never shortening a longer lock).
+    /// Locks `subject` until `until_ms` (never shortening a longer lock).
     #[tracing::instrument(skip_all)]
-    pub async fn lock_login(&self, subject: &str, until: i64) -> Result<(), Unexpected> {
+    pub async fn lock_login(&self, subject: &str, until_ms: i64) -> Result<(), Unexpected> {
         let result = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(lock_key(subject)))
-            .condition_expression("attribute_not_exists(locked_until) OR locked_until < :until")
-            .update_expression("SET locked_until = :until")
-            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .condition_expression("attribute_not_exists(locked_until_ms) OR locked_until_ms < :until")
+            .update_expression("SET locked_until_ms = :until")
+            .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
             .send()
             .await;
         match result {

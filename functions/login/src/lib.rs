@@ -36,7 +36,7 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     let previous = web::cookie(request, SESSION_COOKIE);
     let error = match login(services, &form, &base_url, &web::requester(request), previous).await {
         Ok(session) => {
-            let max_age = (session.expires_at - clock::now()).whole_seconds();
+            let max_age = i64::try_from(session.lifetime.as_secs()).unwrap_or(i64::MAX);
             let cookie = web::session_cookie(session.token.expose(), max_age);
             let response = match face {
                 Face::Json => web::json(200, &serde_json::json!({"status": "active"})),
@@ -68,11 +68,13 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
 /// wrong password.
 fn refusal(error: &LoginError) -> ErrorBody {
     match error {
-        LoginError::InvalidCredentials | LoginError::RateLimited(_) | LoginError::Unexpected(_) => ErrorBody::new(vec![FieldError::field(
-            Field::Login,
-            ErrorCode::InvalidCredentials,
-            "Неверный e-mail, номер лицевого счёта или пароль. Проверьте раскладку клавиатуры и Caps Lock.",
-        )]),
+        LoginError::InvalidCredentials | LoginError::RateLimited(_) | LoginError::Unexpected(_) => {
+            ErrorBody::new(vec![FieldError::field(
+                Field::Login,
+                ErrorCode::InvalidCredentials,
+                "Неверный e-mail, номер лицевого счёта или пароль. Проверьте раскладку клавиатуры и Caps Lock.",
+            )])
+        }
         LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable } => {
             let message = if let Some(undeliverable) = undeliverable {
                 undeliverable.clone()

@@ -55,7 +55,9 @@ async fn show_reset_form(services: &Services, request: &Request, face: Face) -> 
     match reset_target(services, &token).await {
         Ok(resident) => match face {
             Face::Json => web::json(200, &serde_json::json!({"status": "valid", "account": resident.account.as_str()})),
-            Face::Html => web::html(200, &ResetPage { token, account: resident.account.to_string(), ..ResetPage::default() }),
+            Face::Html => {
+                web::html(200, &ResetPage { token, account: resident.account.to_string(), ..ResetPage::default() })
+            }
         },
         Err(error) => refusal(services, face, error, None),
     }
@@ -88,7 +90,8 @@ async fn set_password(services: &Services, request: &Request, face: Face) -> Res
                 Face::Json => web::json(body.status(), &body),
                 Face::Html => {
                     let message = |field| body.for_field(field).map(|e| e.message.clone());
-                    let account = reset_target(services, &token).await.map(|r| r.account.to_string()).unwrap_or_default();
+                    let account =
+                        reset_target(services, &token).await.map(|r| r.account.to_string()).unwrap_or_default();
                     let page = ResetPage {
                         token,
                         account,
@@ -132,7 +135,11 @@ fn refusal(services: &Services, face: Face, error: ResetError, login: Option<Str
                 Face::Json => web::json(body.status(), &body),
                 Face::Html => web::html(
                     body.status(),
-                    &forgot_page(services, login.unwrap_or_default(), body.errors.iter().map(|e| e.message.clone()).collect()),
+                    &forgot_page(
+                        services,
+                        login.unwrap_or_default(),
+                        body.errors.iter().map(|e| e.message.clone()).collect(),
+                    ),
                 ),
             }
         }

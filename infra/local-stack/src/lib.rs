@@ -101,6 +101,8 @@ pub struct LocalStack {
     /// The bucket billing files are uploaded to.
     pub billing_bucket: Option<String>,
     s3: aws_sdk_s3::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
     endpoint: String,
     http: reqwest::Client,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -179,6 +181,8 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         names: physical.names,
         billing_bucket,
         s3: aws_sdk_s3::Client::new(&aws),
+        dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+        sqs: aws_sdk_sqs::Client::new(&aws),
         endpoint: options.endpoint,
         http,
         tasks,
@@ -245,5 +249,45 @@ impl LocalStack {
     pub async fn letters(&self, to: Option<&str>) -> Result<Vec<SentLetter>, reqwest::Error> {
         let all = mailbox::sent_letters(&self.http, &self.endpoint).await?;
         Ok(all.into_iter().filter(|l| to.is_none_or(|to| l.to.iter().any(|t| t == to))).collect())
+    }
+
+    /// Every item of a table (by logical id in template.yaml) as JSON, for
+    /// tests that look at what was stored.
+    pub async fn table_items(&self, logical_id: &str) -> Result<Vec<serde_json::Value>, StackError> {
+        let table =
+            self.names.get(logical_id).ok_or_else(|| StackError::Provision(format!("no table {logical_id}")))?;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StackError::Provision(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item(item).map_err(|e| StackError::Provision(e.to_string()))?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Sends `body` to a queue (by logical id), as its producer would: e.g.
+    /// an SES event as SNS delivers it.
+    pub async fn send_to_queue(&self, logical_id: &str, body: &str) -> Result<(), StackError> {
+        let url = self.names.get(logical_id).ok_or_else(|| StackError::Provision(format!("no queue {logical_id}")))?;
+        self.sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StackError::Provision(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
     }
 }

@@ -24,10 +24,20 @@ pub enum AddressError {
 }
 
 /// Counts an attempt per source address and per login identifier.
-async fn check_limits(services: &Services, limit: Limit, login: &str, requester: &Requester) -> Result<(), AddressError> {
+async fn check_limits(
+    services: &Services,
+    limit: Limit,
+    login: &str,
+    requester: &Requester,
+) -> Result<(), AddressError> {
     for (limit, subject) in [(limits::MAIL_PER_IP, requester.ip.clone()), (limit, limits::login_subject(login))] {
         if let Err(limited) = limits::check(services, limit, &subject).await? {
-            let entry = Entry { login: Some(login), requester: Some(requester), detail: Some(limit.action), ..Entry::default() };
+            let entry = Entry {
+                login: Some(login),
+                requester: Some(requester),
+                detail: Some(limit.action),
+                ..Entry::default()
+            };
             audit::record(services, AuditEvent::RateLimited, entry).await;
             return Err(AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds });
         }

@@ -18,8 +18,9 @@ use crate::usecases::register::resend_confirmation;
 #[derive(Debug)]
 pub struct Session {
     pub token: SecretToken,
-    /// The absolute end; the idle timeout may end it sooner.
-    pub expires_at: OffsetDateTime,
+    /// The absolute lifetime, for the cookie; the idle timeout may end the
+    /// session sooner.
+    pub lifetime: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,23 +51,34 @@ fn seconds(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Now in milliseconds: locks and session deadlines are kept to the
+/// millisecond, so a one-second boundary never shortens them.
+fn now_ms() -> i64 {
+    i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// Refuses the attempt while `subject` is locked, whatever the password.
-async fn refuse_if_locked(services: &Services, subject: &str, now: i64) -> Result<(), LoginError> {
+async fn refuse_if_locked(services: &Services, subject: &str, now_ms: i64) -> Result<(), LoginError> {
     match services.store.login_locked_until(subject).await? {
-        Some(until) if until > now => {
-            Err(RateLimited { retry_after_seconds: u64::try_from(until - now).unwrap_or(1).max(1) }.into())
+        Some(until_ms) if until_ms > now_ms => {
+            let seconds = u64::try_from(until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
+            Err(RateLimited { retry_after_seconds: seconds }.into())
         }
         _ => Ok(()),
     }
 }
 
 /// Counts a failure and, from the fifth, locks the identifier for a while.
-async fn count_failure(services: &Services, subject: &str, now: i64, entry: Entry<'_>) -> Result<(), Unexpected> {
-    let failures =
-        services.store.count_login_failure(subject, now, seconds(limits::LOGIN_FAILURE_MEMORY)).await?;
+async fn count_failure(services: &Services, subject: &str, now_ms: i64, entry: Entry<'_>) -> Result<(), Unexpected> {
+    let forget_at = (now_ms / 1000).saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
+    let failures = services.store.count_login_failure(subject, forget_at).await?;
     audit::record(services, AuditEvent::LoginFailed, entry).await;
     if let Some(lock) = limits::lock_duration(failures, services.config.login_lock_base) {
-        services.store.lock_login(subject, now.saturating_add(seconds(lock))).await?;
+        services.store.lock_login(subject, now_ms.saturating_add(millis(lock))).await?;
         tracing::warn!(failures, lock_seconds = lock.as_secs(), "login identifier locked");
         audit::record(services, AuditEvent::Locked, entry).await;
     }
@@ -90,7 +102,7 @@ pub async fn login(
         return Err(limited.into());
     }
     let subject = limits::login_subject(typed);
-    let now = clock::now().unix_timestamp();
+    let now = now_ms();
     refuse_if_locked(services, &subject, now).await?;
 
     let resident = find(services, typed).await?;
@@ -135,15 +147,14 @@ pub async fn login(
             let record = SessionRecord {
                 account: resident.account.clone(),
                 epoch: resident.session_epoch,
-                created_at: now,
-                last_seen: now,
-                expires_at: now.saturating_add(seconds(config.session_idle.min(config.session_lifetime))),
+                created_at_ms: now,
+                last_seen_ms: now,
+                expires_at: expiry(now, now, config),
             };
             services.store.create_session(&token.hash(), &record).await?;
             audit::record(services, AuditEvent::LoginSucceeded, entry).await;
             tracing::info!(account = %resident.account, "logged in");
-            let expires_at = clock::now() + config.session_lifetime;
-            Ok(Session { token, expires_at })
+            Ok(Session { token, lifetime: config.session_lifetime })
         }
     }
 }
@@ -160,9 +171,9 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
         return Ok(None);
     };
     let config = &services.config;
-    let now = clock::now().unix_timestamp();
-    let ends = session.created_at.saturating_add(seconds(config.session_lifetime));
-    let idle_ends = session.last_seen.saturating_add(seconds(config.session_idle));
+    let now = now_ms();
+    let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
+    let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
     if now >= ends || now >= idle_ends {
         services.store.delete_session(&token.hash()).await?;
         return Ok(None);
@@ -174,8 +185,16 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
         services.store.delete_session(&token.hash()).await?;
         return Ok(None);
     }
-    services.store.touch_session(&token.hash(), now, ends.min(now.saturating_add(seconds(config.session_idle)))).await?;
+    services.store.touch_session(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
     Ok(Some(resident))
+}
+
+/// When DynamoDB may delete a session (TTL, in seconds): at the first of its
+/// idle and its absolute deadline.
+fn expiry(created_ms: i64, last_seen_ms: i64, config: &crate::config::Config) -> i64 {
+    let ends = created_ms.saturating_add(millis(config.session_lifetime));
+    let idle_ends = last_seen_ms.saturating_add(millis(config.session_idle));
+    ends.min(idle_ends).div_euclid(1000).saturating_add(1)
 }
 
 #[tracing::instrument(skip_all)]

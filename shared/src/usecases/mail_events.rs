@@ -106,8 +106,12 @@ pub async fn record_mail_event(services: &Services, event: &MailEvent) -> Result
                 UndeliverableReason::Bounced => "bounced",
                 UndeliverableReason::Complained => "complained",
             });
-            audit::record(services, AuditEvent::EmailUndeliverable, Entry { account: Some(&account), detail, ..Entry::default() })
-                .await;
+            audit::record(
+                services,
+                AuditEvent::EmailUndeliverable,
+                Entry { account: Some(&account), detail, ..Entry::default() },
+            )
+            .await;
         }
     }
     Ok(marked)
@@ -130,7 +134,10 @@ mod tests {
         let wrapped = serde_json::json!({"Type": "Notification", "Message": complaint}).to_string();
         assert_eq!(
             MailEvent::parse(&wrapped).unwrap(),
-            MailEvent::Undeliverable { reason: UndeliverableReason::Complained, recipients: vec!["b@example.ru".into()] }
+            MailEvent::Undeliverable {
+                reason: UndeliverableReason::Complained,
+                recipients: vec!["b@example.ru".into()]
+            }
         );
         assert!(MailEvent::parse("not json").is_err());
     }

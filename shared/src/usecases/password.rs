@@ -47,8 +47,12 @@ pub async fn forgot(services: &Services, login: &str, base_url: &str, requester:
         [(limits::MAIL_PER_IP, requester.ip.clone()), (limits::PASSWORD_RESET, limits::login_subject(login))]
     {
         if let Err(limited) = limits::check(services, limit, &subject).await? {
-            let entry =
-                Entry { login: Some(login), requester: Some(requester), detail: Some(limit.action), ..Entry::default() };
+            let entry = Entry {
+                login: Some(login),
+                requester: Some(requester),
+                detail: Some(limit.action),
+                ..Entry::default()
+            };
             audit::record(services, AuditEvent::RateLimited, entry).await;
             return Err(limited.into());
         }
@@ -59,7 +63,10 @@ pub async fn forgot(services: &Services, login: &str, base_url: &str, requester:
     // Unconfirmed addresses are never written to with a reset link: the
     // confirmation letter (resend) is their way in.
     let confirmed = resident.status != ResidentStatus::AwaitingEmailConfirmation;
-    if !confirmed || resident.email_undeliverable.is_some() || !limits::mailbox_allows(services, &resident.email).await? {
+    if !confirmed
+        || resident.email_undeliverable.is_some()
+        || !limits::mailbox_allows(services, &resident.email).await?
+    {
         return Ok(());
     }
     let token = SecretToken::generate().context("generating a reset token")?;

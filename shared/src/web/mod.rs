@@ -81,6 +81,10 @@ fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
     if value.chars().count() > MAX_FIELD_CHARS {
         return error(format!("«{label}»: слишком длинное значение (больше {MAX_FIELD_CHARS} символов)."));
     }
+    // Form decoding turns bytes that are not UTF-8 into U+FFFD.
+    if value.contains('\u{FFFD}') {
+        return error(format!("«{label}»: значение содержит символы в неизвестной кодировке. Отправьте его в UTF-8."));
+    }
     if value.chars().any(char::is_control) {
         return error(format!(
             "«{label}»: значение содержит служебные символы (перевод строки, табуляцию и т. п.). Введите его в одну строку."
@@ -339,18 +343,27 @@ pub fn method_not_allowed(face: Face) -> Response<Body> {
     errors(face, &body_error(ErrorCode::NotFound, "Такого действия здесь нет."))
 }
 
-/// Starts structured JSON logs (CloudWatch reads them); `RUST_LOG` sets
-/// the level.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
+/// The log format of every function: one JSON object per line (CloudWatch
+/// reads them), filtered by `directives` (e.g. `info`), written to `writer`.
+/// Nothing logged names a resident: addresses are masked where they are
+/// needed at all, and passwords, tokens, names and phones never are logged.
+pub fn json_logs<W>(writer: W, directives: &str) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
         .with_current_span(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
+}
+
+/// Starts the JSON logs on stdout; `RUST_LOG` sets the level (info).
+pub fn init_tracing() {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let _ = tracing::subscriber::set_global_default(json_logs(std::io::stdout, &directives));
 }
 
 /// The whole `main` of an HTTP function: logs, adapters built once, then the

@@ -1,0 +1,529 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! Attacks on the cabinet, against the local stack: enumeration, brute
+//! force, token misuse, session survival, cross-site posts, script
+//! injection, malformed input, and what the audit log keeps.
+
+use std::time::{Duration, Instant};
+
+use e2e::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn retry_after(answer: &Answer) -> u64 {
+    answer.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After")
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn enumeration_unknown_login_and_wrong_password_are_indistinguishable() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+
+    let mut unknown_times = Vec::new();
+    let mut wrong_times = Vec::new();
+    let mut bodies = std::collections::BTreeSet::new();
+    // Four of each: under the lock threshold of one identifier, each
+    // unknown login is another identifier.
+    for round in 0..4 {
+        let started = Instant::now();
+        let unknown = app.login(&format!("nobody{round}@example.ru"), "не тот пароль").await;
+        unknown_times.push(started.elapsed());
+        let started = Instant::now();
+        let wrong = app.login(&email, "не тот пароль").await;
+        wrong_times.push(started.elapsed());
+        assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        bodies.insert(unknown.text);
+        bodies.insert(wrong.text);
+    }
+    assert_eq!(bodies.len(), 1, "one body for both: {bodies:?}");
+    let (unknown, wrong) = (median(unknown_times), median(wrong_times));
+    println!(
+        "enumeration timing (median of 4, debug build): unknown login {unknown:?}, wrong password {wrong:?}, difference {:?}",
+        unknown.abs_diff(wrong)
+    );
+
+    // Forgot-password answers alike too.
+    let known = app.post_json("/password/forgot", &json!({"login": email})).await;
+    let unknown = app.post_json("/password/forgot", &json!({"login": "nobody@example.ru"})).await;
+    assert_eq!(known.status, StatusCode::ACCEPTED);
+    assert_eq!((known.status, known.text), (unknown.status, unknown.text));
+}
+
+#[tokio::test]
+async fn brute_force_locks_the_login_with_growing_delays_even_for_the_right_password_and_the_lock_ends() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("LOGIN_LOCK_BASE_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+
+    for _ in 0..5 {
+        let answer = app.login(&email, "подбираю пароль").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+    }
+    // Locked: the right password is refused too, by account number as well.
+    let locked = app.login(&email, PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{}", locked.text);
+    assert_eq!(locked.code(), "rate_limited");
+    assert_eq!(retry_after(&locked), 1);
+    assert!(locked.json()["errors"][0]["message"].as_str().unwrap().contains("Попробуйте снова через"));
+
+    // The lock ends; the next failure locks for twice as long.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.login(&email, "подбираю пароль").await.status, StatusCode::UNAUTHORIZED);
+    let longer = app.login(&email, PASSWORD).await;
+    assert_eq!(longer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&longer), 2);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let in_again = app.login(&email, PASSWORD).await;
+    assert_eq!(in_again.status, StatusCode::OK, "{}", in_again.text);
+
+    // A success forgets the failures: four more do not lock.
+    for _ in 0..4 {
+        assert_eq!(app.login(&email, "подбираю пароль").await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::OK);
+
+    // Unknown logins lock exactly alike, so the lock reveals nothing.
+    for _ in 0..5 {
+        assert_eq!(app.login("nobody@example.ru", "x").await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.login("nobody@example.ru", "x").await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_account_number_and_per_source_address() {
+    let app = spawn_app().await;
+    let guess = |name: &str| {
+        let mut body = registration(&unique_email());
+        body["full_name"] = json!(name);
+        body["account"] = json!("100 200 301");
+        body
+    };
+    for i in 0..20 {
+        let answer = app.post_json("/register", &guess(&format!("Угадываю Имя Номер{}", "а".repeat(i + 1)))).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.text);
+    }
+    // The 21st guess is refused whatever the name, the right one included.
+    let limited = app.post_json("/register", &guess("Салтыков-Щедрин Михаил Евграфович")).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.text);
+    assert!((1..=3600).contains(&retry_after(&limited)));
+    // Other accounts are not affected.
+    assert_eq!(app.register(&unique_email()).await.status, StatusCode::CREATED);
+
+    // 30 registrations per hour from one address; the 31st is refused.
+    let app = spawn_app().await;
+    for _ in 0..30 {
+        let answer = app.post_json("/register", &json!({})).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    }
+    let limited = app.post_json("/register", &json!({})).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.code(), "rate_limited");
+}
+
+#[tokio::test]
+async fn password_reset_requests_are_limited_per_login() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    for _ in 0..3 {
+        assert_eq!(app.post_json("/password/forgot", &json!({"login": email})).await.status, StatusCode::ACCEPTED);
+    }
+    let limited = app.post_json("/password/forgot", &json!({"login": email.to_uppercase()})).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.letters_to(&email).await.iter().filter(|l| l.text.contains("/password/reset?token=")).count(), 3);
+}
+
+#[tokio::test]
+async fn password_reset_works_once_ends_every_session_and_sends_a_notice() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let first_session = app.active_resident(&email).await;
+    let second = app.login(&email, PASSWORD).await.session_cookie().unwrap();
+
+    // Only the hash is stored; the letter holds the token.
+    assert_eq!(app.post_json("/password/forgot", &json!({"login": "100200300"})).await.status, StatusCode::ACCEPTED);
+    let token = app.reset_token(&email).await;
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    assert!(!serde_json::to_string(&items).unwrap().contains(&token));
+
+    let form = app.get(&format!("/password/reset?token={token}"), "text/html", None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("100200300"));
+
+    let weak = app
+        .post_json("/password/reset", &json!({"token": token, "password": "12345678", "password_confirm": "12345678"}))
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert_eq!(weak.code(), "weak_password");
+
+    let new_password = "зелёный троллейбус";
+    let body = json!({"token": token, "password": new_password, "password_confirm": new_password});
+    let done = app.post_json("/password/reset", &body).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(done.headers.get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
+
+    // Used twice: refused.
+    let again = app.post_json("/password/reset", &body).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.code(), "invalid_token");
+
+    // Every session ended; the old password is gone; the new one works.
+    for cookie in [&first_session, &second] {
+        assert_eq!(app.get("/account", "application/json", Some(cookie)).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login(&email, new_password).await.status, StatusCode::OK);
+    let notice =
+        app.letters_to(&email).await.into_iter().rev().find(|l| l.subject.contains("изменён")).expect("a notice");
+    assert!(notice.text.contains("сеансы входа завершены"));
+}
+
+#[tokio::test]
+async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_resident() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("PASSWORD_RESET_TTL_SECONDS".into(), "3".into());
+    })
+    .await;
+    let (alice, bob) = (unique_email(), unique_email());
+    app.active_resident(&alice).await;
+    let mut other = registration(&bob);
+    other["account"] = json!("100200301");
+    other["full_name"] = json!("Салтыков-Щедрин Михаил Евграфович");
+    assert_eq!(app.post_json("/register", &other).await.status, StatusCode::CREATED);
+    let confirm = app.confirmation_path(&bob).await;
+    app.get(&confirm, "application/json", None).await;
+    assert_eq!(app.login_when_ready(&bob, PASSWORD).await.status, StatusCode::OK);
+
+    // A newer link replaces the older one.
+    app.post_json("/password/forgot", &json!({"login": alice})).await;
+    let older = app.reset_token(&alice).await;
+    app.post_json("/password/forgot", &json!({"login": alice})).await;
+    let newer = app.reset_token(&alice).await;
+    assert_ne!(older, newer);
+    let replaced = app.get(&format!("/password/reset?token={older}"), "application/json", None).await;
+    assert_eq!(replaced.code(), "invalid_token");
+
+    // Bob's link changes Bob's password only.
+    app.post_json("/password/forgot", &json!({"login": bob})).await;
+    let bobs = app.reset_token(&bob).await;
+    let changed = "бобу новый пароль";
+    let answer = app
+        .post_json("/password/reset", &json!({"token": bobs, "password": changed, "password_confirm": changed}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(app.login(&alice, changed).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login(&alice, PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(app.login(&bob, changed).await.status, StatusCode::OK);
+
+    // Expired after its 3 seconds.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let expired = app.get(&format!("/password/reset?token={newer}"), "application/json", None).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert_eq!(expired.code(), "expired_token");
+    let body = json!({"token": newer, "password": "ещё один пароль", "password_confirm": "ещё один пароль"});
+    assert_eq!(app.post_json("/password/reset", &body).await.code(), "expired_token");
+
+    // Forged and truncated tokens.
+    for token in ["", "abc", &newer[..20], "<script>alert(1)</script>"] {
+        let answer = app.get(&format!("/password/reset?token={token}"), "text/html", None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(!answer.text.contains("<script>alert"));
+    }
+}
+
+#[tokio::test]
+async fn reset_letters_go_only_to_confirmed_addresses() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let answer = app.post_json("/password/forgot", &json!({"login": email})).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert!(app.letters_to(&email).await.iter().all(|l| !l.text.contains("/password/reset")));
+}
+
+#[tokio::test]
+async fn session_cookies_carry_their_flags_rotate_at_login_and_end_at_logout() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    let answer = app.login(&email, PASSWORD).await;
+    let header = answer.headers["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(header.contains(flag), "{flag} in {header}");
+    }
+    let first = answer.session_cookie().unwrap();
+    assert_eq!(app.get("/account", "application/json", Some(&first)).await.status, StatusCode::OK);
+
+    // Logging in again with the old cookie rotates it: the old one is dead.
+    let response = app
+        .client
+        .post(format!("{}/login", app.stack.url))
+        .header("cookie", &first)
+        .json(&json!({"login": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let rotated = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(rotated, first);
+    assert_eq!(app.get("/account", "application/json", Some(&first)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/account", "application/json", Some(&rotated)).await.status, StatusCode::OK);
+
+    // Logout revokes it on the server, whatever the browser keeps.
+    let response = app
+        .client
+        .post(format!("{}/logout", app.stack.url))
+        .header("cookie", &rotated)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.get("/account", "application/json", Some(&rotated)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_when_too_old() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("SESSION_IDLE_SECONDS".into(), "2".into());
+        o.environment.insert("SESSION_LIFETIME_SECONDS".into(), "5".into());
+    })
+    .await;
+    let email = unique_email();
+    let idle = app.active_resident(&email).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.get("/account", "application/json", Some(&idle)).await.status, StatusCode::UNAUTHORIZED);
+
+    // Used every second, it still ends at its lifetime.
+    let busy = app.login(&email, PASSWORD).await.session_cookie().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3000) {
+        assert_eq!(app.get("/account", "application/json", Some(&busy)).await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5200).saturating_sub(started.elapsed())).await;
+    assert_eq!(app.get("/account", "application/json", Some(&busy)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    let form = serde_urlencoded::to_string([("login", email.as_str()), ("password", PASSWORD)]).unwrap().into_bytes();
+    let urlencoded = "application/x-www-form-urlencoded";
+
+    let cases: [&[(&str, &str)]; 4] = [
+        &[("origin", "https://evil.example")],
+        &[("origin", "null")],
+        &[("referer", "https://evil.example/page")],
+        &[("sec-fetch-site", "cross-site"), ("origin", app.stack.url.as_str())],
+    ];
+    for headers in cases {
+        for path in
+            ["/login", "/register", "/logout", "/password/forgot", "/password/reset", "/confirm/resend", "/email"]
+        {
+            let answer = app.post_with(path, urlencoded, form.clone(), headers).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {headers:?}: {}", answer.text);
+            assert!(answer.text.contains("не со страницы личного кабинета"));
+        }
+    }
+    // A form post with neither Origin nor Referer is refused too.
+    assert_eq!(app.post_with("/login", urlencoded, form.clone(), &[]).await.status, StatusCode::FORBIDDEN);
+    // JSON from another site is refused; JSON from a script without Origin works.
+    let json_body = serde_json::to_vec(&json!({"login": email, "password": PASSWORD})).unwrap();
+    let evil =
+        app.post_with("/login", "application/json", json_body.clone(), &[("origin", "https://evil.example")]).await;
+    assert_eq!(evil.status, StatusCode::FORBIDDEN);
+    assert_eq!(evil.code(), "cross_site_request");
+    assert_eq!(app.post_with("/login", "application/json", json_body, &[]).await.status, StatusCode::OK);
+    // The same form from the cabinet's own page works.
+    let own = app.post_with("/login", urlencoded, form, &[("origin", app.stack.url.as_str())]).await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn scripts_typed_into_the_new_forms_are_shown_as_text() {
+    let app = spawn_app().await;
+    let script = "<script>alert(1)</script>";
+    let escaped = "&#60;script&#62;alert(1)&#60;/script&#62;";
+    let forgot = app.post_form("/password/forgot", &[("login", script)]).await;
+    assert!(!forgot.text.contains(script));
+    let reset = app
+        .post_form("/password/reset", &[("token", script), ("password", script), ("password_confirm", script)])
+        .await;
+    assert!(!reset.text.contains(script));
+    let login = app.post_form("/login", &[("login", script), ("password", script)]).await;
+    assert!(!login.text.contains(script));
+    assert!(login.text.contains(escaped), "{}", login.text);
+    let email = unique_email();
+    app.active_resident(&email).await;
+    app.post_json("/password/forgot", &json!({"login": email})).await;
+    let token = app.reset_token(&email).await;
+    let weak =
+        app.post_form("/password/reset", &[("token", &token), ("password", script), ("password_confirm", "x")]).await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(!weak.text.contains(script));
+    assert!(weak.text.contains(&token), "the form comes back with its token");
+}
+
+#[tokio::test]
+async fn malformed_input_gets_a_clear_4xx_on_every_endpoint_and_stores_nothing() {
+    let app = spawn_app().await;
+    let endpoints = ["/register", "/login", "/email", "/confirm/resend", "/password/forgot", "/password/reset"];
+    let long = "я".repeat(300);
+    let bodies: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("text/plain", b"hello".to_vec(), 415),
+        ("application/xml", b"<a/>".to_vec(), 415),
+        ("application/json", b"{\"login\":".to_vec(), 400),
+        ("application/json", b"[1,2,3]".to_vec(), 400),
+        ("application/json", vec![0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d], 400),
+        ("application/json", vec![b' '; 64 * 1024], 413),
+        ("application/json", json!({"login": long, "account": long}).to_string().into_bytes(), 400),
+        ("application/json", json!({"login": "a\u{0}b", "account": "1\n2"}).to_string().into_bytes(), 400),
+        ("application/x-www-form-urlencoded", b"login=%FF%FE".to_vec(), 400),
+        ("application/x-www-form-urlencoded", b"login=a%0Ab".to_vec(), 400),
+    ];
+    for path in endpoints {
+        for (content_type, body, status) in &bodies {
+            let answer = app.post_raw(path, content_type, body.clone()).await;
+            assert_eq!(answer.status.as_u16(), *status, "{path} {content_type}: {}", answer.text);
+            let message = if answer.headers["content-type"].to_str().unwrap().starts_with("application/json") {
+                answer.json()["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+            } else {
+                answer.text.clone()
+            };
+            assert!(message.chars().any(|c| ('а'..='я').contains(&c)), "a Russian message for {path}: {message}");
+        }
+    }
+    let long_field = app.post_json("/register", &json!({"full_name": long})).await;
+    assert_eq!(long_field.json()["errors"][0]["field"], "full_name");
+    assert!(long_field.json()["errors"][0]["message"].as_str().unwrap().contains("слишком длинное"));
+    // Nothing was stored: only rate counters exist, no resident.
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    assert!(items.iter().all(|i| !i["pk"].as_str().unwrap().starts_with("RESIDENT#")), "{items:?}");
+    assert_eq!(app.register(&unique_email()).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_bounced_address_is_shown_at_login_and_can_be_corrected() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    // What SES publishes through the configuration set and SNS delivers raw.
+    let bounce = json!({
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [{"emailAddress": email}]},
+        "mail": {"destination": [email]}
+    });
+    app.stack.send_to_queue("MailEventsQueue", &bounce.to_string()).await.unwrap();
+    let mut answer = app.login(&email, PASSWORD).await;
+    for _ in 0..40 {
+        if answer.text.contains("не доставляются") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        answer = app.login(&email, PASSWORD).await;
+    }
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.code(), "email_not_confirmed");
+    assert!(answer.text.contains("такого адреса нет"), "{}", answer.text);
+    let page = app.post_form("/login", &[("login", &email), ("password", PASSWORD)]).await;
+    assert!(page.text.contains("Укажите другой адрес"));
+    assert!(!page.text.contains("Отправить письмо ещё раз"));
+
+    // The resident corrects the address; the mark goes with the old one.
+    let fixed = unique_email();
+    let changed = app.post_json("/email", &json!({"login": email, "password": PASSWORD, "email": fixed})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let confirmed = app.get(&app.confirmation_path(&fixed).await, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let resident = app
+        .stack
+        .table_items("ResidentsTable")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i["pk"] == "RESIDENT#100200300")
+        .unwrap();
+    assert!(resident.get("email_undeliverable").is_none());
+
+    // A complaint about an active resident's address shows on the account page.
+    let cookie = {
+        let answer = app.login_when_ready(&fixed, PASSWORD).await;
+        answer.session_cookie().unwrap()
+    };
+    let complaint =
+        json!({"notificationType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": fixed}]}});
+    let envelope = json!({"Type": "Notification", "Message": complaint.to_string()});
+    app.stack.send_to_queue("MailEventsQueue", &envelope.to_string()).await.unwrap();
+    let mut account = Value::Null;
+    for _ in 0..40 {
+        account = app.get("/account", "application/json", Some(&cookie)).await.json();
+        if account.get("email_undeliverable").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(account["email_undeliverable"].as_str().unwrap().contains("не доставляются"));
+}
+
+#[tokio::test]
+async fn the_audit_log_records_security_events_without_secrets_and_the_consent_is_kept() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    app.login(&email, "не тот пароль").await;
+    app.post_json("/password/forgot", &json!({"login": email})).await;
+    let token = app.reset_token(&email).await;
+    let new_password = "зелёный троллейбус";
+    app.post_json(
+        "/password/reset",
+        &json!({"token": token, "password": new_password, "password_confirm": new_password}),
+    )
+    .await;
+
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    let audit: Vec<&Value> = items.iter().filter(|i| i["pk"].as_str().unwrap().starts_with("AUDIT#")).collect();
+    let events: std::collections::BTreeSet<&str> = audit.iter().map(|i| i["event"].as_str().unwrap()).collect();
+    for expected in [
+        "registered",
+        "email_confirmed",
+        "identified",
+        "login_succeeded",
+        "login_failed",
+        "reset_requested",
+        "reset_done",
+    ] {
+        assert!(events.contains(expected), "{expected} in {events:?}");
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for record in &audit {
+        let expires = record["expires_at"].as_i64().unwrap();
+        assert!(expires > now + 360 * 86_400, "kept for the retention period: {record}");
+        if let Some(ip) = record.get("ip") {
+            assert_eq!(ip, "127.0.0.1", "the caller's address where there was a caller");
+        }
+    }
+    let text = serde_json::to_string(&audit).unwrap();
+    for secret in [PASSWORD, new_password, "не тот пароль", &token, &email, "Иванов", "9161234567", "$argon2"]
+    {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    let failed = audit.iter().find(|i| i["event"] == "login_failed").unwrap();
+    assert!(failed["login"].as_str().unwrap().contains('*'), "the typed login is masked: {failed}");
+
+    let resident = items.iter().find(|i| i["pk"] == "RESIDENT#100200300").unwrap();
+    assert_eq!(resident["consent"]["policy_version"], "2026-11-25");
+    assert_eq!(resident["consent"]["ip"], "127.0.0.1");
+    assert!(resident["consent"]["given_at"].as_str().unwrap().starts_with("20"));
+}
