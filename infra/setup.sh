@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what running and testing need, into the repository (idempotent):
-# a Python venv in .venv with moto's server and cfn-lint.
+# a Python venv in .venv with moto's server, cfn-lint and schemathesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

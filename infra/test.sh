@@ -23,5 +23,18 @@ mkdir -p .local
 timeout 2400 cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
 echo "==> cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
+echo "==> schemathesis: openapi.yaml against the local stack"
+# Generated requests to every operation (valid and invalid ones) must never
+# get a 5xx or an answer the contract does not describe.
+cargo build --quiet -p local-stack
+port="$(free_port)"
+STACK_PREFIX="schema$port" PORT="$port" IDENTIFY_DELAY_SECONDS=2 "${CARGO_TARGET_DIR:-target}/debug/local-stack" >.local/schemathesis-stack.log 2>&1 &
+stop_on_exit $!
+wait_until_up "local stack" "http://127.0.0.1:$port/login" .local/schemathesis-stack.log
+.venv/bin/schemathesis run openapi.yaml --url "http://127.0.0.1:$port" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --max-examples 100 --seed 20261125 2>&1 | tee .local/schemathesis.log | tail -n 25
+schema_cases="$(grep -Eo '[0-9]+ generated, [0-9]+ passed' .local/schemathesis.log | tail -n 1)"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+echo "schemathesis: ${schema_cases:-no summary} cases"
