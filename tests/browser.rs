@@ -273,3 +273,42 @@ async fn from_the_check_mail_page_the_letter_is_resent_and_the_address_corrected
     assert_eq!(app.letters_to(&corrected).await.len(), 2);
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_replaced_from_the_login_page() {
+    let _slot = BROWSERS.acquire().await.unwrap();
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    let client = browser(PHONE, true).await;
+    client.goto(&format!("{}/login", app.stack.url)).await.unwrap();
+    click_and_wait(&client, "a[href='/password/forgot']").await;
+    screenshot(&client, "forgot-form").await;
+    fill(&client, "login", "100 200 300").await;
+    submit(&client).await;
+    assert!(page_text(&client).await.contains("мы отправили на него письмо"));
+    screenshot(&client, "forgot-sent").await;
+
+    let link = app.link_in_letter(&email, "/password/reset?token=").await;
+    client.goto(&format!("{}{link}", app.stack.url)).await.unwrap();
+    assert!(page_text(&client).await.contains("100200300"));
+    // Two different passwords: the form says so by the second field.
+    fill(&client, "password", "зелёный троллейбус").await;
+    fill(&client, "password_confirm", "зелёный трамвай").await;
+    submit(&client).await;
+    assert!(page_text(&client).await.contains("Пароли не совпадают"));
+    screenshot(&client, "reset-mismatch").await;
+    fill(&client, "password", "зелёный троллейбус").await;
+    fill(&client, "password_confirm", "зелёный троллейбус").await;
+    submit(&client).await;
+    assert!(page_text(&client).await.contains("Пароль изменён"));
+    screenshot(&client, "reset-done").await;
+
+    // The new password lets the resident in.
+    click_and_wait(&client, "main a[href='/login']").await;
+    fill(&client, "login", &email).await;
+    fill(&client, "password", "зелёный троллейбус").await;
+    submit(&client).await;
+    assert!(client.current_url().await.unwrap().path().ends_with("/account"));
+    client.close().await.unwrap();
+}
