@@ -8,6 +8,7 @@ pub mod audit;
 pub mod billing;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod errors;
 pub mod files;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::audit::{self, AuditEvent, Entry};
 use crate::clock;
 use crate::domain::{Email, Login};
 use crate::errors::Unexpected;
@@ -82,16 +83,28 @@ pub fn login_subject(login: &str) -> String {
     }
 }
 
-/// Counts an attempt of `subject` under `limit`.
-pub async fn check(services: &Services, limit: Limit, subject: &str) -> Result<Result<(), RateLimited>, Unexpected> {
-    let counted =
-        services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, clock::now()).await?;
-    Ok(counted.map_err(|retry_after_seconds| RateLimited { retry_after_seconds }))
+/// Counts an attempt under each `(limit, subject)` in turn; the first limit
+/// exceeded refuses it, and the refusal goes to the audit log with `entry`.
+pub async fn check(
+    services: &Services,
+    checks: &[(Limit, &str)],
+    entry: Entry<'_>,
+) -> Result<Result<(), RateLimited>, Unexpected> {
+    for (limit, subject) in checks {
+        let counted =
+            services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, clock::now()).await?;
+        if let Err(retry_after_seconds) = counted {
+            audit::record(services, AuditEvent::RateLimited, Entry { detail: Some(limit.action), ..entry }).await;
+            return Ok(Err(RateLimited { retry_after_seconds }));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Whether one more letter may go to `email` now (counted).
 pub async fn mailbox_allows(services: &Services, email: &Email) -> Result<bool, Unexpected> {
-    let allowed = check(services, LETTERS_PER_MAILBOX, &format!("email:{email}")).await?.is_ok();
+    let subject = format!("email:{email}");
+    let allowed = check(services, &[(LETTERS_PER_MAILBOX, &subject)], Entry::default()).await?.is_ok();
     if !allowed {
         tracing::warn!("letter not sent: too many letters to one mailbox");
     }

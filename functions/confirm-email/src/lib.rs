@@ -24,12 +24,10 @@ struct ConfirmedJson {
 }
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() == Method::POST {
-        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
-            return web::errors(face, &refused);
-        }
-    }
+    let face = match web::admit(&services.config, &request) {
+        Ok(face) => face,
+        Err(refused) => return refused,
+    };
     if request.method() == Method::POST && request.uri().path() == "/confirm/resend" {
         return resend_letter(services, &request, face).await;
     }

@@ -12,12 +12,10 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() == Method::POST {
-        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
-            return web::errors(face, &refused);
-        }
-    }
+    let face = match web::admit(&services.config, &request) {
+        Ok(face) => face,
+        Err(refused) => return refused,
+    };
     match (request.method().clone(), request.uri().path()) {
         (Method::GET, "/") => web::redirect("/login"),
         (Method::GET, _) => web::html(200, &LoginPage::default()),

@@ -15,12 +15,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 const SENT: &str = "Если этот e-mail или лицевой счёт зарегистрирован и адрес подтверждён, мы отправили на него письмо со ссылкой для смены пароля. Проверьте и папку «Спам». Если письмо не пришло за 10 минут, проверьте, с каким адресом или номером счёта вы регистрировались.";
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() == Method::POST {
-        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
-            return web::errors(face, &refused);
-        }
-    }
+    let face = match web::admit(&services.config, &request) {
+        Ok(face) => face,
+        Err(refused) => return refused,
+    };
     match (request.method().clone(), request.uri().path()) {
         (Method::GET, "/password/forgot") => web::html(200, &forgot_page(services, String::new(), Vec::new())),
         (Method::POST, "/password/forgot") => request_link(services, &request, face).await,

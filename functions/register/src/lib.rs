@@ -23,12 +23,10 @@ struct RegisteredJson {
 }
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() == Method::POST {
-        if let Err(refused) = web::refuse_cross_site(&services.config, &request) {
-            return web::errors(face, &refused);
-        }
-    }
+    let face = match web::admit(&services.config, &request) {
+        Ok(face) => face,
+        Err(refused) => return refused,
+    };
     match *request.method() {
         Method::GET => web::html(200, &RegisterPage::default()),
         Method::POST if request.uri().path() == "/email" => change(services, &request, face).await,

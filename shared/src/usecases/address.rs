@@ -30,19 +30,12 @@ async fn check_limits(
     login: &str,
     requester: &Requester,
 ) -> Result<(), AddressError> {
-    for (limit, subject) in [(limits::MAIL_PER_IP, requester.ip.clone()), (limit, limits::login_subject(login))] {
-        if let Err(limited) = limits::check(services, limit, &subject).await? {
-            let entry = Entry {
-                login: Some(login),
-                requester: Some(requester),
-                detail: Some(limit.action),
-                ..Entry::default()
-            };
-            audit::record(services, AuditEvent::RateLimited, entry).await;
-            return Err(AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds });
-        }
-    }
-    Ok(())
+    let subject = limits::login_subject(login);
+    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limit, subject.as_str())];
+    let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
+    limits::check(services, &checks, entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })
 }
 
 fn login_required() -> AddressError {

@@ -97,10 +97,7 @@ pub async fn login(
 ) -> Result<Session, LoginError> {
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
-    if let Err(limited) = limits::check(services, limits::LOGIN_PER_IP, &requester.ip).await? {
-        audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login per ip"), ..entry }).await;
-        return Err(limited.into());
-    }
+    limits::check(services, &[(limits::LOGIN_PER_IP, &requester.ip)], entry).await??;
     let subject = limits::login_subject(typed);
     let now = now_ms();
     refuse_if_locked(services, &subject, now).await?;

@@ -43,20 +43,10 @@ pub async fn forgot(services: &Services, login: &str, base_url: &str, requester:
             "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
         )]));
     }
-    for (limit, subject) in
-        [(limits::MAIL_PER_IP, requester.ip.clone()), (limits::PASSWORD_RESET, limits::login_subject(login))]
-    {
-        if let Err(limited) = limits::check(services, limit, &subject).await? {
-            let entry = Entry {
-                login: Some(login),
-                requester: Some(requester),
-                detail: Some(limit.action),
-                ..Entry::default()
-            };
-            audit::record(services, AuditEvent::RateLimited, entry).await;
-            return Err(limited.into());
-        }
-    }
+    let subject = limits::login_subject(login);
+    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::PASSWORD_RESET, subject.as_str())];
+    let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
+    limits::check(services, &checks, entry).await??;
     let Some(resident) = find(services, login).await? else {
         return Ok(());
     };

@@ -79,19 +79,12 @@ pub async fn register(
     base_url: &str,
     requester: &Requester,
 ) -> Result<Registered, RegisterError> {
-    let limited = |detail| Entry { requester: Some(requester), detail: Some(detail), ..Entry::default() };
-    if let Err(refused) = limits::check(services, limits::REGISTER_PER_IP, &requester.ip).await? {
-        audit::record(services, AuditEvent::RateLimited, limited("register per ip")).await;
-        return Err(refused.into());
-    }
+    let entry = Entry { requester: Some(requester), ..Entry::default() };
+    limits::check(services, &[(limits::REGISTER_PER_IP, &requester.ip)], entry).await??;
     let registration = NewRegistration::parse(form).map_err(RegisterError::Refused)?;
     tracing::Span::current().record("account", registration.account.as_str());
-    let subject = registration.account.as_str();
-    if let Err(refused) = limits::check(services, limits::REGISTER_PER_ACCOUNT, subject).await? {
-        let entry = Entry { account: Some(&registration.account), ..limited("register per account") };
-        audit::record(services, AuditEvent::RateLimited, entry).await;
-        return Err(refused.into());
-    }
+    let entry = Entry { account: Some(&registration.account), ..entry };
+    limits::check(services, &[(limits::REGISTER_PER_ACCOUNT, registration.account.as_str())], entry).await??;
 
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
         return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));

@@ -184,6 +184,17 @@ pub fn refuse_cross_site(config: &Config, request: &Request) -> Result<(), Error
     }
 }
 
+/// The face a request is answered in, or, for a post from another site,
+/// its refusal. Every HTTP handler starts here.
+#[expect(clippy::result_large_err, reason = "the refusal is the answer itself, built once per request")]
+pub fn admit(config: &Config, request: &Request) -> Result<Face, Response<Body>> {
+    let face = Face::of(request);
+    if request.method() == lambda_http::http::Method::POST {
+        refuse_cross_site(config, request).map_err(|refused| errors(face, &refused))?;
+    }
+    Ok(face)
+}
+
 /// The origin the request was sent to: `proto://host`.
 fn request_origin(request: &Request) -> String {
     let host = header_str(request, header::HOST);
