@@ -271,6 +271,13 @@ async fn from_the_check_mail_page_the_letter_is_resent_and_the_address_corrected
     click_and_wait(&client, "form[action='/confirm/resend'] button").await;
     assert!(page_text(&client).await.contains("Письмо отправлено"));
     assert_eq!(app.letters_to(&corrected).await.len(), 2);
+
+    // This browser can come back to see where the registration is.
+    client.goto(&format!("{}/register/status", app.stack.url)).await.unwrap();
+    let text = page_text(&client).await;
+    assert!(text.contains("Состояние регистрации") && text.contains("100200300"), "{text}");
+    assert!(text.contains(&format!("{}****@mail.ru", &corrected[..2])), "{text}");
+    screenshot(&client, "registration-status").await;
     client.close().await.unwrap();
 }
 

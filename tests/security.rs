@@ -415,10 +415,27 @@ async fn malformed_input_gets_a_clear_4xx_on_every_endpoint_and_stores_nothing()
 }
 
 #[tokio::test]
-async fn a_bounced_address_is_shown_at_login_and_can_be_corrected() {
+async fn a_bounced_address_is_shown_at_login_and_on_the_status_page_and_can_be_corrected() {
     let app = spawn_app().await;
     let email = unique_email();
-    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let registered = app.register(&email).await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    let status_cookie = registered
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("registration="))
+        .expect("a status cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/register"] {
+        assert!(status_cookie.contains(flag), "{flag} in {status_cookie}");
+    }
+    let status_cookie = status_cookie.split(';').next().unwrap().to_owned();
+    let before = app.get("/register/status", "application/json", Some(&status_cookie)).await.json();
+    assert_eq!(before["status"], "awaiting_email_confirmation");
+    assert!(before.get("email_undeliverable").is_none());
+    let nobody = app.get("/register/status", "application/json", Some("registration=forged")).await;
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
     // What SES publishes through the configuration set and SNS delivers raw.
     let bounce = json!({
         "eventType": "Bounce",
@@ -440,6 +457,12 @@ async fn a_bounced_address_is_shown_at_login_and_can_be_corrected() {
     let page = app.post_form("/login", &[("login", &email), ("password", PASSWORD)]).await;
     assert!(page.text.contains("Укажите другой адрес"));
     assert!(!page.text.contains("Отправить письмо ещё раз"));
+    // The status page says it too, without a password.
+    let status = app.get("/register/status", "application/json", Some(&status_cookie)).await.json();
+    assert!(status["email_undeliverable"].as_str().unwrap().contains("такого адреса нет"), "{status}");
+    let page = app.get("/register/status", "text/html", Some(&status_cookie)).await;
+    assert!(page.text.contains("такого адреса нет") && page.text.contains("Укажите другой адрес"), "{}", page.text);
+    assert!(!page.text.contains("Отправить письмо ещё раз"));
 
     // The resident corrects the address; the mark goes with the old one.
     let fixed = unique_email();
@@ -447,6 +470,9 @@ async fn a_bounced_address_is_shown_at_login_and_can_be_corrected() {
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     let confirmed = app.get(&app.confirmation_path(&fixed).await, "application/json", None).await;
     assert_eq!(confirmed.status, StatusCode::OK);
+    let status = app.get("/register/status", "application/json", Some(&status_cookie)).await.json();
+    assert_eq!(status["status"], "awaiting_identification");
+    assert!(status.get("email_undeliverable").is_none() && status["ready_at"].is_string(), "{status}");
     let resident = app
         .stack
         .table_items("ResidentsTable")

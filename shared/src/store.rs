@@ -8,6 +8,8 @@
 //! - `CONFIRM#<sha256>`: a confirmation token; expires through TTL.
 //! - `SESSION#<sha256>`: a login session; expires through TTL.
 //! - `RESET#<sha256>`: a password reset token; expires through TTL.
+//! - `STATUS#<sha256>`: the registration status cookie's token; expires
+//!   through TTL.
 //! - `RATE#<action>#<subject>#<window>`: a rate limit counter.
 //! - `LOCK#<subject>`: login failures of one login identifier and the lock
 //!   they earned.
@@ -134,6 +136,10 @@ fn session_key(hash: &TokenHash) -> String {
 
 fn reset_key(hash: &TokenHash) -> String {
     format!("RESET#{}", hash.as_str())
+}
+
+fn status_key(hash: &TokenHash) -> String {
+    format!("STATUS#{}", hash.as_str())
 }
 
 fn lock_key(subject: &str) -> String {
@@ -376,15 +382,16 @@ impl Store {
         self.resident(&claim.account).await
     }
 
-    /// Stores a new resident, their e-mail claim and their confirmation token
-    /// in one transaction: either all three exist afterwards or none does,
-    /// and of concurrent registrations of one account or one address exactly
-    /// one wins.
+    /// Stores a new resident, their e-mail claim, their confirmation token and
+    /// the token of their status page in one transaction: either all exist
+    /// afterwards or none does, and of concurrent registrations of one
+    /// account or one address exactly one wins.
     #[tracing::instrument(skip_all)]
     pub async fn insert_resident(
         &self,
         resident: &Resident,
         token: &TokenHash,
+        status_token: &TokenHash,
         token_expires_at: OffsetDateTime,
     ) -> Result<(), InsertResidentError> {
         let table = &self.residents_table;
@@ -402,6 +409,7 @@ impl Store {
                     true,
                 )?)
                 .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
+                .transact_items(put(table, to_item(status_key(status_token), &confirmation)?, true)?)
                 .send()
                 .await;
             let Err(error) = result else {
@@ -451,6 +459,20 @@ impl Store {
             Err(error) if cancellation_codes(&error).is_some() => Ok(false),
             Err(error) => Err(Unexpected::new("replacing a confirmation token", error)),
         }
+    }
+
+    /// The account of a registration status token, while it is valid.
+    #[tracing::instrument(skip_all)]
+    pub async fn status_account(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<AccountNumber>, Unexpected> {
+        let Some(item) = self.get(&self.residents_table, "pk", status_key(token)).await? else {
+            return Ok(None);
+        };
+        let record: ConfirmationRecord = from_item(item)?;
+        Ok((record.expires_at > now.unix_timestamp()).then_some(record.account))
     }
 
     #[tracing::instrument(skip_all)]

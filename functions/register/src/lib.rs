@@ -1,13 +1,16 @@
 //! `GET /register` shows the form; `POST /register` registers a resident;
-//! `POST /email` corrects the address before it is confirmed.
+//! `GET /register/status` shows the registering browser where its
+//! registration is; `POST /email` corrects the address before it is
+//! confirmed.
 
 use cabinet::Services;
-use cabinet::domain::{AddressForm, RegistrationForm};
-use cabinet::errors::ErrorBody;
+use cabinet::clock;
+use cabinet::domain::{AddressForm, RegistrationForm, ResidentStatus};
+use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
 use cabinet::usecases::address::{AddressError, change_email};
-use cabinet::usecases::register::{RegisterError, Registered, register};
-use cabinet::web::pages::{CheckMailPage, RegisterPage};
-use cabinet::web::{self, Face};
+use cabinet::usecases::register::{RegisterError, Registered, register, registration_status};
+use cabinet::web::pages::{CheckMailPage, MessagePage, RegisterPage, StatusPage};
+use cabinet::web::{self, Face, REGISTRATION_COOKIE};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -28,6 +31,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
         Err(refused) => return refused,
     };
     match *request.method() {
+        Method::GET if request.uri().path() == "/register/status" => status(services, &request, face).await,
         Method::GET => web::html(200, &RegisterPage::default()),
         Method::POST if request.uri().path() == "/email" => change(services, &request, face).await,
         Method::POST => submit(services, &request, face).await,
@@ -96,7 +100,73 @@ async fn change(services: &Services, request: &Request, face: Face) -> Response<
     }
 }
 
+#[derive(Serialize)]
+struct StatusJson {
+    account: String,
+    status: &'static str,
+    email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_undeliverable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejection: Option<&'static str>,
+}
+
+/// `GET /register/status`: the stage of this browser's registration.
+async fn status(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let found = match registration_status(services, web::cookie(request, REGISTRATION_COOKIE)).await {
+        Ok(found) => found,
+        Err(error) => return web::internal_error(face, &error),
+    };
+    let Some(found) = found else {
+        let message = "Состояние регистрации видно в том браузере, где вы регистрировались, в течение суток. Войдите с e-mail или номером лицевого счёта и паролем — вход покажет, на каком вы этапе.";
+        return match face {
+            Face::Json => {
+                web::json(401, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, message)]))
+            }
+            Face::Html => web::html(404, &MessagePage::new("Регистрация не найдена", message, "/login", "Войти")),
+        };
+    };
+    let stage = match found.status {
+        ResidentStatus::AwaitingEmailConfirmation => 1,
+        ResidentStatus::AwaitingIdentification | ResidentStatus::Rejected => 2,
+        ResidentStatus::Active => 3,
+    };
+    let ready_at = found.ready_at.filter(|_| found.status == ResidentStatus::AwaitingIdentification);
+    match face {
+        Face::Json => web::json(
+            200,
+            &StatusJson {
+                account: found.account.to_string(),
+                status: found.status.as_str(),
+                email: found.masked_email,
+                email_undeliverable: found.undeliverable,
+                ready_at: ready_at.map(clock::rfc3339),
+                rejection: found.rejection,
+            },
+        ),
+        Face::Html => web::html(
+            200,
+            &StatusPage {
+                account: found.account.to_string(),
+                masked_email: found.masked_email,
+                stage,
+                undeliverable: found.undeliverable,
+                ready_at: ready_at.map(clock::moscow),
+                ready_at_iso: ready_at.map(clock::rfc3339).unwrap_or_default(),
+                rejection: found.rejection.map(str::to_owned),
+            },
+        ),
+    }
+}
+
 fn answer(face: Face, registered: &Registered) -> Response<Body> {
+    let cookie = web::registration_cookie(registered.status_token.expose(), registered.status_valid_for.as_secs());
+    web::with_cookie(answer_body(face, registered), &cookie)
+}
+
+fn answer_body(face: Face, registered: &Registered) -> Response<Body> {
     let suggestion = registered.email_suggestion.as_ref().map(ToString::to_string);
     match face {
         Face::Json => web::json(

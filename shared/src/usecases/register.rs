@@ -21,6 +21,10 @@ pub struct Registered {
     /// False when SES refused the letter: the registration is kept and the
     /// resident is told how to get the letter again.
     pub letter_sent: bool,
+    /// For the status page cookie: this browser may see how the
+    /// registration goes (no password needed, nothing secret shown).
+    pub status_token: SecretToken,
+    pub status_valid_for: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +111,7 @@ pub async fn register(
         .context("hashing a password")?
         .context("hashing a password")?;
     let token = SecretToken::generate().context("generating a confirmation token")?;
+    let status_token = SecretToken::generate().context("generating a status token")?;
     let now = clock::now();
     let token_expires_at = now + services.config.confirmation_token_ttl;
     let resident = Resident {
@@ -132,7 +137,7 @@ pub async fn register(
         }),
         email_undeliverable: None,
     };
-    match services.store.insert_resident(&resident, &token.hash(), token_expires_at).await {
+    match services.store.insert_resident(&resident, &token.hash(), &status_token.hash(), token_expires_at).await {
         Ok(()) => {}
         Err(InsertResidentError::AccountTaken) => {
             return Err(RegisterError::Refused(vec![already_registered()]));
@@ -147,7 +152,52 @@ pub async fn register(
     audit::record(services, AuditEvent::Registered, entry).await;
 
     let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
-    Ok(Registered { email: registration.email, email_suggestion: registration.email_suggestion, letter_sent })
+    Ok(Registered {
+        email: registration.email,
+        email_suggestion: registration.email_suggestion,
+        letter_sent,
+        status_token,
+        status_valid_for: services.config.confirmation_token_ttl,
+    })
+}
+
+/// The registration as its status page shows it.
+#[derive(Debug)]
+pub struct RegistrationStatus {
+    pub account: crate::domain::AccountNumber,
+    pub status: ResidentStatus,
+    pub masked_email: String,
+    /// Why mail to the address does not arrive, if it does not.
+    pub undeliverable: Option<String>,
+    pub ready_at: Option<time::OffsetDateTime>,
+    pub rejection: Option<&'static str>,
+}
+
+/// The status of the registration whose status cookie this is; `None` when
+/// there is no such cookie or it expired.
+#[tracing::instrument(skip_all)]
+pub async fn registration_status(
+    services: &Services,
+    presented: Option<&str>,
+) -> Result<Option<RegistrationStatus>, Unexpected> {
+    let Some(token) = presented.and_then(SecretToken::from_presented) else {
+        return Ok(None);
+    };
+    let Some(account) = services.store.status_account(&token.hash(), clock::now()).await? else {
+        return Ok(None);
+    };
+    let Some(resident) = services.store.resident(&account).await? else {
+        return Ok(None);
+    };
+    let masked_email = resident.email.masked();
+    Ok(Some(RegistrationStatus {
+        account,
+        status: resident.status,
+        undeliverable: resident.email_undeliverable.as_ref().map(|u| u.message(&masked_email)),
+        masked_email,
+        ready_at: resident.ready_at,
+        rejection: resident.rejection_reason.map(|r| r.message()),
+    }))
 }
 
 /// Sends the confirmation letter; a failure is logged and reported as false,

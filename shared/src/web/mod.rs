@@ -229,6 +229,14 @@ pub fn session_cookie(token: &str, max_age_seconds: i64) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
 }
 
+/// Name of the cookie that lets the registering browser see the status page.
+pub const REGISTRATION_COOKIE: &str = "registration";
+
+/// `Set-Cookie` for the registration status page (only sent to `/register`).
+pub fn registration_cookie(token: &str, max_age_seconds: u64) -> String {
+    format!("{REGISTRATION_COOKIE}={token}; Path=/register; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
+}
+
 pub fn expired_session_cookie() -> String {
     session_cookie("", 0)
 }

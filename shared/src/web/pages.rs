@@ -74,6 +74,21 @@ pub struct ConfirmedPage {
     pub stage: u8,
 }
 
+/// Where a registration is: the page the registering browser can come back
+/// to (its cookie) to see the stage, the ready time, or that mail bounced.
+#[derive(Template)]
+#[template(path = "pages/status.html")]
+pub struct StatusPage {
+    pub account: String,
+    pub masked_email: String,
+    /// 1 until the address is confirmed, 2 during identification, 3 open.
+    pub stage: u8,
+    pub undeliverable: Option<String>,
+    pub ready_at: Option<String>,
+    pub ready_at_iso: String,
+    pub rejection: Option<String>,
+}
+
 #[derive(Template, Default)]
 #[template(path = "pages/login.html")]
 pub struct LoginPage {
