@@ -379,7 +379,8 @@ async fn scripts_typed_into_the_new_forms_are_shown_as_text() {
 #[tokio::test]
 async fn malformed_input_gets_a_clear_4xx_on_every_endpoint_and_stores_nothing() {
     let app = spawn_app().await;
-    let endpoints = ["/register", "/login", "/email", "/confirm/resend", "/password/forgot", "/password/reset"];
+    let endpoints =
+        ["/register", "/login", "/email", "/confirm/resend", "/password/forgot", "/password/reset", "/account/email"];
     let long = "я".repeat(300);
     let bodies: Vec<(&str, Vec<u8>, u16)> = vec![
         ("text/plain", b"hello".to_vec(), 415),
@@ -501,6 +502,39 @@ async fn a_bounced_address_is_shown_at_login_and_on_the_status_page_and_can_be_c
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(account["email_undeliverable"].as_str().unwrap().contains("не доставляются"));
+
+    // The active resident changes the address from the account page.
+    let post = |body: Value, cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let mut request = app.client.post(format!("{}/account/email", app.stack.url)).json(&body);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let newest = unique_email();
+    let (status, _) = post(json!({"password": PASSWORD, "email": newest}), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = post(json!({"password": "не тот", "email": newest}), Some(cookie.clone())).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+    let (status, body) = post(json!({"password": PASSWORD, "email": fixed}), Some(cookie.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post(json!({"password": PASSWORD, "email": newest}), Some(cookie.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Nothing changes until the link is opened.
+    assert_eq!(app.login(&newest, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    let link = app.link_in_letter(&newest, "/account/email/confirm?token=").await;
+    let changed = app.get(&link, "application/json", None).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let again = app.get(&link, "application/json", None).await;
+    assert_eq!(again.code(), "invalid_token");
+    let account = app.get("/account", "application/json", Some(&cookie)).await.json();
+    assert!(account.get("email_undeliverable").is_none(), "{account}");
+    assert_eq!(app.login(&fixed, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login(&newest, PASSWORD).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

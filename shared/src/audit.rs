@@ -27,6 +27,7 @@ impl Requester {
 pub enum AuditEvent {
     Registered,
     EmailConfirmed,
+    EmailChangeRequested,
     EmailChanged,
     Identified,
     IdentificationRejected,

@@ -90,6 +90,23 @@ struct ResetText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/email_change.html")]
+struct EmailChangeHtml<'a> {
+    subject: &'a str,
+    account: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change.txt")]
+struct EmailChangeText<'a> {
+    account: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "mail/password_changed.html")]
 struct PasswordChangedHtml<'a> {
     subject: &'a str,
@@ -203,6 +220,26 @@ pub fn password_reset(
         subject: subject.to_owned(),
         html: ResetHtml { subject, account, link, valid_for }.render().context("rendering the reset letter")?,
         text: ResetText { account, link, valid_for }.render().context("rendering the reset letter")?,
+    })
+}
+
+/// The link that confirms a new address of an active resident, sent to
+/// that new address.
+pub fn email_change(
+    to: &Email,
+    account: &AccountNumber,
+    link: &str,
+    valid_for: Duration,
+) -> Result<Letter, Unexpected> {
+    let subject = "Подтвердите новый e-mail личного кабинета ООО «Потенциал»";
+    let account = account.as_str();
+    let valid_for = human_duration(valid_for);
+    let valid_for = valid_for.as_str();
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: EmailChangeHtml { subject, account, link, valid_for }.render().context("rendering the letter")?,
+        text: EmailChangeText { account, link, valid_for }.render().context("rendering the letter")?,
     })
 }
 

@@ -8,6 +8,8 @@
 //! - `CONFIRM#<sha256>`: a confirmation token; expires through TTL.
 //! - `SESSION#<sha256>`: a login session; expires through TTL.
 //! - `RESET#<sha256>`: a password reset token; expires through TTL.
+//! - `NEWEMAIL#<sha256>`: a pending change of a confirmed address; expires
+//!   through TTL.
 //! - `STATUS#<sha256>`: the registration status cookie's token; expires
 //!   through TTL.
 //! - `RATE#<action>#<subject>#<window>`: a rate limit counter.
@@ -104,6 +106,17 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+/// A pending change of a confirmed address, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailChangeRecord {
+    pub account: AccountNumber,
+    /// The address the resident had when asking (the change applies only
+    /// if it is still theirs).
+    pub old_email: Email,
+    pub new_email: Email,
+    pub expires_at: i64,
+}
+
 /// A password reset token as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResetRecord {
@@ -136,6 +149,10 @@ fn session_key(hash: &TokenHash) -> String {
 
 fn reset_key(hash: &TokenHash) -> String {
     format!("RESET#{}", hash.as_str())
+}
+
+fn email_change_key(hash: &TokenHash) -> String {
+    format!("NEWEMAIL#{}", hash.as_str())
 }
 
 fn status_key(hash: &TokenHash) -> String {
@@ -913,6 +930,79 @@ impl Store {
             Ok(_) => Ok(Some(claim.account)),
             Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(Unexpected::new("marking an address undeliverable", e)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn put_email_change(&self, token: &TokenHash, record: &EmailChangeRecord) -> Result<(), Unexpected> {
+        self.client
+            .put_item()
+            .table_name(&self.residents_table)
+            .set_item(Some(to_item(email_change_key(token), record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .context("storing an address change")?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn email_change(&self, token: &TokenHash) -> Result<Option<EmailChangeRecord>, Unexpected> {
+        let item = self.get(&self.residents_table, "pk", email_change_key(token)).await?;
+        item.map(from_item).transpose()
+    }
+
+    /// Moves a confirmed resident to the new address of `change`, once: the
+    /// resident's address (and its undeliverable mark cleared), the release
+    /// of the old claim, the claim of the new one and the use of the token,
+    /// in one transaction. False when the token was used or the resident's
+    /// address changed meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn apply_email_change(
+        &self,
+        token: &TokenHash,
+        change: &EmailChangeRecord,
+    ) -> Result<bool, InsertResidentError> {
+        let table = &self.residents_table;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(&change.account)))
+            .condition_expression("email = :old")
+            .update_expression("SET email = :new REMOVE email_undeliverable")
+            .expression_attribute_values(":old", s(change.old_email.as_str()))
+            .expression_attribute_values(":new", s(change.new_email.as_str()))
+            .build()
+            .context("building an address change")?;
+        let release = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(table)
+            .key("pk", pk(email_key(&change.old_email)))
+            .build()
+            .context("building an e-mail release")?;
+        let consume = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(table)
+            .key("pk", pk(email_change_key(token)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .context("building a token deletion")?;
+        let claim = EmailClaim { account: change.account.clone() };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(put(table, to_item(email_key(&change.new_email), &claim)?, true)?)
+            .transact_items(TransactWriteItem::builder().delete(consume).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
+                    Err(InsertResidentError::EmailTaken)
+                }
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => Ok(false),
+                _ => Err(Unexpected::new("changing a confirmed address", error).into()),
+            },
         }
     }
 }

@@ -1,13 +1,18 @@
-//! `GET /account`: the resident's account from the billing data.
+//! `GET /account`: the resident's account from the billing data;
+//! `POST /account/email` asks to change the address (a link goes to the new
+//! one), `GET /account/email/confirm?token=...` is that link.
 
 use cabinet::Services;
 use cabinet::clock;
-use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
+use cabinet::domain::AddressForm;
+use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::account::{AccountError, AccountView, view};
-use cabinet::web::pages::AccountPage;
+use cabinet::usecases::address::{AddressError, EmailChangeError, confirm_email_change, request_email_change};
+use cabinet::usecases::login::session_resident;
+use cabinet::web::pages::{AccountPage, MessagePage};
 use cabinet::web::{self, Face, SESSION_COOKIE};
 use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -24,19 +29,118 @@ struct AccountJson {
 }
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() != Method::GET {
-        return web::method_not_allowed(face);
+    let face = match web::admit(&services.config, &request) {
+        Ok(face) => face,
+        Err(refused) => return refused,
+    };
+    match (request.method().clone(), request.uri().path()) {
+        (Method::GET, "/account") => show(services, &request, face).await,
+        (Method::POST, "/account/email") => change_email(services, &request, face).await,
+        (Method::GET, "/account/email/confirm") => confirm_change(services, &request, face).await,
+        _ => web::method_not_allowed(face),
     }
-    match view(services, web::cookie(&request, SESSION_COOKIE)).await {
+}
+
+fn not_authenticated(face: Face) -> Response<Body> {
+    match face {
+        Face::Json => web::json(
+            401,
+            &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, "Войдите в личный кабинет.")]),
+        ),
+        Face::Html => web::redirect("/login"),
+    }
+}
+
+/// An answer on a page that leads back to the account.
+fn back_to_account(
+    face: Face,
+    status: u16,
+    heading: &str,
+    body: &ErrorBody,
+    json: serde_json::Value,
+) -> Response<Body> {
+    match face {
+        Face::Json if body.errors.is_empty() => web::json(status, &json),
+        Face::Json => web::json(status, body),
+        Face::Html => {
+            let text = if body.errors.is_empty() {
+                json["message"].as_str().unwrap_or_default().to_owned()
+            } else {
+                body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")
+            };
+            web::html(status, &MessagePage::new(heading, &text, "/account", "Вернуться в кабинет"))
+        }
+    }
+}
+
+async fn change_email(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let form: AddressForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let resident = match session_resident(services, web::cookie(request, SESSION_COOKIE)).await {
+        Ok(Some(resident)) => resident,
+        Ok(None) => return not_authenticated(face),
+        Err(error) => return web::internal_error(face, &error),
+    };
+    let base_url = web::base_url(&services.config, request);
+    let password = form.password.as_deref().unwrap_or_default();
+    let email = form.email.as_deref().unwrap_or_default();
+    match request_email_change(services, &resident, password, email, &base_url, &web::requester(request)).await {
+        Ok((masked, sent)) => {
+            let message = if sent {
+                format!(
+                    "Мы отправили ссылку на {masked}. Откройте её, и адрес изменится; до тех пор письма приходят на прежний."
+                )
+            } else {
+                format!(
+                    "Письмо на {masked} отправить не удалось. Проверьте адрес и попробуйте ещё раз через несколько минут."
+                )
+            };
+            let json = serde_json::json!({"status": "confirmation_sent", "email": masked, "letter_sent": sent, "message": message});
+            back_to_account(face, 202, "Проверьте почту", &ErrorBody::new(Vec::new()), json)
+        }
+        Err(AddressError::Refused(errors)) => {
+            let body = ErrorBody::new(errors);
+            back_to_account(face, body.status(), "Не получилось", &body, serde_json::Value::Null)
+        }
+        Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
+        Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+async fn confirm_change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
+    let refused = |code, message: &str| {
+        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
+        back_to_account(face, body.status(), "Ссылка не работает", &body, serde_json::Value::Null)
+    };
+    match confirm_email_change(services, &token, &web::requester(request)).await {
+        Ok(masked) => {
+            let message = format!("Готово: теперь письма приходят на {masked}. Входить можно и с новым адресом.");
+            let json = serde_json::json!({"status": "email_changed", "email": masked, "message": message});
+            back_to_account(face, 200, "Адрес изменён", &ErrorBody::new(Vec::new()), json)
+        }
+        Err(EmailChangeError::InvalidToken) => refused(
+            ErrorCode::InvalidToken,
+            "Ссылка недействительна: она уже использована или скопирована не целиком. Если адрес ещё не изменился, запросите смену снова в личном кабинете.",
+        ),
+        Err(EmailChangeError::Expired) => refused(
+            ErrorCode::ExpiredToken,
+            "Срок действия ссылки истёк. Запросите смену адреса снова в личном кабинете.",
+        ),
+        Err(EmailChangeError::Taken) => refused(
+            ErrorCode::EmailTaken,
+            "Этот e-mail тем временем указали в другом личном кабинете. Укажите другой адрес.",
+        ),
+        Err(EmailChangeError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+async fn show(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    match view(services, web::cookie(request, SESSION_COOKIE)).await {
         Ok(account) => answer(face, account),
-        Err(AccountError::NotAuthenticated) => match face {
-            Face::Json => web::json(
-                401,
-                &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, "Войдите в личный кабинет.")]),
-            ),
-            Face::Html => web::redirect("/login"),
-        },
+        Err(AccountError::NotAuthenticated) => not_authenticated(face),
         Err(AccountError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }
@@ -63,6 +167,7 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 balance: view.balance.map(|m| m.to_string()),
                 data_as_of: view.data_as_of.map(clock::moscow),
                 undeliverable: view.undeliverable,
+                masked_email: view.masked_email,
             },
         ),
     }

@@ -17,6 +17,7 @@ pub struct AccountView {
     pub data_as_of: Option<OffsetDateTime>,
     /// Why letters to the resident's address do not arrive, if they do not.
     pub undeliverable: Option<String>,
+    pub masked_email: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +35,11 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
     let account = resident.account.clone();
     let undeliverable = resident.email_undeliverable.as_ref().map(|_| {
         format!(
-            "Письма на адрес {} не доставляются, поэтому наши уведомления (например, ссылка для смены пароля) до вас не дойдут. Чтобы указать другой адрес, обратитесь в офис управляющей компании.",
+            "Письма на адрес {} не доставляются, поэтому наши уведомления (например, ссылка для смены пароля) до вас не дойдут. Укажите другой адрес ниже.",
             resident.email.masked()
         )
     });
+    let masked_email = resident.email.masked();
     let billing = services.store.billing_account(&account).await?;
     Ok(match billing {
         Some(b) => AccountView {
@@ -47,6 +49,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
             balance: b.balance,
             data_as_of: Some(b.updated_at),
             undeliverable,
+            masked_email,
         },
         None => AccountView {
             account,
@@ -55,6 +58,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
             balance: None,
             data_as_of: None,
             undeliverable,
+            masked_email,
         },
     })
 }

@@ -6,9 +6,10 @@ use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{Email, Password, ResidentStatus, SecretToken, verify_password};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::letters;
 use crate::limits::{self, Limit};
 use crate::services::Services;
-use crate::store::InsertResidentError;
+use crate::store::{EmailChangeRecord, InsertResidentError};
 use crate::usecases::login::find;
 use crate::usecases::register::{resend_confirmation, send_confirmation_letter};
 use crate::{domain, text};
@@ -146,4 +147,109 @@ pub async fn change_email(
     }
     let letter_sent = resend_confirmation(services, &resident, base_url).await?;
     Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() })
+}
+
+/// A change of a confirmed address, asked for from the account page: the
+/// password proves it is them; the new address gets a link and becomes
+/// theirs only when it is opened. Returns the new address, masked, and
+/// whether the letter went out.
+#[tracing::instrument(skip_all)]
+pub async fn request_email_change(
+    services: &Services,
+    resident: &domain::Resident,
+    password: &str,
+    new_email: &str,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<(String, bool), AddressError> {
+    let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
+    let subject = format!("account:{}", resident.account);
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    limits::check(services, &[(limits::CHANGE_EMAIL, &subject)], entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let password = Password::from_login_input(password);
+    let phc = resident.password_hash.clone();
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, Some(&phc)))
+        .await
+        .context("verifying a password")?;
+    if !verified {
+        return Err(AddressError::Refused(vec![FieldError::field(
+            Field::Password,
+            ErrorCode::InvalidCredentials,
+            "Неверный пароль. Введите пароль, с которым вы входите в кабинет.",
+        )]));
+    }
+    if email == resident.email {
+        return Err(AddressError::Refused(vec![FieldError::field(
+            Field::Email,
+            ErrorCode::Invalid,
+            "Это и есть ваш текущий адрес. Укажите новый.",
+        )]));
+    }
+    if services.store.resident_by_email(&email).await?.is_some() {
+        return Err(AddressError::Refused(vec![FieldError::field(
+            Field::Email,
+            ErrorCode::EmailTaken,
+            "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес.",
+        )]));
+    }
+    let token = SecretToken::generate().context("generating an address change token")?;
+    let ttl = services.config.confirmation_token_ttl;
+    let record = EmailChangeRecord {
+        account: resident.account.clone(),
+        old_email: resident.email.clone(),
+        new_email: email.clone(),
+        expires_at: (clock::now() + ttl).unix_timestamp(),
+    };
+    services.store.put_email_change(&token.hash(), &record).await?;
+    audit::record(services, AuditEvent::EmailChangeRequested, entry).await;
+    let link = format!("{base_url}/account/email/confirm?token={}", token.expose());
+    let sent = match letters::email_change(&email, &resident.account, &link, ttl) {
+        Ok(letter) => services.mailer.send(&letter).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &sent {
+        tracing::error!(%error, "the address change letter could not be sent");
+    }
+    Ok((email.masked(), sent.is_ok()))
+}
+
+/// Why a link to confirm a new address did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    #[error("unknown or used link")]
+    InvalidToken,
+    #[error("expired link")]
+    Expired,
+    #[error("the address was taken meanwhile")]
+    Taken,
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+/// Opens the link sent to a new address: from now on it is the resident's.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_email_change(
+    services: &Services,
+    presented: &str,
+    requester: &Requester,
+) -> Result<String, EmailChangeError> {
+    let token = SecretToken::from_presented(presented).ok_or(EmailChangeError::InvalidToken)?;
+    let change = services.store.email_change(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
+    if change.expires_at <= clock::now().unix_timestamp() {
+        return Err(EmailChangeError::Expired);
+    }
+    match services.store.apply_email_change(&token.hash(), &change).await {
+        Ok(true) => {}
+        Ok(false) => return Err(EmailChangeError::InvalidToken),
+        Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
+            return Err(EmailChangeError::Taken);
+        }
+        Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
+    }
+    tracing::info!("confirmed e-mail address changed");
+    let entry = Entry { account: Some(&change.account), requester: Some(requester), ..Entry::default() };
+    audit::record(services, AuditEvent::EmailChanged, entry).await;
+    Ok(change.new_email.masked())
 }

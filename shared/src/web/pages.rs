@@ -129,6 +129,7 @@ pub struct AccountPage {
     pub balance: Option<String>,
     pub data_as_of: Option<String>,
     pub undeliverable: Option<String>,
+    pub masked_email: String,
 }
 
 #[derive(Template)]
