@@ -64,7 +64,7 @@ fn back_to_account(
         Face::Json => web::json(status, body),
         Face::Html => {
             let text = if body.errors.is_empty() {
-                json["message"].as_str().unwrap_or_default().to_owned()
+                json.get("message").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
             } else {
                 body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")
             };
