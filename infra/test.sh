@@ -31,7 +31,31 @@ port="$(free_port)"
 STACK_PREFIX="schema$port" PORT="$port" IDENTIFY_DELAY_SECONDS=2 "${CARGO_TARGET_DIR:-target}/debug/local-stack" >.local/schemathesis-stack.log 2>&1 &
 stop_on_exit $!
 wait_until_up "local stack" "http://127.0.0.1:$port/login" .local/schemathesis-stack.log
-.venv/bin/schemathesis run openapi.yaml --url "http://127.0.0.1:$port" \
+# A resident with a live session and a registration cookie, so that the
+# operations behind them are exercised too.
+cookies="$(python3 - "http://127.0.0.1:$port" <<'PY'
+import json, re, sys, time, urllib.request
+base = sys.argv[1]
+def call(path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json", "accept": "application/json"})
+    return urllib.request.urlopen(request)
+password = "синий трамвай"
+registered = call("/register", {"account": "100200303", "full_name": "Петров П. П.", "phone": "+7 916 000-00-00",
+                                "email": "schema@example.ru", "password": password, "password_confirm": password, "consent": True})
+registration = registered.headers.get("set-cookie").split(";")[0]
+letters = json.load(call("/_local/mail.json"))
+call(re.search(r"/confirm\?token=\S+", letters[-1]["text"]).group(0))
+for _ in range(60):
+    try:
+        session = call("/login", {"login": "100200303", "password": password}).headers.get("set-cookie").split(";")[0]
+        break
+    except urllib.error.HTTPError:
+        time.sleep(0.5)
+print(f"{session}; {registration}")
+PY
+)"
+.venv/bin/schemathesis run openapi.yaml --url "http://127.0.0.1:$port" -H "Cookie: $cookies" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --max-examples 100 --seed 20261125 2>&1 | tee .local/schemathesis.log | tail -n 25
 schema_cases="$(grep -Eo '[0-9]+ generated, [0-9]+ passed' .local/schemathesis.log | tail -n 1)"
