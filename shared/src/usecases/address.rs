@@ -10,6 +10,7 @@ use crate::letters;
 use crate::limits::{self, Limit};
 use crate::services::Services;
 use crate::store::{EmailChangeRecord, InsertResidentError};
+use crate::usecases::answer_no_sooner_than;
 use crate::usecases::login::find;
 use crate::usecases::register::{resend_confirmation, send_confirmation_letter};
 use crate::{domain, text};
@@ -60,13 +61,19 @@ pub async fn resend(
         return Err(login_required());
     }
     check_limits(services, limits::RESEND_CONFIRMATION, login, requester).await?;
-    if let Some(resident) = find(services, login).await? {
-        if resident.status == ResidentStatus::AwaitingEmailConfirmation {
-            let sent = resend_confirmation(services, &resident, base_url).await?;
-            tracing::info!(sent, "confirmation letter resent");
+    let started = tokio::time::Instant::now();
+    let resent = async {
+        if let Some(resident) = find(services, login).await? {
+            if resident.status == ResidentStatus::AwaitingEmailConfirmation {
+                let sent = resend_confirmation(services, &resident, base_url).await?;
+                tracing::info!(sent, "confirmation letter resent");
+            }
         }
+        Ok::<_, Unexpected>(())
     }
-    Ok(())
+    .await;
+    answer_no_sooner_than(started).await;
+    Ok(resent?)
 }
 
 /// The address the letter went to, masked, after a change.

@@ -11,6 +11,7 @@ use crate::letters;
 use crate::limits::{self, RateLimited};
 use crate::services::Services;
 use crate::text;
+use crate::usecases::answer_no_sooner_than;
 use crate::usecases::login::find;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,19 @@ pub async fn forgot(services: &Services, login: &str, base_url: &str, requester:
     let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::PASSWORD_RESET, subject.as_str())];
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
     limits::check(services, &checks, entry).await??;
+    let started = tokio::time::Instant::now();
+    let sent = send_reset_link(services, login, base_url, requester).await;
+    answer_no_sooner_than(started).await;
+    sent
+}
+
+/// Sends the link if `login` names a resident with a confirmed address.
+async fn send_reset_link(
+    services: &Services,
+    login: &str,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<(), ResetError> {
     let Some(resident) = find(services, login).await? else {
         return Ok(());
     };
