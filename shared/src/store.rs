@@ -238,6 +238,16 @@ fn condition_failed(error: &SdkError<UpdateItemError>) -> bool {
     matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
+/// The outcome of a conditional update: true when it applied, false when
+/// its condition did not hold.
+fn applied<T>(result: Result<T, SdkError<UpdateItemError>>, context: &'static str) -> Result<bool, Unexpected> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(Unexpected::new(context, e)),
+    }
+}
+
 impl Store {
     pub fn new(client: Client, residents_table: impl Into<String>, billing_table: impl Into<String>) -> Self {
         Self { client, residents_table: residents_table.into(), billing_table: billing_table.into() }
@@ -374,11 +384,7 @@ impl Store {
             .expression_attribute_values(":ready_at", timestamp(ready_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(Unexpected::new("suspending a resident", e)),
-        }
+        applied(result, "suspending a resident")
     }
 
     #[tracing::instrument(skip_all)]
@@ -525,11 +531,7 @@ impl Store {
             .expression_attribute_values(":ready_at", timestamp(ready_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(Unexpected::new("confirming an e-mail address", e)),
-        }
+        applied(result, "confirming an e-mail address")
     }
 
     /// Records the outcome of identification, only if the resident is still
@@ -562,11 +564,7 @@ impl Store {
                     serde_dynamo::to_attribute_value(reason).context("mapping a rejection reason")?,
                 ),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(Unexpected::new("recording identification", e)),
-        }
+        applied(update.send().await, "recording identification")
     }
 
     /// Claims the right to send the "identified" letter; only one delivery of
@@ -584,11 +582,7 @@ impl Store {
             .expression_attribute_values(":at", timestamp(at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(Unexpected::new("claiming the identification letter", e)),
-        }
+        applied(result, "claiming the identification letter")
     }
 
     #[tracing::instrument(skip_all)]
@@ -717,23 +711,18 @@ impl Store {
             .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(Unexpected::new("touching a session", e)),
-        }
+        applied(result, "touching a session")?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: String, context: &'static str) -> Result<(), Unexpected> {
+        self.client.delete_item().table_name(&self.residents_table).key("pk", pk(key)).send().await.context(context)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn delete_session(&self, token: &TokenHash) -> Result<(), Unexpected> {
-        self.client
-            .delete_item()
-            .table_name(&self.residents_table)
-            .key("pk", pk(session_key(token)))
-            .send()
-            .await
-            .context("deleting a session")?;
-        Ok(())
+        self.delete(session_key(token), "deleting a session").await
     }
 
     /// Gives a confirmed resident a password reset token (the newest one is
@@ -866,25 +855,15 @@ impl Store {
             .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(Unexpected::new("locking a login", e)),
-        }
+        applied(result, "locking a login")?;
+        Ok(())
     }
 
     /// Forgets the failures of `subject` (after a successful login or a
     /// password reset).
     #[tracing::instrument(skip_all)]
     pub async fn clear_login_failures(&self, subject: &str) -> Result<(), Unexpected> {
-        self.client
-            .delete_item()
-            .table_name(&self.residents_table)
-            .key("pk", pk(lock_key(subject)))
-            .send()
-            .await
-            .context("clearing login failures")?;
-        Ok(())
+        self.delete(lock_key(subject), "clearing login failures").await
     }
 
     /// Stores one audit record under `key` (built by `audit.rs`).
