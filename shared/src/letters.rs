@@ -123,6 +123,16 @@ struct PasswordChangedText<'a> {
     link: &'a str,
 }
 
+/// A letter from its HTML and text renderings.
+fn letter(to: &Email, subject: &str, html: &impl Template, text: &impl Template) -> Result<Letter, Unexpected> {
+    Ok(Letter {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        html: html.render().context("rendering a letter")?,
+        text: text.render().context("rendering a letter")?,
+    })
+}
+
 /// "10 минут", "30 секунд": a wait as a resident reads it.
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
@@ -158,50 +168,31 @@ pub fn confirmation(
     let wait = human_duration(identify_delay);
     let valid_hours = valid_for.as_secs() / 3600;
     let account = account.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: ConfirmHtml { subject, account, link, valid_hours, wait: &wait }
-            .render()
-            .context("rendering the confirmation letter")?,
-        text: ConfirmText { account, link, valid_hours, wait: &wait }
-            .render()
-            .context("rendering the confirmation letter")?,
-    })
+    letter(
+        to,
+        subject,
+        &ConfirmHtml { subject, account, link, valid_hours, wait: &wait },
+        &ConfirmText { account, link, valid_hours, wait: &wait },
+    )
 }
 
 pub fn ready(to: &Email, account: &AccountNumber, link: &str) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал» открыт";
     let account = account.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: ReadyHtml { subject, account, link }.render().context("rendering the ready letter")?,
-        text: ReadyText { account, link }.render().context("rendering the ready letter")?,
-    })
+    letter(to, subject, &ReadyHtml { subject, account, link }, &ReadyText { account, link })
 }
 
 pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал»: не удалось сверить данные";
     let account = account.as_str();
     let reason = reason.message();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: RejectedHtml { subject, account, reason }.render().context("rendering the rejection letter")?,
-        text: RejectedText { account, reason }.render().context("rendering the rejection letter")?,
-    })
+    letter(to, subject, &RejectedHtml { subject, account, reason }, &RejectedText { account, reason })
 }
 
 pub fn suspended(to: &Email, account: &AccountNumber, ready_at: &str) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал»: вход приостановлен до сверки данных";
     let account = account.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: SuspendedHtml { subject, account, ready_at }.render().context("rendering the suspension letter")?,
-        text: SuspendedText { account, ready_at }.render().context("rendering the suspension letter")?,
-    })
+    letter(to, subject, &SuspendedHtml { subject, account, ready_at }, &SuspendedText { account, ready_at })
 }
 
 /// The password reset link.
@@ -215,12 +206,7 @@ pub fn password_reset(
     let account = account.as_str();
     let valid_for = human_duration(valid_for);
     let valid_for = valid_for.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: ResetHtml { subject, account, link, valid_for }.render().context("rendering the reset letter")?,
-        text: ResetText { account, link, valid_for }.render().context("rendering the reset letter")?,
-    })
+    letter(to, subject, &ResetHtml { subject, account, link, valid_for }, &ResetText { account, link, valid_for })
 }
 
 /// The link that confirms a new address of an active resident, sent to
@@ -235,24 +221,19 @@ pub fn email_change(
     let account = account.as_str();
     let valid_for = human_duration(valid_for);
     let valid_for = valid_for.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: EmailChangeHtml { subject, account, link, valid_for }.render().context("rendering the letter")?,
-        text: EmailChangeText { account, link, valid_for }.render().context("rendering the letter")?,
-    })
+    letter(
+        to,
+        subject,
+        &EmailChangeHtml { subject, account, link, valid_for },
+        &EmailChangeText { account, link, valid_for },
+    )
 }
 
 /// The notice after a password was changed.
 pub fn password_changed(to: &Email, account: &AccountNumber, at: &str, link: &str) -> Result<Letter, Unexpected> {
     let subject = "Пароль личного кабинета ООО «Потенциал» изменён";
     let account = account.as_str();
-    Ok(Letter {
-        to: to.clone(),
-        subject: subject.to_owned(),
-        html: PasswordChangedHtml { subject, account, at, link }.render().context("rendering the notice")?,
-        text: PasswordChangedText { account, at, link }.render().context("rendering the notice")?,
-    })
+    letter(to, subject, &PasswordChangedHtml { subject, account, at, link }, &PasswordChangedText { account, at, link })
 }
 
 #[cfg(test)]
