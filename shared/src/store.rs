@@ -73,9 +73,10 @@ pub enum InsertResidentError {
     Unexpected(#[from] Unexpected),
 }
 
-/// A confirmation token as stored.
+/// A token of a link or cookie as stored (confirmation, reset, status): whose
+/// it is and until when (Unix seconds, also the TTL).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConfirmationRecord {
+pub struct TokenRecord {
     pub account: AccountNumber,
     pub expires_at: i64,
 }
@@ -114,13 +115,6 @@ pub struct EmailChangeRecord {
     /// if it is still theirs).
     pub old_email: Email,
     pub new_email: Email,
-    pub expires_at: i64,
-}
-
-/// A password reset token as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResetRecord {
-    pub account: AccountNumber,
     pub expires_at: i64,
 }
 
@@ -419,7 +413,7 @@ impl Store {
     ) -> Result<(), InsertResidentError> {
         let table = &self.residents_table;
         let confirmation =
-            ConfirmationRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
+            TokenRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let mut attempt = 0;
         loop {
             let result = self
@@ -467,8 +461,7 @@ impl Store {
         token_expires_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let table = &self.residents_table;
-        let confirmation =
-            ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
+        let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let update = unconfirmed_token_update(table, account, token, None)?;
         let result = self
             .client
@@ -494,12 +487,12 @@ impl Store {
         let Some(item) = self.get(&self.residents_table, "pk", status_key(token)).await? else {
             return Ok(None);
         };
-        let record: ConfirmationRecord = from_item(item)?;
+        let record: TokenRecord = from_item(item)?;
         Ok((record.expires_at > now.unix_timestamp()).then_some(record.account))
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<ConfirmationRecord>, Unexpected> {
+    pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
         let item = self.get(&self.residents_table, "pk", confirmation_key(token)).await?;
         item.map(from_item).transpose()
     }
@@ -646,8 +639,7 @@ impl Store {
         token_expires_at: OffsetDateTime,
     ) -> Result<bool, InsertResidentError> {
         let table = &self.residents_table;
-        let confirmation =
-            ConfirmationRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
+        let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let update = unconfirmed_token_update(table, account, token, Some((old, new)))?;
         let release = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(table)
@@ -746,7 +738,7 @@ impl Store {
             .expression_attribute_values(":token", s(token.as_str()))
             .build()
             .context("building a reset token update")?;
-        let record = ResetRecord { account: account.clone(), expires_at: expires_at.unix_timestamp() };
+        let record = TokenRecord { account: account.clone(), expires_at: expires_at.unix_timestamp() };
         let result = self
             .client
             .transact_write_items()
@@ -762,7 +754,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn reset_record(&self, token: &TokenHash) -> Result<Option<ResetRecord>, Unexpected> {
+    pub async fn reset_record(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
         let item = self.get(&self.residents_table, "pk", reset_key(token)).await?;
         item.map(from_item).transpose()
     }
