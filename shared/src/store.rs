@@ -214,6 +214,17 @@ fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, 
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A transactional delete of `key`; with `must_exist`, the transaction fails
+/// when the item is gone (a token used by someone else first).
+fn delete(table: &str, key: String, must_exist: bool) -> Result<TransactWriteItem, Unexpected> {
+    let mut delete = aws_sdk_dynamodb::types::Delete::builder().table_name(table).key("pk", pk(key));
+    if must_exist {
+        delete = delete.condition_expression("attribute_exists(pk)");
+    }
+    let delete = delete.build().context("building a transactional delete")?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
 /// The reason codes of a cancelled transaction, one per item in order
 /// (`ConditionalCheckFailed`, `TransactionConflict`, `None`, ...); `None`
 /// when the error is something else.
@@ -258,6 +269,12 @@ impl Store {
             .await
             .context("reading an item from DynamoDB")?;
         Ok(output.item)
+    }
+
+    /// An item of the residents table, mapped.
+    async fn read<T: for<'de> Deserialize<'de>>(&self, key: String) -> Result<Option<T>, Unexpected> {
+        let item = self.get(&self.residents_table, "pk", key).await?;
+        item.map(from_item).transpose()
     }
 
     #[tracing::instrument(skip_all)]
@@ -383,8 +400,7 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn resident(&self, account: &AccountNumber) -> Result<Option<Resident>, Unexpected> {
-        let item = self.get(&self.residents_table, "pk", resident_key(account)).await?;
-        item.map(from_item).transpose()
+        self.read(resident_key(account)).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -484,17 +500,15 @@ impl Store {
         token: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<AccountNumber>, Unexpected> {
-        let Some(item) = self.get(&self.residents_table, "pk", status_key(token)).await? else {
+        let Some(record) = self.read::<TokenRecord>(status_key(token)).await? else {
             return Ok(None);
         };
-        let record: TokenRecord = from_item(item)?;
         Ok((record.expires_at > now.unix_timestamp()).then_some(record.account))
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
-        let item = self.get(&self.residents_table, "pk", confirmation_key(token)).await?;
-        item.map(from_item).transpose()
+        self.read(confirmation_key(token)).await
     }
 
     /// Moves a resident from "awaiting e-mail confirmation" to "awaiting
@@ -641,16 +655,11 @@ impl Store {
         let table = &self.residents_table;
         let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let update = unconfirmed_token_update(table, account, token, Some((old, new)))?;
-        let release = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(table)
-            .key("pk", pk(email_key(old)))
-            .build()
-            .context("building an e-mail release")?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(delete(table, email_key(old), false)?)
             .transact_items(put(table, to_item(email_key(new), &EmailClaim { account: account.clone() })?, true)?)
             .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
             .send()
@@ -684,8 +693,7 @@ impl Store {
     /// (DynamoDB deletes expired items only eventually).
     #[tracing::instrument(skip_all)]
     pub async fn session(&self, token: &TokenHash) -> Result<Option<SessionRecord>, Unexpected> {
-        let item = self.get(&self.residents_table, "pk", session_key(token)).await?;
-        item.map(from_item).transpose()
+        self.read(session_key(token)).await
     }
 
     /// Records use of a live session, moving its idle deadline; a session
@@ -755,8 +763,7 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn reset_record(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
-        let item = self.get(&self.residents_table, "pk", reset_key(token)).await?;
-        item.map(from_item).transpose()
+        self.read(reset_key(token)).await
     }
 
     /// Sets a new password with a reset token, once: the token record is
@@ -781,17 +788,11 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
             .context("building a password update")?;
-        let consume = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(table)
-            .key("pk", pk(reset_key(token)))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .context("building a reset token deletion")?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().delete(consume).build())
+            .transact_items(delete(table, reset_key(token), true)?)
             .send()
             .await;
         match result {
@@ -919,8 +920,7 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn email_change(&self, token: &TokenHash) -> Result<Option<EmailChangeRecord>, Unexpected> {
-        let item = self.get(&self.residents_table, "pk", email_change_key(token)).await?;
-        item.map(from_item).transpose()
+        self.read(email_change_key(token)).await
     }
 
     /// Moves a confirmed resident to the new address of `change`, once: the
@@ -944,25 +944,14 @@ impl Store {
             .expression_attribute_values(":new", s(change.new_email.as_str()))
             .build()
             .context("building an address change")?;
-        let release = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(table)
-            .key("pk", pk(email_key(&change.old_email)))
-            .build()
-            .context("building an e-mail release")?;
-        let consume = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(table)
-            .key("pk", pk(email_change_key(token)))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .context("building a token deletion")?;
         let claim = EmailClaim { account: change.account.clone() };
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(delete(table, email_key(&change.old_email), false)?)
             .transact_items(put(table, to_item(email_key(&change.new_email), &claim)?, true)?)
-            .transact_items(TransactWriteItem::builder().delete(consume).build())
+            .transact_items(delete(table, email_change_key(token), true)?)
             .send()
             .await;
         match result {
