@@ -6,9 +6,18 @@ use std::path::Path;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::{Context, Unexpected};
+
+/// An object fetched from S3 to a local file.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub etag: String,
+    pub bytes: u64,
+    /// False when the object was larger than allowed and was not saved.
+    pub saved: bool,
+}
 
 #[derive(Clone)]
 pub struct BillingFiles {
@@ -20,18 +29,28 @@ impl BillingFiles {
         Self { client }
     }
 
-    /// Streams an object to `destination` without holding it in memory;
-    /// returns its ETag.
+    /// Streams an object to `destination` without holding it in memory,
+    /// unless it is larger than `max_bytes` (then nothing is saved).
     #[tracing::instrument(skip_all, fields(key))]
-    pub async fn download(&self, bucket: &str, key: &str, destination: &Path) -> Result<String, Unexpected> {
+    pub async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        destination: &Path,
+        max_bytes: u64,
+    ) -> Result<Downloaded, Unexpected> {
         let object =
             self.client.get_object().bucket(bucket).key(key).send().await.context("reading a billing file from S3")?;
         let etag = object.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+        let bytes = object.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        if bytes > max_bytes {
+            return Ok(Downloaded { etag, bytes, saved: false });
+        }
         let mut body = object.body.into_async_read();
         let mut file = tokio::fs::File::create(destination).await.context("creating a temporary file")?;
-        tokio::io::copy(&mut body, &mut file).await.context("saving a billing file")?;
+        let copied = tokio::io::copy(&mut (&mut body).take(max_bytes + 1), &mut file).await.context("saving a billing file")?;
         file.flush().await.context("saving a billing file")?;
-        Ok(etag)
+        Ok(Downloaded { etag, bytes: copied.max(bytes), saved: copied <= max_bytes })
     }
 
     pub async fn upload_file(

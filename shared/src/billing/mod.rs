@@ -2,10 +2,14 @@
 //! checked with the domain types. The import itself (S3, DynamoDB, report)
 //! is in `usecases::import`.
 
+pub mod cells;
 pub mod columns;
+pub mod header;
 pub mod rows;
 pub mod source;
 
-pub use columns::{Column, ColumnMap, MissingColumns};
-pub use rows::{RawRow, RejectedRow, parse_balance, validate};
-pub use source::{FileProblem, Format, detect, visit_rows};
+pub use cells::{NotAnAmount, parse_balance};
+pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};
+pub use header::{Header, HeaderSearch, find_header};
+pub use rows::{RawRow, RowOutcome, RowProblem, classify};
+pub use source::{FileProblem, Format, Table, open, visit_rows};

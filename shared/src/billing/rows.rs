@@ -3,8 +3,9 @@
 
 use time::OffsetDateTime;
 
-use super::columns::{Column, ColumnMap};
-use crate::domain::{AccountNumber, AccountNumberError, BillingAccount, FullName, Money};
+use super::cells::{MangledAccount, NotAnAmount, account_text, parse_balance};
+use super::columns::{Column, ColumnMap, column_of};
+use crate::domain::{AccountNumber, AccountNumberError, BillingAccount, FullName};
 use crate::text;
 
 /// A row as read: its line in the file and its cells as text.
@@ -14,9 +15,9 @@ pub struct RawRow {
     pub cells: Vec<String>,
 }
 
-/// Why a row was not loaded, for the rejected-rows report.
+/// A row not loaded, or loaded with a part left out, for the reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRow {
+pub struct RowProblem {
     pub line: u64,
     pub column: Option<Column>,
     pub reason: String,
@@ -24,118 +25,144 @@ pub struct RejectedRow {
     pub value: String,
 }
 
-/// A balance cell that is not a number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not an amount of money")]
-pub struct NotAnAmount;
+/// The longest text a cell may hold: Excel's own limit.
+pub const MAX_CELL_CHARS: usize = 32_767;
+/// The longest address kept; a longer one is not an address.
+const MAX_ADDRESS_CHARS: usize = 1_000;
 
-/// `1 234,56`, `-150.00`, `0`, `1 234 руб.` → kopecks. Empty is `None`.
-pub fn parse_balance(input: &str) -> Result<Option<Money>, NotAnAmount> {
-    let folded = text::fold(input);
-    let mut cleaned: String = folded
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\'')
-        .map(|c| if matches!(c, '−' | '–' | '—') { '-' } else { c })
-        .collect();
-    for suffix in ["руб.", "руб", "р.", "₽"] {
-        if let Some(stripped) = cleaned.strip_suffix(suffix) {
-            cleaned = stripped.to_owned();
-        }
-    }
-    if cleaned.is_empty() {
-        return Ok(None);
-    }
-    let (negative, digits) = match cleaned.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, cleaned.as_str()),
-    };
-    let (whole, fraction) = match digits.rsplit_once([',', '.']) {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (digits, ""),
-    };
-    let plain = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if whole.is_empty() && fraction.is_empty() || !plain(whole) || !plain(fraction) || fraction.len() > 2 {
-        return Err(NotAnAmount);
-    }
-    let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| NotAnAmount)? };
-    let kopecks: i64 = match fraction.len() {
-        0 => 0,
-        1 => fraction.parse::<i64>().map_err(|_| NotAnAmount)? * 10,
-        _ => fraction.parse().map_err(|_| NotAnAmount)?,
-    };
-    let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
-    Ok(Some(Money(if negative { -total } else { total })))
+/// What a data row (a row after the header) turns out to be.
+#[derive(Debug, Clone)]
+pub enum RowOutcome {
+    /// An account to load, with what of its optional cells could not be read.
+    Account { account: BillingAccount, warnings: Vec<RowProblem> },
+    /// Not an account row: blank, a total or subtotal, a group heading, a
+    /// signature, the header repeated on a new page.
+    Skipped,
+    Rejected(RowProblem),
 }
 
 fn cell(row: &RawRow, index: usize) -> &str {
     row.cells.get(index).map_or("", String::as_str)
 }
 
-fn reject(row: &RawRow, column: Column, reason: &str, value: &str) -> RejectedRow {
-    RejectedRow { line: row.line, column: Some(column), reason: reason.to_owned(), value: value.to_owned() }
+fn problem(row: &RawRow, column: Column, reason: &str, value: &str) -> RowProblem {
+    let value: String = value.chars().take(200).collect();
+    RowProblem { line: row.line, column: Some(column), reason: reason.to_owned(), value }
 }
 
-/// True for a row with nothing in it (skipped, not reported).
+/// True for a row with nothing in it.
 pub fn is_blank(row: &RawRow) -> bool {
-    row.cells.iter().all(|c| text::fold(c).is_empty())
+    row.cells.iter().all(|c| c.trim().is_empty() || text::fold(c).is_empty())
 }
 
-/// The account of a row, or why it cannot be loaded.
-pub fn validate(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) -> Result<BillingAccount, RejectedRow> {
-    let account_text = cell(row, columns.account);
-    let account = AccountNumber::parse(account_text).map_err(|e| match e {
-        AccountNumberError::Empty => reject(row, Column::Account, "Не указан лицевой счёт.", account_text),
-        AccountNumberError::NotDigits => {
-            reject(row, Column::Account, "В лицевом счёте есть символы, кроме цифр.", account_text)
-        }
-        AccountNumberError::TooLong => reject(row, Column::Account, "Лицевой счёт длиннее 20 цифр.", account_text),
-    })?;
-    let name_text = cell(row, columns.full_name);
-    if text::fold(name_text).is_empty() {
-        return Err(reject(row, Column::FullName, "Не указано ФИО плательщика.", name_text));
+/// First words that mark totals and subtotals in 1C and Excel reports.
+const TOTAL_MARKERS: [&str; 7] = ["итого", "итог", "всего", "подытог", "промежуточный", "total", "subtotal"];
+
+/// A total or subtotal row: its first filled cell starts with a total word
+/// («Итого», «Всего по дому …»).
+fn is_total(row: &RawRow) -> bool {
+    let Some(first) = row.cells.iter().map(|c| text::fold(c)).find(|c| !c.is_empty()) else {
+        return false;
+    };
+    let word: String = first.chars().take_while(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect();
+    TOTAL_MARKERS.contains(&word.as_str())
+}
+
+/// Sorts a data row into an account, a skipped row or a rejected one. The
+/// account and the payer go through the same `AccountNumber` and `FullName`
+/// types as registration; an unreadable address or balance does not keep
+/// the account out, it is left empty and reported as a warning.
+pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) -> RowOutcome {
+    if is_blank(row) || is_total(row) {
+        return RowOutcome::Skipped;
     }
-    let full_name = FullName::parse(name_text).map_err(|_| {
-        reject(
-            row,
-            Column::FullName,
-            "ФИО не похоже на фамилию с именем (и отчеством или инициалами): проверьте буквы и порядок слов.",
-            name_text,
-        )
-    })?;
+    let account_cell = cell(row, columns.account);
+    if column_of(account_cell) == Some(Column::Account) {
+        // The header again, as printed forms repeat it on every page.
+        return RowOutcome::Skipped;
+    }
+    let name_text = columns.payer.text(|i| cell(row, i));
+    let name_text = text::fold(&name_text);
+    let account = account_text(account_cell)
+        .map_err(|MangledAccount::Exponent| {
+            problem(
+                row,
+                Column::Account,
+                "Excel записал номер в виде 1,23E+08, и цифры могли потеряться. Задайте столбцу формат «Текстовый» (или расширьте его) и выгрузите файл снова.",
+                account_cell,
+            )
+        })
+        .and_then(|text| {
+            AccountNumber::parse(&text).map_err(|e| match e {
+                AccountNumberError::Empty => problem(row, Column::Account, "Не указан лицевой счёт.", account_cell),
+                AccountNumberError::NotDigits => {
+                    problem(row, Column::Account, "В лицевом счёте есть символы, кроме цифр.", account_cell)
+                }
+                AccountNumberError::TooLong => {
+                    problem(row, Column::Account, "Лицевой счёт длиннее 20 цифр.", account_cell)
+                }
+            })
+        });
+    let account = match account {
+        // Neither an account number nor a payer: a group heading ("ул.
+        // Ленина, д. 1"), a signature or a page footer, not an account.
+        Err(_) if name_text.is_empty() => return RowOutcome::Skipped,
+        Err(rejected) => return RowOutcome::Rejected(rejected),
+        Ok(account) => account,
+    };
+    if name_text.is_empty() {
+        return RowOutcome::Rejected(problem(row, Column::FullName, "Не указано ФИО плательщика.", &name_text));
+    }
+    if name_text.chars().count() > MAX_CELL_CHARS {
+        return RowOutcome::Rejected(problem(row, Column::FullName, "ФИО длиннее 32 767 символов.", &name_text));
+    }
+    let full_name = match FullName::parse(&name_text) {
+        Ok(name) => name,
+        Err(_) => {
+            return RowOutcome::Rejected(problem(
+                row,
+                Column::FullName,
+                "ФИО не похоже на фамилию с именем (и отчеством или инициалами): проверьте буквы и порядок слов.",
+                &name_text,
+            ));
+        }
+    };
+    let mut warnings = Vec::new();
     let address = columns.address.map(|i| text::fold(cell(row, i))).filter(|a| !a.is_empty());
+    let address = match address {
+        Some(address) if address.chars().count() > MAX_ADDRESS_CHARS => {
+            warnings.push(problem(
+                row,
+                Column::Address,
+                "Адрес длиннее 1 000 символов: счёт загружен без адреса.",
+                &address,
+            ));
+            None
+        }
+        address => address,
+    };
     let balance = match columns.balance {
-        Some(i) => parse_balance(cell(row, i)).map_err(|NotAnAmount| {
-            reject(row, Column::Balance, "Сальдо не число: ожидается, например, 1 234,56 или -150.00.", cell(row, i))
-        })?,
+        Some(i) => match parse_balance(cell(row, i)) {
+            Ok(balance) => Some(balance),
+            Err(NotAnAmount) => {
+                warnings.push(problem(
+                    row,
+                    Column::Balance,
+                    "Сальдо не число (ожидается, например, 1 234,56 или -150.00): счёт загружен без сальдо.",
+                    cell(row, i),
+                ));
+                None
+            }
+        },
         None => None,
     };
-    Ok(BillingAccount { account, full_name, address, balance, updated_at: loaded_at })
+    RowOutcome::Account { account: BillingAccount { account, full_name, address, balance, updated_at: loaded_at }, warnings }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn balances_as_billing_programs_write_them() {
-        let cases = [
-            ("1 234,56", Some(123456)),
-            ("1\u{a0}234,56", Some(123456)),
-            ("-150.00", Some(-15000)),
-            ("−150,5", Some(-15050)),
-            ("0", Some(0)),
-            ("12", Some(1200)),
-            ("1 234 руб.", Some(123400)),
-            ("", None),
-            ("  ", None),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(parse_balance(input), Ok(expected.map(Money)), "{input:?}");
-        }
-        for bad in ["abc", "1,2,3", "12,345", "--5", ",", "1e5"] {
-            assert_eq!(parse_balance(bad), Err(NotAnAmount), "{bad:?}");
-        }
-    }
+    use crate::domain::Money;
 
     fn columns() -> ColumnMap {
         ColumnMap::from_header(&["ЛС".into(), "ФИО".into(), "Адрес".into(), "Сальдо".into()]).unwrap()
@@ -145,14 +172,34 @@ mod tests {
         RawRow { line: 7, cells: cells.iter().map(|s| s.to_string()).collect() }
     }
 
+    fn classify_cells(cells: &[&str]) -> RowOutcome {
+        classify(&row(cells), &columns(), OffsetDateTime::UNIX_EPOCH)
+    }
+
     #[test]
     fn a_good_row_becomes_a_billing_account() {
-        let account =
-            validate(&row(&["00 123", "Иванов И.И.", " ул. Садовая ", "10,5"]), &columns(), OffsetDateTime::UNIX_EPOCH)
-                .unwrap();
+        let RowOutcome::Account { account, warnings } = classify_cells(&["00 123", "Иванов И.И.", " ул. Садовая ", "10,5"])
+        else {
+            panic!("not loaded");
+        };
         assert_eq!(account.account.as_str(), "123");
         assert_eq!(account.address.as_deref(), Some("ул. Садовая"));
         assert_eq!(account.balance, Some(Money(1050)));
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn excel_numbers_in_the_account_column_are_read_back() {
+        for cell in ["100200300.0", "'100200300", "100200300,00", "0100200300"] {
+            let RowOutcome::Account { account, .. } = classify_cells(&[cell, "Иванов И.И.", "", ""]) else {
+                panic!("{cell:?} not loaded");
+            };
+            assert_eq!(account.account.as_str(), "100200300", "{cell:?}");
+        }
+        let RowOutcome::Rejected(rejected) = classify_cells(&["1.002003E+08", "Иванов И.И.", "", ""]) else {
+            panic!("a lossy exponent is loaded");
+        };
+        assert!(rejected.reason.contains("Текстовый"), "{rejected:?}");
     }
 
     #[test]
@@ -162,12 +209,43 @@ mod tests {
             (row(&["12a", "Иванов И.И.", "", ""]), Column::Account),
             (row(&["123", "", "", ""]), Column::FullName),
             (row(&["123", "Иванов", "", ""]), Column::FullName),
-            (row(&["123", "Иванов И.И.", "", "много"]), Column::Balance),
         ];
         for (row, column) in cases {
-            let rejected = validate(&row, &columns(), OffsetDateTime::UNIX_EPOCH).unwrap_err();
+            let RowOutcome::Rejected(rejected) = classify(&row, &columns(), OffsetDateTime::UNIX_EPOCH) else {
+                panic!("{row:?} not rejected");
+            };
             assert_eq!((rejected.line, rejected.column), (7, Some(column)), "{row:?}");
             assert!(!rejected.reason.is_empty());
         }
+    }
+
+    #[test]
+    fn an_unreadable_balance_is_a_warning_not_a_rejection() {
+        let RowOutcome::Account { account, warnings } = classify_cells(&["123", "Иванов И.И.", "", "много"]) else {
+            panic!("not loaded");
+        };
+        assert_eq!(account.balance, None);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].column, Some(Column::Balance));
+        let RowOutcome::Account { account, warnings } = classify_cells(&["123", "Иванов И.И.", "", "-"]) else {
+            panic!("not loaded");
+        };
+        assert_eq!((account.balance, warnings.len()), (Some(Money(0)), 0), "a dash is zero");
+    }
+
+    #[test]
+    fn totals_group_headings_and_repeated_headers_are_skipped() {
+        for cells in [
+            &["", "", "", ""][..],
+            &["Итого", "", "", "12 345,67"],
+            &["", "Итого по дому: ул. Ленина, д. 1", "", "1 000,00"],
+            &["ВСЕГО:", "", "", "5"],
+            &["", "", "ул. Ленина, д. 1", ""],
+            &["Главный бухгалтер", "", "", ""],
+            &["ЛС", "ФИО", "Адрес", "Сальдо"],
+        ] {
+            assert!(matches!(classify_cells(cells), RowOutcome::Skipped), "{cells:?}");
+        }
+        assert!(matches!(classify_cells(&["123", "Итогов Иван Иванович", "", ""]), RowOutcome::Account { .. }));
     }
 }

@@ -1,11 +1,12 @@
 //! Reading a billing export from disk, whatever the billing program made of
-//! it: CSV in UTF-8 (with or without BOM) or Windows-1251 with `;`, `,` or tab,
-//! or XLSX (first sheet). The format is read from the content, never from
-//! the file name. Rows are visited one at a time, so memory does not grow
-//! with the file.
+//! it: CSV in UTF-8 (with or without BOM) or Windows-1251 with `;`, tab, `,`
+//! or `|`, or XLSX (the sheet that holds the header). The format is read from
+//! the content, never from the file name. Rows are visited one at a time, so
+//! memory does not grow with the file; hostile files (zip bombs, endless
+//! lines, columns past Excel's last) end in a [`FileProblem`], not a crash.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -13,15 +14,90 @@ use calamine::{DataRef, Reader, Xlsx, open_workbook};
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1251};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
-use super::rows::RawRow;
+use super::header::{HEADER_SEARCH_ROWS, Header, HeaderSearch, find_header};
+use super::rows::{RawRow, is_blank};
 
-/// How much of the file is looked at to tell its format.
+/// How much of the file is looked at to tell its format and delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
+/// Rows after the header looked at to judge a delimiter.
+const CONSISTENCY_ROWS: usize = 50;
+/// Excel's last column is XFD, the 16,384th.
+pub const MAX_COLUMNS: usize = 16_384;
+/// A CSV line longer than this is not a billing row (a row is well under
+/// 1 KiB); the limit keeps one endless line from filling memory.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// The longest text between two XML tags in an XLSX: a cell holds at most
+/// 32,767 characters (4 bytes each in UTF-8), with room for markup.
+const MAX_XML_TEXT_BYTES: usize = 32_767 * 4 + 4096;
+/// The delimiters tried, in order of preference on a tie.
+const DELIMITERS: [u8; 4] = [b';', b'\t', b',', b'|'];
 
+/// What the reader allows, from the function's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The largest file accepted at all.
+    pub max_file_bytes: u64,
+    /// The largest unpacked size of the XLSX parts held in memory (shared
+    /// strings, styles, workbook), a quarter of the function's memory.
+    pub max_xlsx_in_memory_bytes: u64,
+    /// The largest unpacked size of all XLSX parts together (sheets are
+    /// streamed; this bounds the time a zip bomb can take).
+    pub max_xlsx_unpacked_bytes: u64,
+}
+
+impl ReadLimits {
+    /// Limits for a function with `memory_mib` of memory.
+    pub fn for_memory(memory_mib: u64) -> Self {
+        let memory = memory_mib.max(128) * 1024 * 1024;
+        Self {
+            max_file_bytes: 500 * 1000 * 1000,
+            max_xlsx_in_memory_bytes: memory / 4,
+            max_xlsx_unpacked_bytes: memory * 8,
+        }
+    }
+
+    /// Limits for this process: Lambda tells its memory size in
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere 1 GiB is assumed.
+    pub fn from_env() -> Self {
+        let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|m| m.parse().ok());
+        Self::for_memory(memory.unwrap_or(1024))
+    }
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self::for_memory(1024)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
-    Csv { encoding: &'static str, delimiter: u8 },
-    Xlsx,
+    /// `cr_line_ends`: lines end in a bare CR, as old Mac Excel writes them.
+    Csv { encoding: &'static str, delimiter: u8, cr_line_ends: bool },
+    Xlsx { sheet: String },
+}
+
+impl Format {
+    /// How the report names the format.
+    pub fn describe(&self) -> String {
+        match self {
+            Format::Csv { encoding, delimiter, .. } => {
+                let delimiter = match delimiter {
+                    b'\t' => "tab".to_owned(),
+                    other => char::from(*other).to_string(),
+                };
+                format!("CSV, {encoding}, delimiter {delimiter}")
+            }
+            Format::Xlsx { sheet } => format!("XLSX, sheet «{sheet}»"),
+        }
+    }
+}
+
+/// A billing export as found on disk: its format and its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub format: Format,
+    pub header: Header,
 }
 
 /// A problem with the file as a whole: nothing is loaded.
@@ -30,8 +106,15 @@ pub enum FileProblem {
     Empty,
     OldExcel,
     NotTabular,
-    NoHeader,
+    /// No row names the columns; the first lines as read, so the billing
+    /// team sees what the importer saw.
+    NoHeader { first_lines: Vec<String> },
     MissingColumns { account: bool, full_name: bool },
+    TooLarge { bytes: u64, limit: u64 },
+    /// An XLSX whose parts unpack to more than the function can hold.
+    UnpackedTooLarge { part: String, limit: u64 },
+    TooManyColumns { line: u64 },
+    LineTooLong { line: u64 },
     Unreadable(String),
 }
 
@@ -41,8 +124,12 @@ impl FileProblem {
             FileProblem::Empty => "empty_file",
             FileProblem::OldExcel => "old_excel_format",
             FileProblem::NotTabular => "not_csv_or_xlsx",
-            FileProblem::NoHeader => "no_header",
+            FileProblem::NoHeader { .. } => "no_header",
             FileProblem::MissingColumns { .. } => "missing_columns",
+            FileProblem::TooLarge { .. } => "file_too_large",
+            FileProblem::UnpackedTooLarge { .. } => "xlsx_too_large_unpacked",
+            FileProblem::TooManyColumns { .. } => "too_many_columns",
+            FileProblem::LineTooLong { .. } => "line_too_long",
             FileProblem::Unreadable(_) => "unreadable",
         }
     }
@@ -55,8 +142,17 @@ impl FileProblem {
                 "Файл в старом формате Excel (.xls). Сохраните его как «Книга Excel (.xlsx)» или CSV и загрузите снова.".into()
             }
             FileProblem::NotTabular => "Это не таблица CSV и не файл Excel (.xlsx). Выгрузите лицевые счета в CSV или XLSX.".into(),
-            FileProblem::NoHeader => {
-                "Не найдена строка заголовков. Первая строка таблицы должна называть столбцы: «Лицевой счёт», «ФИО», «Адрес», «Сальдо».".into()
+            FileProblem::NoHeader { first_lines } => {
+                let mut message = String::from(
+                    "Не найдена строка заголовков. Одна из первых 20 строк таблицы должна называть столбцы: «Лицевой счёт», «ФИО», «Адрес», «Сальдо».",
+                );
+                if !first_lines.is_empty() {
+                    message.push_str(" Первые строки файла, как они прочитаны: ");
+                    let quoted: Vec<String> = first_lines.iter().map(|l| format!("«{l}»")).collect();
+                    message.push_str(&quoted.join("; "));
+                    message.push('.');
+                }
+                message
             }
             FileProblem::MissingColumns { account, full_name } => {
                 let mut missing = Vec::new();
@@ -64,101 +160,197 @@ impl FileProblem {
                     missing.push("«Лицевой счёт» (или «ЛС», «Номер ЛС»)");
                 }
                 if *full_name {
-                    missing.push("«ФИО» (или «Плательщик», «Собственник»)");
+                    missing.push("«ФИО» (или «Плательщик», «Собственник», или «Фамилия», «Имя», «Отчество»)");
                 }
                 format!("В заголовке нет обязательных столбцов: {}.", missing.join(", "))
             }
+            FileProblem::TooLarge { bytes, limit } => format!(
+                "Файл слишком большой: {} МБ при пределе {} МБ. Разделите выгрузку на несколько файлов.",
+                bytes / 1_000_000,
+                limit / 1_000_000
+            ),
+            FileProblem::UnpackedTooLarge { part, limit } => format!(
+                "Файл Excel распаковывается в слишком большой объём (часть «{part}» больше {} МБ). Сохраните выгрузку в CSV или разделите её на несколько файлов.",
+                limit / 1_000_000
+            ),
+            FileProblem::TooManyColumns { line } => format!(
+                "В строке {line} больше {MAX_COLUMNS} столбцов (или ячейка за последним столбцом Excel). Это не выгрузка лицевых счетов; проверьте файл."
+            ),
+            FileProblem::LineTooLong { line } => format!(
+                "Строка {line} длиннее 1 МБ. Так бывает, когда в файле не закрыта кавычка или это не таблица; проверьте файл."
+            ),
             FileProblem::Unreadable(detail) => format!("Файл не удалось прочитать: {detail}."),
+        }
+    }
+
+    /// The first lines of the file, when they explain the problem.
+    pub fn first_lines(&self) -> Option<&[String]> {
+        match self {
+            FileProblem::NoHeader { first_lines } => Some(first_lines),
+            _ => None,
         }
     }
 }
 
-fn read_prefix(path: &Path) -> Result<Vec<u8>, FileProblem> {
-    let file = File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
-    let mut prefix = Vec::with_capacity(SNIFF_BYTES);
-    file.take(SNIFF_BYTES as u64).read_to_end(&mut prefix).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
-    Ok(prefix)
+fn unreadable(error: impl std::fmt::Display) -> FileProblem {
+    FileProblem::Unreadable(error.to_string())
 }
 
-fn encoding_of(prefix: &[u8]) -> &'static Encoding {
-    if prefix.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return UTF_8;
+fn read_prefix(path: &Path) -> Result<(Vec<u8>, bool), FileProblem> {
+    let file = File::open(path).map_err(unreadable)?;
+    let mut prefix = Vec::with_capacity(SNIFF_BYTES + 1);
+    file.take(SNIFF_BYTES as u64 + 1).read_to_end(&mut prefix).map_err(unreadable)?;
+    let truncated = prefix.len() > SNIFF_BYTES;
+    prefix.truncate(SNIFF_BYTES);
+    Ok((prefix, truncated))
+}
+
+/// The text encoding and the length of its byte order mark: a BOM decides
+/// (UTF-8, or UTF-16 as Excel's «Текст в Юникоде» writes it); otherwise
+/// UTF-8 when the bytes are valid UTF-8, else Windows-1251.
+fn encoding_of(prefix: &[u8]) -> (&'static Encoding, usize) {
+    if let Some(found) = Encoding::for_bom(prefix) {
+        return found;
     }
     match std::str::from_utf8(prefix) {
-        Ok(_) => UTF_8,
+        Ok(_) => (UTF_8, 0),
         // Cut in the middle of a character at the end of the sample: still UTF-8.
-        Err(e) if e.error_len().is_none() => UTF_8,
-        Err(_) => WINDOWS_1251,
+        Err(e) if e.error_len().is_none() => (UTF_8, 0),
+        Err(_) => (WINDOWS_1251, 0),
     }
 }
 
-/// The delimiter that splits the first lines most consistently.
-fn delimiter_of(sample: &str) -> u8 {
-    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).take(20).collect();
-    let count = |delimiter: char| -> usize {
-        lines
-            .iter()
-            .map(|line| {
-                let mut quoted = false;
-                line.chars()
-                    .filter(|c| {
-                        if *c == '"' {
-                            quoted = !quoted;
-                        }
-                        !quoted && *c == delimiter
-                    })
-                    .count()
-            })
-            .sum()
-    };
-    [(b';', count(';')), (b'\t', count('\t')), (b',', count(','))]
-        .into_iter()
-        .max_by_key(|(delimiter, n)| (*n, *delimiter == b';'))
-        .map_or(b';', |(delimiter, _)| delimiter)
-}
-
-/// Tells the format from the first bytes.
-pub fn detect(path: &Path) -> Result<Format, FileProblem> {
-    let prefix = read_prefix(path)?;
-    let meaningful = prefix.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(&prefix);
-    if meaningful.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(FileProblem::Empty);
+/// Finds the format and the header of the file at `path`.
+pub fn open(path: &Path, limits: &ReadLimits) -> Result<Table, FileProblem> {
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > limits.max_file_bytes {
+        return Err(FileProblem::TooLarge { bytes: size, limit: limits.max_file_bytes });
     }
+    let (prefix, truncated) = read_prefix(path)?;
     if prefix.starts_with(b"PK\x03\x04") {
-        return Ok(Format::Xlsx);
+        check_xlsx_parts(path, limits)?;
+        return open_xlsx(path);
     }
     if prefix.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Err(FileProblem::OldExcel);
     }
-    if prefix.contains(&0) {
+    let (encoding, bom) = encoding_of(&prefix);
+    let (sample, _) = encoding.decode_without_bom_handling(prefix.get(bom..).unwrap_or_default());
+    if sample.chars().all(char::is_whitespace) {
+        return Err(FileProblem::Empty);
+    }
+    if sample.contains('\0') {
         return Err(FileProblem::NotTabular);
     }
-    let encoding = encoding_of(&prefix);
-    let (sample, _, _) = encoding.decode(meaningful);
-    Ok(Format::Csv { encoding: encoding.name(), delimiter: delimiter_of(&sample) })
+    let cr_line_ends = sample.contains('\r') && !sample.contains('\n');
+    let mut sample = if cr_line_ends { sample.replace('\r', "\n") } else { sample.replace('\r', "") };
+    if truncated {
+        // The last line of a cut sample is incomplete.
+        let end = sample.rfind('\n').unwrap_or(0);
+        sample.truncate(end);
+    }
+    open_csv(&sample, encoding, cr_line_ends)
 }
 
-/// Calls `visit` with every row of the file, in order, until it breaks.
+/// The delimiter is the one under which a header is found and the rows
+/// after it split into the same number of cells; how often a character
+/// occurs never decides (Russian addresses and amounts are full of commas).
+fn open_csv(sample: &str, encoding: &'static Encoding, cr_line_ends: bool) -> Result<Table, FileProblem> {
+    let mut best: Option<(usize, usize, Table)> = None;
+    let mut partial = None;
+    for delimiter in DELIMITERS {
+        let rows = sample_rows(sample, delimiter);
+        let searched: Vec<RawRow> = rows.iter().take(HEADER_SEARCH_ROWS + 1).cloned().collect();
+        match find_header(&searched) {
+            HeaderSearch::Found(header) => {
+                let following: Vec<&RawRow> =
+                    rows.iter().filter(|r| r.line > header.line).take(CONSISTENCY_ROWS).collect();
+                let consistent = following
+                    .iter()
+                    .filter(|r| r.cells.len() >= header.columns.width() && r.cells.len() <= header.cells.max(1) + 1)
+                    .count();
+                // Rows that fit, per thousand, then how much of the header is known.
+                let score = (consistent + 1) * 1000 / (following.len() + 1);
+                let known = header.columns.recognized.len();
+                if best.as_ref().is_none_or(|(s, k, _)| (score, known) > (*s, *k)) {
+                    let format = Format::Csv { encoding: encoding.name(), delimiter, cr_line_ends };
+                    best = Some((score, known, Table { format, header }));
+                }
+            }
+            HeaderSearch::Partial(missing) => {
+                if partial.is_none_or(|p: super::MissingColumns| p.found() < missing.found()) {
+                    partial = Some(missing);
+                }
+            }
+            HeaderSearch::NotFound => {}
+        }
+    }
+    match (best, partial) {
+        (Some((_, _, table)), _) => Ok(table),
+        (None, Some(missing)) => {
+            Err(FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name })
+        }
+        (None, None) => Err(FileProblem::NoHeader { first_lines: first_lines(sample.lines()) }),
+    }
+}
+
+/// Up to five non-blank lines, each cut to 150 characters.
+fn first_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
+    lines
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(5)
+        .map(|l| {
+            let cut: String = l.chars().take(150).collect();
+            if cut.len() < l.len() { format!("{cut}…") } else { cut }
+        })
+        .collect()
+}
+
+/// The non-blank rows of the sample split with `delimiter`.
+fn sample_rows(sample: &str, delimiter: u8) -> Vec<RawRow> {
+    let mut reader = csv_reader(sample.as_bytes(), delimiter);
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while let Ok(true) = reader.read_record(&mut record) {
+        let line = record.position().map_or(0, csv::Position::line);
+        let row = RawRow { line, cells: record.iter().map(str::to_owned).collect() };
+        if !is_blank(&row) {
+            rows.push(row);
+        }
+        if rows.len() > HEADER_SEARCH_ROWS + CONSISTENCY_ROWS + 2 {
+            break;
+        }
+    }
+    rows
+}
+
+fn csv_reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<R> {
+    csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(input)
+}
+
+/// Calls `visit` with every row of the table, in order, until it breaks.
 pub fn visit_rows(
     path: &Path,
-    format: Format,
+    format: &Format,
     mut visit: impl FnMut(RawRow) -> ControlFlow<()>,
 ) -> Result<(), FileProblem> {
     match format {
-        Format::Csv { encoding, delimiter } => {
+        Format::Csv { encoding, delimiter, cr_line_ends } => {
             let encoding = Encoding::for_label(encoding.as_bytes()).unwrap_or(UTF_8);
-            let file = File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
-            let decoded = DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(file);
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .delimiter(delimiter)
-                .from_reader(WithoutCarriageReturns(decoded));
+            let file = File::open(path).map_err(unreadable)?;
+            let decoded =
+                DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(BufReader::new(file));
+            let decoded = LineGuard::new(LineEnds { inner: decoded, cr_only: *cr_line_ends });
+            let mut reader = csv_reader(decoded, *delimiter);
             let mut record = csv::StringRecord::new();
             loop {
                 match reader.read_record(&mut record) {
                     Ok(true) => {
                         let line = record.position().map_or(0, csv::Position::line);
+                        if record.len() > MAX_COLUMNS {
+                            return Err(FileProblem::TooManyColumns { line });
+                        }
                         let row = RawRow { line, cells: record.iter().map(str::to_owned).collect() };
                         if visit(row).is_break() {
                             return Ok(());
@@ -166,60 +358,174 @@ pub fn visit_rows(
                     }
                     Ok(false) => return Ok(()),
                     Err(e) => {
-                        let line = e.position().map_or(0, csv::Position::line);
+                        let line = e.position().map_or(reader.position().line(), csv::Position::line);
+                        if let csv::ErrorKind::Io(io) = e.kind() {
+                            if io.get_ref().is_some_and(|inner| inner.is::<LineTooLongError>()) {
+                                return Err(FileProblem::LineTooLong { line });
+                            }
+                        }
                         return Err(FileProblem::Unreadable(format!("строка {line}: {e}")));
                     }
                 }
             }
         }
-        Format::Xlsx => {
-            let mut workbook: Xlsx<_> =
-                open_workbook(path).map_err(|e| FileProblem::Unreadable(format!("XLSX: {e}")))?;
-            let Some(sheet) = workbook.sheet_names().first().cloned() else {
-                return Err(FileProblem::Empty);
-            };
-            let mut cells =
-                workbook.worksheet_cells_reader(&sheet).map_err(|e| FileProblem::Unreadable(format!("XLSX: {e}")))?;
-            let mut current: Option<RawRow> = None;
-            while let Some(cell) = cells.next_cell().map_err(|e| FileProblem::Unreadable(format!("XLSX: {e}")))? {
-                let (row, column) = cell.get_position();
-                let line = u64::from(row) + 1;
-                if current.as_ref().is_some_and(|r| r.line != line) {
-                    if let Some(done) = current.take() {
-                        if visit(done).is_break() {
-                            return Ok(());
-                        }
-                    }
-                }
-                let row = current.get_or_insert_with(|| RawRow { line, cells: Vec::new() });
-                let column = column as usize;
-                if row.cells.len() <= column {
-                    row.cells.resize(column + 1, String::new());
-                }
-                if let Some(slot) = row.cells.get_mut(column) {
-                    *slot = cell_text(cell.get_value());
-                }
-            }
-            if let Some(done) = current {
-                let _ = visit(done);
-            }
-            Ok(())
+        Format::Xlsx { sheet } => {
+            let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+            visit_sheet(&mut workbook, sheet, &mut visit)
         }
     }
 }
 
-/// Drops CR bytes, so CRLF files read as LF ones: the csv crate numbers the
-/// lines of CRLF input one too low after the first record.
-struct WithoutCarriageReturns<R>(R);
+/// Rows of one sheet, as the cell reader streams them.
+fn visit_sheet<R: Read + std::io::Seek>(
+    workbook: &mut Xlsx<R>,
+    sheet: &str,
+    visit: &mut impl FnMut(RawRow) -> ControlFlow<()>,
+) -> Result<(), FileProblem> {
+    let mut cells = workbook.worksheet_cells_reader(sheet).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+    let mut current: Option<RawRow> = None;
+    while let Some(cell) = cells.next_cell().map_err(|e| unreadable(format!("XLSX: {e}")))? {
+        let (row, column) = cell.get_position();
+        let line = u64::from(row) + 1;
+        let column = column as usize;
+        if column >= MAX_COLUMNS {
+            return Err(FileProblem::TooManyColumns { line });
+        }
+        if current.as_ref().is_some_and(|r| r.line != line) {
+            if let Some(done) = current.take() {
+                if visit(done).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        let row = current.get_or_insert_with(|| RawRow { line, cells: Vec::new() });
+        if row.cells.len() <= column {
+            row.cells.resize(column + 1, String::new());
+        }
+        if let Some(slot) = row.cells.get_mut(column) {
+            *slot = cell_text(cell.get_value());
+        }
+    }
+    if let Some(done) = current {
+        let _ = visit(done);
+    }
+    Ok(())
+}
 
-impl<R: Read> Read for WithoutCarriageReturns<R> {
+/// The first sheet whose first rows hold a header: workbooks often open
+/// with a cover sheet.
+fn open_xlsx(path: &Path) -> Result<Table, FileProblem> {
+    let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+    let mut partial = None;
+    let mut first_sheet_lines: Option<Vec<String>> = None;
+    for sheet in workbook.sheet_names() {
+        let mut rows = Vec::new();
+        let read = visit_sheet(&mut workbook, &sheet, &mut |row| {
+            if !is_blank(&row) {
+                rows.push(row);
+            }
+            if rows.len() > HEADER_SEARCH_ROWS { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        match read {
+            Err(problem @ FileProblem::TooManyColumns { .. }) => return Err(problem),
+            // A chart sheet or a damaged one: the header may be on another.
+            Err(_) => continue,
+            Ok(()) => {}
+        }
+        if first_sheet_lines.is_none() {
+            let lines: Vec<String> = rows.iter().map(|r| r.cells.join(" | ")).collect();
+            first_sheet_lines = Some(first_lines(lines.iter().map(String::as_str)));
+        }
+        match find_header(&rows) {
+            HeaderSearch::Found(header) => return Ok(Table { format: Format::Xlsx { sheet }, header }),
+            HeaderSearch::Partial(missing) => {
+                if partial.is_none_or(|p: super::MissingColumns| p.found() < missing.found()) {
+                    partial = Some(missing);
+                }
+            }
+            HeaderSearch::NotFound => {}
+        }
+    }
+    match (partial, first_sheet_lines) {
+        (Some(missing), _) => {
+            Err(FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name })
+        }
+        (None, Some(first_lines)) => Err(FileProblem::NoHeader { first_lines }),
+        (None, None) => Err(FileProblem::Empty),
+    }
+}
+
+/// Unpacks every part of the XLSX once, counting, before calamine opens it:
+/// the sizes a zip declares can lie. Parts held in memory (shared strings,
+/// styles) must fit a quarter of the function's memory, all parts together
+/// the streaming limit, and no text between two tags may exceed a cell.
+fn check_xlsx_parts(path: &Path, limits: &ReadLimits) -> Result<(), FileProblem> {
+    let file = File::open(path).map_err(unreadable)?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+    let mut total: u64 = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+        let name = part.name().map(|n| n.into_owned()).unwrap_or_default();
+        let streamed = name.starts_with("xl/worksheets/");
+        let limit = if streamed { limits.max_xlsx_unpacked_bytes } else { limits.max_xlsx_in_memory_bytes };
+        let too_large = || FileProblem::UnpackedTooLarge { part: name.clone(), limit };
+        if part.size() > limit {
+            return Err(too_large());
+        }
+        let mut size: u64 = 0;
+        let mut text_run: usize = 0;
+        loop {
+            let read = part.read(&mut buffer).map_err(|e| unreadable(format!("XLSX: {e}")))?;
+            if read == 0 {
+                break;
+            }
+            size += read as u64;
+            total += read as u64;
+            if size > limit {
+                return Err(too_large());
+            }
+            if total > limits.max_xlsx_unpacked_bytes {
+                return Err(FileProblem::UnpackedTooLarge { part: name.clone(), limit: limits.max_xlsx_unpacked_bytes });
+            }
+            for byte in buffer.iter().take(read) {
+                if matches!(byte, b'<' | b'>') {
+                    text_run = 0;
+                } else {
+                    text_run += 1;
+                    if text_run > MAX_XML_TEXT_BYTES {
+                        return Err(FileProblem::UnpackedTooLarge {
+                            part: name.clone(),
+                            limit: MAX_XML_TEXT_BYTES as u64,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Line ends as LF: CR bytes are dropped from CRLF text (the csv crate
+/// numbers the lines of CRLF input one too low after the first record), and
+/// turned into LF in text whose lines end in a bare CR. Runs on UTF-8.
+struct LineEnds<R> {
+    inner: R,
+    cr_only: bool,
+}
+
+impl<R: Read> Read for LineEnds<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let read = self.0.read(buffer)?;
+            let read = self.inner.read(buffer)?;
             if read == 0 {
                 return Ok(0);
             }
             let filled = buffer.get_mut(..read).unwrap_or_default();
+            if self.cr_only {
+                filled.iter_mut().filter(|b| **b == b'\r').for_each(|b| *b = b'\n');
+                return Ok(read);
+            }
             let mut kept = 0;
             for i in 0..filled.len() {
                 let Some(byte) = filled.get(i).copied() else { break };
@@ -234,6 +540,47 @@ impl<R: Read> Read for WithoutCarriageReturns<R> {
                 return Ok(kept);
             }
         }
+    }
+}
+
+#[derive(Debug)]
+struct LineTooLongError;
+
+impl std::fmt::Display for LineTooLongError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a line longer than the limit")
+    }
+}
+
+impl std::error::Error for LineTooLongError {}
+
+/// Fails the read once a line grows past [`MAX_LINE_BYTES`], so an endless
+/// line (or an unclosed quote) cannot fill memory.
+struct LineGuard<R> {
+    inner: R,
+    since_newline: usize,
+}
+
+impl<R> LineGuard<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, since_newline: 0 }
+    }
+}
+
+impl<R: Read> Read for LineGuard<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        for byte in buffer.iter().take(read) {
+            if *byte == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+            }
+        }
+        if self.since_newline > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLongError));
+        }
+        Ok(read)
     }
 }
 
@@ -257,26 +604,51 @@ fn cell_text(value: &DataRef<'_>) -> String {
 mod tests {
     use super::*;
 
+    fn table_of(text: &str) -> Result<Table, FileProblem> {
+        open_csv(text, UTF_8, false)
+    }
+
+    fn delimiter_of(text: &str) -> u8 {
+        match table_of(text).unwrap().format {
+            Format::Csv { delimiter, .. } => delimiter,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn the_delimiter_is_the_one_that_splits_lines() {
+    fn the_delimiter_is_the_one_under_which_a_header_is_found() {
         assert_eq!(delimiter_of("ЛС;ФИО;Адрес\n1;Иванов И.И.;\"г. Москва, ул. Лесная\"\n"), b';');
         assert_eq!(delimiter_of("ЛС,ФИО\n1,Иванов И.И.\n"), b',');
         assert_eq!(delimiter_of("ЛС\tФИО\tАдрес\n1\tИванов И.И.\tМосква, Лесная\n"), b'\t');
         assert_eq!(delimiter_of("ЛС;ФИО\n1;\"Иванов, И.И.\"\n"), b';');
+        assert_eq!(delimiter_of("ЛС|ФИО|Адрес\n1|Иванов И.И.|Тверь, Ленина, 1; кв. 3\n"), b'|');
+        // More commas than semicolons, unquoted: the old counting chose `,`.
+        let russian = "Л/С;ФИО плательщика;Адрес;Сальдо\n\
+                       1;Иванов Иван Иванович;г. Тверь, ул. Ленина, д. 1, кв. 3;1 234,56\n\
+                       2;Петров Пётр Петрович;г. Тверь, ул. Ленина, д. 1, кв. 4;-150,00\n";
+        assert_eq!(delimiter_of(russian), b';');
+        assert_eq!(delimiter_of(&russian.replace(';', "\t")), b'\t');
+    }
+
+    #[test]
+    fn no_header_names_the_first_lines() {
+        let problem = table_of("100;Иванов\n200;Петров\n").unwrap_err();
+        assert_eq!(problem.first_lines(), Some(&["100;Иванов".to_owned(), "200;Петров".to_owned()][..]));
+        assert!(problem.message().contains("«100;Иванов»"), "{}", problem.message());
     }
 
     fn rows_of(bytes: &[u8]) -> (Format, Vec<RawRow>) {
         let path = std::env::temp_dir().join(format!("rows-{}", uuid::Uuid::new_v4()));
         std::fs::write(&path, bytes).unwrap();
-        let format = detect(&path).unwrap();
+        let table = open(&path, &ReadLimits::default()).unwrap();
         let mut rows = Vec::new();
-        visit_rows(&path, format, |row| {
+        visit_rows(&path, &table.format, |row| {
             rows.push(row);
             ControlFlow::Continue(())
         })
         .unwrap();
         std::fs::remove_file(&path).unwrap();
-        (format, rows)
+        (table.format, rows)
     }
 
     #[test]
@@ -284,7 +656,7 @@ mod tests {
         let text = "ЛС;ФИО;Адрес\r\n1;Иванов И.И.;\"г. Москва; ул. Лесная\"\r\n2;Петров П.П.;\r\n";
         let (bytes, _, _) = WINDOWS_1251.encode(text);
         let (format, rows) = rows_of(&bytes);
-        assert_eq!(format, Format::Csv { encoding: "windows-1251", delimiter: b';' });
+        assert_eq!(format, Format::Csv { encoding: "windows-1251", delimiter: b';', cr_line_ends: false });
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 2, 3], "{rows:?}");
         assert_eq!(rows[1].cells, ["1", "Иванов И.И.", "г. Москва; ул. Лесная"]);
@@ -292,10 +664,23 @@ mod tests {
 
     #[test]
     fn utf8_and_windows_1251_are_told_apart() {
-        assert_eq!(encoding_of("Лицевой счёт".as_bytes()), UTF_8);
+        assert_eq!(encoding_of("Лицевой счёт".as_bytes()), (UTF_8, 0));
         let (cp1251, _, _) = WINDOWS_1251.encode("Лицевой счёт");
-        assert_eq!(encoding_of(&cp1251), WINDOWS_1251);
+        assert_eq!(encoding_of(&cp1251), (WINDOWS_1251, 0));
         let cut = &"Лицевой".as_bytes()[..3];
-        assert_eq!(encoding_of(cut), UTF_8);
+        assert_eq!(encoding_of(cut), (UTF_8, 0));
+        assert_eq!(encoding_of(&[0xFF, 0xFE, 0x1B, 0x04]), (encoding_rs::UTF_16LE, 2));
+    }
+
+    #[test]
+    fn an_endless_line_is_a_file_problem() {
+        let mut text = String::from("ЛС;ФИО\n1;Иванов И.И.\n2;\"");
+        text.push_str(&"а".repeat(MAX_LINE_BYTES));
+        let path = std::env::temp_dir().join(format!("long-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).unwrap();
+        let table = open(&path, &ReadLimits::default()).unwrap();
+        let result = visit_rows(&path, &table.format, |_| ControlFlow::Continue(()));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(result, Err(FileProblem::LineTooLong { line: 3 }));
     }
 }

@@ -14,7 +14,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::billing::{self, ColumnMap, FileProblem, Format, RawRow, RejectedRow};
+use crate::billing::source::ReadLimits;
+use crate::billing::{self, FileProblem, RawRow, RowOutcome, RowProblem, Table};
 use crate::clock;
 use crate::domain::{BillingAccount, ResidentStatus};
 use crate::errors::{Context, Unexpected};
@@ -26,8 +27,6 @@ use crate::services::Services;
 pub const BATCH_SIZE: usize = 25;
 /// Batches in flight at once.
 pub const WRITERS: usize = 8;
-/// Rows searched for the header (1C exports may start with a title).
-const HEADER_SEARCH_ROWS: usize = 20;
 
 pub const INCOMING_PREFIX: &str = "incoming/";
 pub const REPORTS_PREFIX: &str = "reports/";
@@ -36,7 +35,8 @@ pub const REPORTS_PREFIX: &str = "reports/";
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub file: String,
-    /// `loaded`, or `file_rejected` when nothing could be loaded.
+    /// `loaded`, `file_rejected` when nothing could be loaded, or
+    /// `import_failed` when the import itself failed (see [`failure_report`]).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
@@ -46,17 +46,31 @@ pub struct ImportReport {
     pub loaded: u64,
     pub unchanged: u64,
     pub rejected: u64,
+    /// Rows that are not accounts: blank, totals, group headings, a repeated header.
+    pub skipped: u64,
+    /// Accounts loaded with an address or balance left out (see the warnings report).
+    pub warnings: u64,
     pub residents_suspended: u64,
     pub columns_recognized: Vec<String>,
     pub columns_ignored: Vec<String>,
     pub duration_ms: u128,
     pub rejected_rows_report: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings_report: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProblemReport {
     pub code: &'static str,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_lines: Option<Vec<String>>,
+}
+
+impl ProblemReport {
+    fn of(problem: &FileProblem) -> Self {
+        Self { code: problem.code(), message: problem.message(), first_lines: problem.first_lines().map(<[String]>::to_vec) }
+    }
 }
 
 /// What became of an S3 event for one object.
@@ -69,10 +83,22 @@ pub enum Imported {
     Ignored,
 }
 
+/// Where the reports of one upload go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportKeys {
+    pub summary: String,
+    pub rejected: String,
+    pub warnings: String,
+}
+
 /// Where reports of `key` go: `incoming/2026/ls.csv` → `reports/2026/ls.csv.json`.
-pub fn report_keys(key: &str) -> (String, String) {
+pub fn report_keys(key: &str) -> ReportKeys {
     let name = key.strip_prefix(INCOMING_PREFIX).unwrap_or(key);
-    (format!("{REPORTS_PREFIX}{name}.json"), format!("{REPORTS_PREFIX}{name}.rejected.csv"))
+    ReportKeys {
+        summary: format!("{REPORTS_PREFIX}{name}.json"),
+        rejected: format!("{REPORTS_PREFIX}{name}.rejected.csv"),
+        warnings: format!("{REPORTS_PREFIX}{name}.warnings.csv"),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(key))]
@@ -82,39 +108,56 @@ pub async fn import_object(services: &Services, bucket: &str, key: &str) -> Resu
     }
     tracing::Span::current().record("key", key);
     let started = Instant::now();
+    let limits = ReadLimits::from_env();
     let temp = TempDir::new()?;
     let source = temp.path.join("source");
-    let etag = services.files.download(bucket, key, &source).await?;
+    let downloaded = services.files.download(bucket, key, &source, limits.max_file_bytes).await?;
     let tags = services.files.tags(bucket, key).await?;
-    if tags.get("import-status").map(String::as_str) == Some("processed") && tags.get("import-etag") == Some(&etag) {
+    if tags.get("import-status").map(String::as_str) == Some("processed")
+        && tags.get("import-etag") == Some(&downloaded.etag)
+    {
         tracing::info!("already processed; nothing to do");
         return Ok(Imported::AlreadyProcessed);
     }
 
     let mut report = ImportReport { file: key.to_owned(), status: "loaded", ..ImportReport::default() };
-    let rejected_path = temp.path.join("rejected.csv");
-    let outcome = load(services, &source, &rejected_path, &mut report).await?;
+    let problems = ProblemFiles { rejected: temp.path.join("rejected.csv"), warnings: temp.path.join("warnings.csv") };
+    let outcome = if downloaded.saved {
+        load(services, &source, &limits, &problems, &mut report).await?
+    } else {
+        Err(FileProblem::TooLarge { bytes: downloaded.bytes, limit: limits.max_file_bytes })
+    };
     if let Err(problem) = outcome {
         report.status = "file_rejected";
-        report.problem = Some(ProblemReport { code: problem.code(), message: problem.message() });
+        report.problem = Some(ProblemReport::of(&problem));
     }
-    let (json_key, rejected_key) = report_keys(key);
+    let keys = report_keys(key);
     if report.rejected > 0 {
-        services.files.upload_file(bucket, &rejected_key, &rejected_path, "text/csv; charset=utf-8").await?;
-        report.rejected_rows_report = Some(rejected_key);
+        services.files.upload_file(bucket, &keys.rejected, &problems.rejected, "text/csv; charset=utf-8").await?;
+        report.rejected_rows_report = Some(keys.rejected);
+    }
+    if report.warnings > 0 {
+        services.files.upload_file(bucket, &keys.warnings, &problems.warnings, "text/csv; charset=utf-8").await?;
+        report.warnings_report = Some(keys.warnings);
     }
     report.duration_ms = started.elapsed().as_millis();
     let json = serde_json::to_vec_pretty(&report).context("encoding the import report")?;
-    services.files.put(bucket, &json_key, json, "application/json").await?;
+    services.files.put(bucket, &keys.summary, json, "application/json").await?;
     services
         .files
-        .set_tags(bucket, key, &[("import-status", "processed"), ("import-etag", &etag), ("import-report", &json_key)])
+        .set_tags(
+            bucket,
+            key,
+            &[("import-status", "processed"), ("import-etag", &downloaded.etag), ("import-report", &keys.summary)],
+        )
         .await?;
     tracing::info!(
         rows_read = report.rows_read,
         loaded = report.loaded,
         unchanged = report.unchanged,
         rejected = report.rejected,
+        skipped = report.skipped,
+        warnings = report.warnings,
         status = report.status,
         "billing file imported"
     );
@@ -140,13 +183,10 @@ impl Drop for TempDir {
     }
 }
 
-/// The first pass: where the header is, and for every account the line it
-/// first appears on and whether it appears again with different data.
-struct Survey {
-    format: Format,
-    header_line: u64,
-    columns: ColumnMap,
-    accounts: AccountIndex,
+/// Where the rows that are not loaded, or loaded in part, are written.
+struct ProblemFiles {
+    rejected: PathBuf,
+    warnings: PathBuf,
 }
 
 /// Per distinct account: the line it first appears on and whether it
@@ -237,107 +277,75 @@ fn fingerprint(account: &BillingAccount) -> u32 {
     (hash ^ (hash >> 32)) as u32
 }
 
-/// Finds the header among the first rows and indexes the accounts (see
-/// [`AccountIndex`]).
-pub fn survey(path: &Path) -> Result<(Format, u64, ColumnMap, AccountIndex), FileProblem> {
-    let format = billing::detect(path)?;
-    let mut header: Option<(u64, ColumnMap)> = None;
-    let mut partial_header: Option<billing::MissingColumns> = None;
-    let mut searched = 0;
+/// The first pass: the file's format and header, and the accounts indexed
+/// (see [`AccountIndex`]).
+pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex), FileProblem> {
+    let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
-    let mut any_row = false;
-    billing::visit_rows(path, format, |row| {
-        if billing::rows::is_blank(&row) {
-            return ControlFlow::Continue(());
-        }
-        any_row = true;
-        match &header {
-            None => {
-                match ColumnMap::from_header(&row.cells) {
-                    Ok(columns) => header = Some((row.line, columns)),
-                    Err(missing) if !(missing.account && missing.full_name) => partial_header = Some(missing),
-                    Err(_) => {}
-                }
-                searched += 1;
-                if header.is_none() && searched >= HEADER_SEARCH_ROWS {
-                    return ControlFlow::Break(());
-                }
-            }
-            Some((_, columns)) => {
-                if let Ok(account) = billing::validate(&row, columns, OffsetDateTime::UNIX_EPOCH) {
-                    accounts.record(&account, row.line);
-                }
+    billing::visit_rows(path, &table.format, |row| {
+        if row.line > table.header.line {
+            if let RowOutcome::Account { account, .. } =
+                billing::classify(&row, &table.header.columns, OffsetDateTime::UNIX_EPOCH)
+            {
+                accounts.record(&account, row.line);
             }
         }
         ControlFlow::Continue(())
     })?;
-    if !any_row {
-        return Err(FileProblem::Empty);
-    }
     accounts.seal();
-    match (header, partial_header) {
-        (Some((line, columns)), _) => Ok((format, line, columns, accounts)),
-        (None, Some(missing)) => {
-            Err(FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name })
-        }
-        (None, None) => Err(FileProblem::NoHeader),
-    }
+    Ok((table, accounts))
 }
 
 /// What the reading thread hands to the writers.
 enum Parsed {
-    Row(BillingAccount),
+    Row(BillingAccount, Vec<RowProblem>),
     /// A row identical to one before it.
     Repeat,
-    Rejected(RejectedRow),
+    Skipped,
+    Rejected(RowProblem),
 }
 
 async fn load(
     services: &Services,
     source: &Path,
-    rejected_path: &Path,
+    limits: &ReadLimits,
+    problems: &ProblemFiles,
     report: &mut ImportReport,
 ) -> Result<Result<(), FileProblem>, Unexpected> {
     let path = source.to_owned();
-    let surveyed = tokio::task::spawn_blocking(move || survey(&path)).await.context("surveying a billing file")?;
-    let survey = match surveyed {
-        Ok((format, header_line, columns, accounts)) => Survey { format, header_line, columns, accounts },
+    let limits = *limits;
+    let surveyed =
+        tokio::task::spawn_blocking(move || survey(&path, &limits)).await.context("surveying a billing file")?;
+    let (table, accounts) = match surveyed {
+        Ok(surveyed) => surveyed,
         Err(problem) => return Ok(Err(problem)),
     };
-    report.format = Some(match survey.format {
-        Format::Csv { encoding, delimiter } => {
-            let delimiter = match delimiter {
-                b'\t' => "tab".to_owned(),
-                other => char::from(other).to_string(),
-            };
-            format!("CSV, {encoding}, delimiter {delimiter}")
-        }
-        Format::Xlsx => "XLSX".to_owned(),
-    });
-    report.columns_recognized = survey.columns.recognized.clone();
-    report.columns_ignored = survey.columns.ignored.clone();
+    report.format = Some(table.format.describe());
+    report.columns_recognized = table.header.columns.recognized.clone();
+    report.columns_ignored = table.header.columns.ignored.clone();
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Parsed>(BATCH_SIZE * WRITERS * 4);
     let path = source.to_owned();
     let loaded_at = clock::now();
     let reader = tokio::task::spawn_blocking(move || {
-        billing::visit_rows(&path, survey.format, |row: RawRow| {
-            if row.line <= survey.header_line || billing::rows::is_blank(&row) {
+        billing::visit_rows(&path, &table.format, |row: RawRow| {
+            if row.line <= table.header.line {
                 return ControlFlow::Continue(());
             }
-            let parsed = match billing::validate(&row, &survey.columns, loaded_at) {
-                Ok(account) => match survey.accounts.verdict(&account, row.line) {
-                    Verdict::Load => Parsed::Row(account),
+            let parsed = match billing::classify(&row, &table.header.columns, loaded_at) {
+                RowOutcome::Account { account, warnings } => match accounts.verdict(&account, row.line) {
+                    Verdict::Load => Parsed::Row(account, warnings),
                     // The same row again: loaded once.
                     Verdict::Repeat => Parsed::Repeat,
-                    Verdict::Conflicting => Parsed::Rejected(RejectedRow {
+                    Verdict::Conflicting => Parsed::Rejected(RowProblem {
                         line: row.line,
                         column: Some(billing::Column::Account),
                         reason: "Лицевой счёт встречается в файле несколько раз с разными данными; ни одна из этих строк не загружена.".into(),
                         value: account.account.to_string(),
                     }),
                 },
-                Err(rejected) => Parsed::Rejected(rejected),
+                RowOutcome::Skipped => Parsed::Skipped,
+                RowOutcome::Rejected(rejected) => Parsed::Rejected(rejected),
             };
             if sender.blocking_send(parsed).is_err() {
                 return ControlFlow::Break(());
@@ -346,27 +354,16 @@ async fn load(
         })
     });
 
-    let mut rejected_csv = RejectedCsv::create(rejected_path)?;
+    let mut rejected_csv = ProblemCsv::create(&problems.rejected)?;
+    let mut warnings_csv = ProblemCsv::create(&problems.warnings)?;
     let mut rows = tokio_stream(receiver);
     let mut batches = futures::stream::poll_fn(move |cx| {
-        // Gather up to BATCH_SIZE accounts; rejected rows pass through.
+        // Gather up to BATCH_SIZE rows, in file order.
         let mut batch = Vec::new();
         loop {
             match rows.poll_next_unpin(cx) {
-                std::task::Poll::Ready(Some(Parsed::Row(account))) => {
-                    batch.push(Ok(account));
-                    if batch.len() >= BATCH_SIZE {
-                        return std::task::Poll::Ready(Some(batch));
-                    }
-                }
-                std::task::Poll::Ready(Some(Parsed::Repeat)) => {
-                    batch.push(Err(None));
-                    if batch.len() >= BATCH_SIZE {
-                        return std::task::Poll::Ready(Some(batch));
-                    }
-                }
-                std::task::Poll::Ready(Some(Parsed::Rejected(row))) => {
-                    batch.push(Err(Some(row)));
+                std::task::Poll::Ready(Some(parsed)) => {
+                    batch.push(parsed);
                     if batch.len() >= BATCH_SIZE {
                         return std::task::Poll::Ready(Some(batch));
                     }
@@ -379,29 +376,37 @@ async fn load(
             }
         }
     })
-    .map(|batch: Vec<Result<BillingAccount, Option<RejectedRow>>>| async move {
-        let mut accounts = Vec::new();
-        let mut rejected = Vec::new();
-        let mut repeats = 0u64;
-        for entry in batch {
-            match entry {
-                Ok(account) => accounts.push(account),
-                Err(Some(row)) => rejected.push(row),
-                Err(None) => repeats += 1,
+    .map(|batch: Vec<Parsed>| async move {
+        let mut sorted = SortedBatch::default();
+        for parsed in batch {
+            match parsed {
+                Parsed::Row(account, warnings) => {
+                    sorted.accounts.push(account);
+                    sorted.warnings.extend(warnings);
+                }
+                Parsed::Repeat => sorted.repeats += 1,
+                Parsed::Skipped => sorted.skipped += 1,
+                Parsed::Rejected(row) => sorted.rejected.push(row),
             }
         }
-        let written = write_batch(services, &accounts).await;
-        (accounts.len() as u64 + repeats, rejected, written)
+        let written = write_batch(services, &sorted.accounts).await;
+        (sorted, written)
     })
-    // `buffered` keeps batches in file order, so the rejected rows are too.
+    // `buffered` keeps batches in file order, so the reports are too.
     .buffered(WRITERS);
 
     let mut failure = None;
-    while let Some((count, rejected, written)) = batches.next().await {
-        report.rows_read += count + rejected.len() as u64;
-        report.rejected += rejected.len() as u64;
-        for row in &rejected {
+    while let Some((sorted, written)) = batches.next().await {
+        report.rows_read +=
+            sorted.accounts.len() as u64 + sorted.repeats + sorted.skipped + sorted.rejected.len() as u64;
+        report.rejected += sorted.rejected.len() as u64;
+        report.skipped += sorted.skipped;
+        report.warnings += sorted.warnings.len() as u64;
+        for row in &sorted.rejected {
             rejected_csv.write(row)?;
+        }
+        for row in &sorted.warnings {
+            warnings_csv.write(row)?;
         }
         match written {
             Ok(outcome) => {
@@ -421,7 +426,18 @@ async fn load(
         return Err(error);
     }
     rejected_csv.finish()?;
+    warnings_csv.finish()?;
     Ok(read)
+}
+
+/// One batch of rows, sorted by what becomes of them.
+#[derive(Default)]
+struct SortedBatch {
+    accounts: Vec<BillingAccount>,
+    warnings: Vec<RowProblem>,
+    rejected: Vec<RowProblem>,
+    repeats: u64,
+    skipped: u64,
 }
 
 fn tokio_stream<T>(mut receiver: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Unpin {
@@ -497,33 +513,43 @@ async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, 
     Ok(true)
 }
 
-/// The rejected rows as CSV that Excel opens correctly: UTF-8 with BOM, `;`.
-struct RejectedCsv {
+/// Rows for the billing team, as CSV that Excel opens correctly: UTF-8
+/// with BOM, `;`, and no cell that Excel would run as a formula.
+struct ProblemCsv {
     writer: csv::Writer<std::fs::File>,
 }
 
-impl RejectedCsv {
+impl ProblemCsv {
     fn create(path: &Path) -> Result<Self, Unexpected> {
         use std::io::Write;
-        let mut file = std::fs::File::create(path).context("creating the rejected-rows report")?;
-        file.write_all(&[0xEF, 0xBB, 0xBF]).context("writing the rejected-rows report")?;
+        let mut file = std::fs::File::create(path).context("creating an import report")?;
+        file.write_all(&[0xEF, 0xBB, 0xBF]).context("writing an import report")?;
         let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(file);
-        writer
-            .write_record(["Строка", "Столбец", "Причина", "Значение"])
-            .context("writing the rejected-rows report")?;
+        writer.write_record(["Строка", "Столбец", "Причина", "Значение"]).context("writing an import report")?;
         Ok(Self { writer })
     }
 
-    fn write(&mut self, row: &RejectedRow) -> Result<(), Unexpected> {
+    fn write(&mut self, row: &RowProblem) -> Result<(), Unexpected> {
         let line = row.line.to_string();
         let column = row.column.map_or("", billing::Column::label);
         self.writer
-            .write_record([line.as_str(), column, row.reason.as_str(), row.value.as_str()])
-            .context("writing the rejected-rows report")
+            .write_record([line.as_str(), column, row.reason.as_str(), &defuse_formula(&row.value)])
+            .context("writing an import report")
     }
 
     fn finish(mut self) -> Result<(), Unexpected> {
-        self.writer.flush().context("writing the rejected-rows report")
+        self.writer.flush().context("writing an import report")
+    }
+}
+
+/// A value Excel would take for a formula (`=`, `+`, `-`, `@`, tab, CR at
+/// the start) gets a leading apostrophe, as OWASP advises against CSV
+/// injection: the billing team opens these reports in Excel.
+pub fn defuse_formula(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
     }
 }
 
@@ -537,7 +563,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("fuzz-{}", uuid::Uuid::new_v4()));
         std::fs::write(&path, bytes).unwrap();
         // Any outcome but a panic is fine.
-        let _ = survey(&path);
+        let _ = survey(&path, &ReadLimits::default());
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -565,9 +591,17 @@ mod tests {
 
     #[test]
     fn reports_are_named_after_the_file() {
-        assert_eq!(
-            report_keys("incoming/2026-11/ls.csv"),
-            ("reports/2026-11/ls.csv.json".to_owned(), "reports/2026-11/ls.csv.rejected.csv".to_owned())
-        );
+        let keys = report_keys("incoming/2026-11/ls.csv");
+        assert_eq!(keys.summary, "reports/2026-11/ls.csv.json");
+        assert_eq!(keys.rejected, "reports/2026-11/ls.csv.rejected.csv");
+        assert_eq!(keys.warnings, "reports/2026-11/ls.csv.warnings.csv");
+    }
+
+    #[test]
+    fn formulas_are_defused_in_reports() {
+        for value in ["=1+1", "+7 916", "-150", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(defuse_formula(value), format!("'{value}"), "{value:?}");
+        }
+        assert_eq!(defuse_formula("Иванов"), "Иванов");
     }
 }

@@ -1,0 +1,213 @@
+//! Cells as spreadsheet programs leave them: account numbers that Excel
+//! turned into numbers, balances in every local notation.
+
+use std::borrow::Cow;
+
+use crate::domain::Money;
+use crate::text;
+
+/// Why an account cell cannot be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MangledAccount {
+    /// `1.002003E+08`: Excel shows a number this way when the column is too
+    /// narrow and writes what it shows, so digits may be gone (100200312
+    /// looks the same). Guessing would attach a payer to someone else's
+    /// account, so such a cell is refused with instructions.
+    Exponent,
+}
+
+/// The account cell with what Excel added undone: a leading apostrophe
+/// (text marker), a `.0` or `,0` fraction (a number cell saved as CSV), and
+/// an exponent when no digit can have been lost (`1.23E+02`). Anything else
+/// is passed on unchanged for [`crate::domain::AccountNumber::parse`].
+pub fn account_text(cell: &str) -> Result<Cow<'_, str>, MangledAccount> {
+    let trimmed = cell.trim();
+    let unquoted = trimmed.strip_prefix(['\'', '’', '`']).unwrap_or(trimmed).trim();
+    if let Some((whole, fraction)) = unquoted.split_once(['.', ',']) {
+        if is_digits(whole) && !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') {
+            return Ok(Cow::Owned(whole.to_owned()));
+        }
+    }
+    if let Some((mantissa, exponent)) = unquoted.split_once(['e', 'E']) {
+        let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+        let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
+        if is_digits(whole) && (fraction.is_empty() || is_digits(fraction)) && is_digits(exponent) {
+            let shift: usize = exponent.parse().map_err(|_| MangledAccount::Exponent)?;
+            // Every digit of the number is written out only when the
+            // exponent does not reach past the fraction.
+            if shift == fraction.len() {
+                return Ok(Cow::Owned(format!("{whole}{fraction}")));
+            }
+            return Err(MangledAccount::Exponent);
+        }
+    }
+    Ok(Cow::Borrowed(unquoted))
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A balance cell that is not an amount of money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an amount of money")]
+pub struct NotAnAmount;
+
+const CURRENCY_MARKS: [&str; 9] = ["руб.", "руб", "р.", "р", "₽", "rub", "rur", "rub.", "rur."];
+
+/// A balance as billing programs and Excel write it, in kopecks:
+/// `1 234,56`, `1234.56`, `1 234,56 руб.`, `-150,00`, `(150,00)` (negative),
+/// `150,00-`, NBSP or thin space between thousands, `1,234.56` or `1.234,56`.
+/// An empty cell or a dash means zero, as in 1C's printed forms.
+pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
+    let folded = text::fold(input).to_lowercase();
+    let mut cleaned: String = folded
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'')
+        .map(|c| if matches!(c, '−' | '–' | '—' | '‒' | '‐' | '‑') { '-' } else { c })
+        .collect();
+    for mark in CURRENCY_MARKS {
+        if let Some(stripped) = cleaned.strip_suffix(mark) {
+            cleaned = stripped.to_owned();
+            break;
+        }
+    }
+    if cleaned.is_empty() || cleaned == "-" {
+        return Ok(Money(0));
+    }
+    let mut negative = false;
+    let mut body = cleaned.as_str();
+    if let Some(inner) = body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
+        negative = true;
+        body = inner;
+    }
+    if let Some(rest) = body.strip_prefix('-') {
+        negative = !negative;
+        body = rest;
+    } else if let Some(rest) = body.strip_suffix('-') {
+        negative = !negative;
+        body = rest;
+    }
+    let (whole, fraction) = split_decimal(body)?;
+    let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| NotAnAmount)? };
+    let kopecks: i64 = match fraction.len() {
+        0 => 0,
+        1 => fraction.parse::<i64>().map_err(|_| NotAnAmount)? * 10,
+        2 => fraction.parse().map_err(|_| NotAnAmount)?,
+        _ => return Err(NotAnAmount),
+    };
+    let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
+    Ok(Money(if negative { -total } else { total }))
+}
+
+/// Splits `1.234,56`, `1,234.56`, `1234,5` or `1 234` into whole digits and
+/// the fraction. A lone separator followed by three digits (`12,345`) is
+/// refused: it could be thousands or a typo.
+fn split_decimal(body: &str) -> Result<(String, &str), NotAnAmount> {
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let separators = body.bytes().filter(|b| matches!(b, b',' | b'.')).count();
+    let (whole, fraction) = match body.rfind([',', '.']) {
+        None => (body, ""),
+        Some(at) => {
+            let (whole, rest) = body.split_at(at);
+            let fraction = rest.get(1..).unwrap_or("");
+            let last = rest.as_bytes().first().copied();
+            let other_kind_before = whole.bytes().any(|b| matches!(b, b',' | b'.') && Some(b) != last);
+            if separators > 1 && !other_kind_before {
+                // `1.234.567`: every separator groups thousands.
+                return grouped(body, last).map(|digits| (digits, ""));
+            }
+            if fraction.len() == 3 && separators == 1 {
+                return Err(NotAnAmount);
+            }
+            (whole, fraction)
+        }
+    };
+    let whole = if whole.bytes().any(|b| matches!(b, b',' | b'.')) {
+        let separator = whole.bytes().find(|b| matches!(b, b',' | b'.'));
+        grouped(whole, separator)?
+    } else {
+        whole.to_owned()
+    };
+    if (whole.is_empty() && fraction.is_empty()) || !plain(&whole) || !plain(fraction) {
+        return Err(NotAnAmount);
+    }
+    Ok((whole, fraction))
+}
+
+/// `1,234,567` with `,` as the thousands separator → `1234567`; every group
+/// after the first must have three digits.
+fn grouped(digits: &str, separator: Option<u8>) -> Result<String, NotAnAmount> {
+    let separator = char::from(separator.ok_or(NotAnAmount)?);
+    let mut groups = digits.split(separator);
+    let first = groups.next().unwrap_or("");
+    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NotAnAmount);
+    }
+    let mut out = first.to_owned();
+    for group in groups {
+        if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NotAnAmount);
+        }
+        out.push_str(group);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_cells_as_excel_leaves_them() {
+        for (cell, expected) in [
+            ("100200300", "100200300"),
+            ("100200300.0", "100200300"),
+            ("100200300,00", "100200300"),
+            ("'0012345", "0012345"),
+            (" '100200300 ", "100200300"),
+            ("1.23E+02", "123"),
+            ("1,0020030E+07", "10020030"),
+            ("00 123-456", "00 123-456"),
+            ("12a", "12a"),
+        ] {
+            assert_eq!(account_text(cell).as_deref(), Ok(expected), "{cell:?}");
+        }
+        for lossy in ["1.002003E+08", "1E+8", "1.5e10"] {
+            assert_eq!(account_text(lossy), Err(MangledAccount::Exponent), "{lossy:?}");
+        }
+    }
+
+    #[test]
+    fn balances_as_billing_programs_and_excel_write_them() {
+        let cases = [
+            ("1 234,56", 123456),
+            ("1\u{a0}234,56", 123456),
+            ("1\u{2009}234,56", 123456),
+            ("1\u{202f}234,56", 123456),
+            ("1234.56", 123456),
+            ("1 234,56 руб.", 123456),
+            ("1 234,56 ₽", 123456),
+            ("-150,00", -15000),
+            ("−150,5", -15050),
+            ("(150,00)", -15000),
+            ("150,00-", -15000),
+            ("1,234.56", 123456),
+            ("1.234,56", 123456),
+            ("1.234.567", 123456700),
+            ("0", 0),
+            ("12", 1200),
+            ("1 234 руб.", 123400),
+            ("", 0),
+            ("  ", 0),
+            ("-", 0),
+            ("—", 0),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_balance(input), Ok(Money(expected)), "{input:?}");
+        }
+        for bad in ["abc", "1,2,3", "12,345", "--5", ",", "1e5", "1.234,5.6", "(5", "1,23,45"] {
+            assert_eq!(parse_balance(bad), Err(NotAnAmount), "{bad:?}");
+        }
+    }
+}
