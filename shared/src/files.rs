@@ -48,7 +48,8 @@ impl BillingFiles {
         }
         let mut body = object.body.into_async_read();
         let mut file = tokio::fs::File::create(destination).await.context("creating a temporary file")?;
-        let copied = tokio::io::copy(&mut (&mut body).take(max_bytes + 1), &mut file).await.context("saving a billing file")?;
+        let copied =
+            tokio::io::copy(&mut (&mut body).take(max_bytes + 1), &mut file).await.context("saving a billing file")?;
         file.flush().await.context("saving a billing file")?;
         Ok(Downloaded { etag, bytes: copied.max(bytes), saved: copied <= max_bytes })
     }

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use cabinet::billing;
+use cabinet::billing::{self, RowOutcome, source::ReadLimits};
 use cabinet::usecases::import::survey;
 
 const SURNAMES: &[&str] = &["Иванов", "Петров", "Смирнов", "Кузнецов", "Соколов", "Попов", "Лебедев", "Козлов"];
@@ -61,20 +61,19 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// Reads and validates a file the way the import does (both passes).
-fn parse_only(rows: usize) {
-    let path = std::env::temp_dir().join(format!("bench-{rows}.csv"));
-    generate(&path, rows).expect("generating the file");
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let baseline = peak_rss_mib();
     let started = Instant::now();
-    let (format, header_line, columns, accounts) = survey(&path).expect("a valid file");
+    let (table, accounts) = survey(path, &ReadLimits::default()).expect("a valid file");
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
-    billing::visit_rows(&path, format, |row| {
-        if row.line > header_line {
-            match billing::validate(&row, &columns, now) {
-                Ok(account) if !accounts.is_conflicting(&account) => valid += 1,
+    billing::visit_rows(path, &table.format, |row| {
+        if row.line > table.header.line {
+            match billing::classify(&row, &table.header.columns, now) {
+                RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
+                RowOutcome::Skipped => {}
                 _ => rejected += 1,
             }
         }
@@ -83,13 +82,33 @@ fn parse_only(rows: usize) {
     .expect("readable");
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "parse+validate {rows:>9} rows ({:>6.1} MiB file): {:>8.2} s, {:>9.0} rows/s, peak memory {:>6.1} MiB (before reading {:.1} MiB); valid {valid}, rejected {rejected}",
+        "parse+validate {label} {rows:>9} rows ({:>6.1} MiB file): {:>8.2} s, {:>9.0} rows/s, peak memory {:>6.1} MiB (before reading {:.1} MiB); valid {valid}, rejected {rejected}",
         size as f64 / 1048576.0,
         seconds,
         rows as f64 / seconds,
         peak_rss_mib(),
         baseline,
     );
+}
+
+/// A Windows-1251 CSV as 1C writes it, or an XLSX as Excel writes it (made
+/// by the corpus script `tests/data/billing/make_corpus.py`).
+fn parse_generated(kind: &str, rows: usize) {
+    let path = std::env::temp_dir().join(format!("bench-{rows}.{kind}"));
+    if kind == "xlsx" {
+        let script = local_stack::repo_root().join("tests/data/billing/make_corpus.py");
+        let status = std::process::Command::new("python3")
+            .arg(script)
+            .arg(format!("--xlsx-rows={rows}"))
+            .arg("--out")
+            .arg(&path)
+            .status()
+            .expect("python3 runs the corpus script");
+        assert!(status.success(), "the corpus script failed");
+    } else {
+        generate(&path, rows).expect("generating the file");
+    }
+    parse_only(&path, &format!("{kind:>4}"), rows);
     let _ = std::fs::remove_file(&path);
 }
 
@@ -116,13 +135,16 @@ async fn whole_import(endpoint: &str, rows: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(rows) = args.get(1).and_then(|a| a.strip_prefix("--parse=")).and_then(|n| n.parse().ok()) {
-        parse_only(rows);
+    if let Some((kind, rows)) = args.get(1).and_then(|a| a.strip_prefix("--parse=")).and_then(|a| a.split_once(':')) {
+        parse_generated(kind, rows.parse().expect("a row count"));
         return;
     }
+    // Each size in its own process, so peak memory is that size's alone.
     let me = std::env::current_exe().expect("own path");
-    for rows in [10_000, 100_000, 1_000_000] {
-        let status = std::process::Command::new(&me).arg(format!("--parse={rows}")).status().expect("a child process");
+    for (kind, rows) in [("csv", 10_000), ("csv", 100_000), ("csv", 1_000_000), ("xlsx", 100_000), ("xlsx", 1_000_000)]
+    {
+        let status =
+            std::process::Command::new(&me).arg(format!("--parse={kind}:{rows}")).status().expect("a child process");
         assert!(status.success());
     }
     match std::env::var("AWS_ENDPOINT_URL") {

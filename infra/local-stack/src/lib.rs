@@ -208,7 +208,7 @@ impl LocalStack {
     pub async fn upload_billing_bytes(&self, name: &str, body: Vec<u8>) -> Result<String, StackError> {
         let bucket = self.billing_bucket.clone().ok_or_else(|| StackError::Seed("no billing bucket".into()))?;
         let key = format!("{}{name}", cabinet::usecases::import::INCOMING_PREFIX);
-        let (report_key, _) = cabinet::usecases::import::report_keys(&key);
+        let report_key = cabinet::usecases::import::report_keys(&key).summary;
         // A report left by an earlier upload of the same name is not this one's.
         let _ = self.s3.delete_object().bucket(&bucket).key(&report_key).send().await;
         self.s3

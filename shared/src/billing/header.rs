@@ -35,9 +35,9 @@ pub fn find_header(rows: &[RawRow]) -> HeaderSearch {
         // A second header row under this one (sub-columns of a merged cell,
         // or the rest of wrapped titles) is read together with it.
         // A title row above a complete header is not part of it.
-        let merge_with = rows.get(index + 1).filter(|next| {
-            (single.is_err() || names_a_column(next)) && ColumnMap::from_header(&next.cells).is_err()
-        });
+        let merge_with = rows
+            .get(index + 1)
+            .filter(|next| (single.is_err() || names_a_column(next)) && ColumnMap::from_header(&next.cells).is_err());
         if let Some(next) = merge_with {
             let merged = merge(row, next);
             if let Ok(columns) = ColumnMap::from_header(&merged) {

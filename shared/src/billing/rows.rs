@@ -34,7 +34,10 @@ const MAX_ADDRESS_CHARS: usize = 1_000;
 #[derive(Debug, Clone)]
 pub enum RowOutcome {
     /// An account to load, with what of its optional cells could not be read.
-    Account { account: BillingAccount, warnings: Vec<RowProblem> },
+    Account {
+        account: BillingAccount,
+        warnings: Vec<RowProblem>,
+    },
     /// Not an account row: blank, a total or subtotal, a group heading, a
     /// signature, the header repeated on a new page.
     Skipped,
@@ -156,7 +159,10 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         },
         None => None,
     };
-    RowOutcome::Account { account: BillingAccount { account, full_name, address, balance, updated_at: loaded_at }, warnings }
+    RowOutcome::Account {
+        account: BillingAccount { account, full_name, address, balance, updated_at: loaded_at },
+        warnings,
+    }
 }
 
 #[cfg(test)]
@@ -178,7 +184,8 @@ mod tests {
 
     #[test]
     fn a_good_row_becomes_a_billing_account() {
-        let RowOutcome::Account { account, warnings } = classify_cells(&["00 123", "Иванов И.И.", " ул. Садовая ", "10,5"])
+        let RowOutcome::Account { account, warnings } =
+            classify_cells(&["00 123", "Иванов И.И.", " ул. Садовая ", "10,5"])
         else {
             panic!("not loaded");
         };
@@ -221,7 +228,8 @@ mod tests {
 
     #[test]
     fn an_unreadable_balance_is_a_warning_not_a_rejection() {
-        let RowOutcome::Account { account, warnings } = classify_cells(&["123", "Иванов И.И.", "", "много"]) else {
+        let RowOutcome::Account { account, warnings } = classify_cells(&["123", "Иванов И.И.", "", "много"])
+        else {
             panic!("not loaded");
         };
         assert_eq!(account.balance, None);

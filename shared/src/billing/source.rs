@@ -73,8 +73,14 @@ impl Default for ReadLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// `cr_line_ends`: lines end in a bare CR, as old Mac Excel writes them.
-    Csv { encoding: &'static str, delimiter: u8, cr_line_ends: bool },
-    Xlsx { sheet: String },
+    Csv {
+        encoding: &'static str,
+        delimiter: u8,
+        cr_line_ends: bool,
+    },
+    Xlsx {
+        sheet: String,
+    },
 }
 
 impl Format {
@@ -108,13 +114,28 @@ pub enum FileProblem {
     NotTabular,
     /// No row names the columns; the first lines as read, so the billing
     /// team sees what the importer saw.
-    NoHeader { first_lines: Vec<String> },
-    MissingColumns { account: bool, full_name: bool },
-    TooLarge { bytes: u64, limit: u64 },
+    NoHeader {
+        first_lines: Vec<String>,
+    },
+    MissingColumns {
+        account: bool,
+        full_name: bool,
+    },
+    TooLarge {
+        bytes: u64,
+        limit: u64,
+    },
     /// An XLSX whose parts unpack to more than the function can hold.
-    UnpackedTooLarge { part: String, limit: u64 },
-    TooManyColumns { line: u64 },
-    LineTooLong { line: u64 },
+    UnpackedTooLarge {
+        part: String,
+        limit: u64,
+    },
+    TooManyColumns {
+        line: u64,
+    },
+    LineTooLong {
+        line: u64,
+    },
     Unreadable(String),
 }
 
@@ -139,9 +160,12 @@ impl FileProblem {
         match self {
             FileProblem::Empty => "Файл пустой: в нём нет ни одной строки.".into(),
             FileProblem::OldExcel => {
-                "Файл в старом формате Excel (.xls). Сохраните его как «Книга Excel (.xlsx)» или CSV и загрузите снова.".into()
+                "Файл в старом формате Excel (.xls). Сохраните его как «Книга Excel (.xlsx)» или CSV и загрузите снова."
+                    .into()
             }
-            FileProblem::NotTabular => "Это не таблица CSV и не файл Excel (.xlsx). Выгрузите лицевые счета в CSV или XLSX.".into(),
+            FileProblem::NotTabular => {
+                "Это не таблица CSV и не файл Excel (.xlsx). Выгрузите лицевые счета в CSV или XLSX.".into()
+            }
             FileProblem::NoHeader { first_lines } => {
                 let mut message = String::from(
                     "Не найдена строка заголовков. Одна из первых 20 строк таблицы должна называть столбцы: «Лицевой счёт», «ФИО», «Адрес», «Сальдо».",
@@ -486,7 +510,10 @@ fn check_xlsx_parts(path: &Path, limits: &ReadLimits) -> Result<(), FileProblem>
                 return Err(too_large());
             }
             if total > limits.max_xlsx_unpacked_bytes {
-                return Err(FileProblem::UnpackedTooLarge { part: name.clone(), limit: limits.max_xlsx_unpacked_bytes });
+                return Err(FileProblem::UnpackedTooLarge {
+                    part: name.clone(),
+                    limit: limits.max_xlsx_unpacked_bytes,
+                });
             }
             for byte in buffer.iter().take(read) {
                 if matches!(byte, b'<' | b'>') {

@@ -69,7 +69,11 @@ pub struct ProblemReport {
 
 impl ProblemReport {
     fn of(problem: &FileProblem) -> Self {
-        Self { code: problem.code(), message: problem.message(), first_lines: problem.first_lines().map(<[String]>::to_vec) }
+        Self {
+            code: problem.code(),
+            message: problem.message(),
+            first_lines: problem.first_lines().map(<[String]>::to_vec),
+        }
     }
 }
 
