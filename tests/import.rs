@@ -322,3 +322,26 @@ async fn formulas_in_cells_are_defused_in_the_reports() {
     let warnings = String::from_utf8(warnings[3..].to_vec()).unwrap();
     assert!(warnings.contains(";'@SUM(A1)"), "{warnings}");
 }
+
+/// An import that fails for good (here the object is gone before the
+/// import runs) is retried as Lambda retries it, then its event reaches
+/// the on-failure queue, and the billing team still gets a report.
+#[tokio::test]
+async fn a_failed_import_still_leaves_a_report() {
+    let app = spawn_app().await;
+    app.stack.notify_billing_upload("incoming/vanished.csv").await.expect("the notification is queued");
+    let mut report = None;
+    for _ in 0..300 {
+        if let Some(bytes) = app.stack.billing_object("reports/vanished.csv.json").await {
+            report = Some(serde_json::from_slice::<Value>(&bytes).expect("a JSON report"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let report = report.expect("a failure report within 30 s");
+    assert_eq!(report["status"], "import_failed", "{report:#}");
+    assert_eq!(report["problem"]["code"], "import_failed");
+    assert!(report["problem"]["message"].as_str().unwrap().contains("Загрузите файл ещё раз"), "{report:#}");
+    assert_eq!(report["attempts"], 3, "Lambda's two retries, then the destination");
+    assert_eq!(report["file"], "incoming/vanished.csv");
+}

@@ -10,6 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::{Context, Unexpected};
 
+/// An object key as S3 events carry it (URL-encoded, `+` for spaces).
+pub fn object_key(encoded: &str) -> Result<String, Unexpected> {
+    let spaced = encoded.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|k| k.into_owned()).context("decoding an S3 key")
+}
+
 /// An object fetched from S3 to a local file.
 #[derive(Debug, Clone)]
 pub struct Downloaded {
@@ -107,5 +113,15 @@ impl BillingFiles {
             .await
             .context("tagging a billing file")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_keys_as_s3_encodes_them() {
+        assert_eq!(object_key("incoming/%D0%9B%D0%A1+2026.csv").unwrap(), "incoming/ЛС 2026.csv");
     }
 }

@@ -25,7 +25,7 @@ pub use template::Template;
 /// The handler crates that serve HTTP routes, by binary name in template.yaml.
 pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "password", "account", "pages"];
 /// The handler crates fed by SQS, by binary name.
-pub const SQS_FUNCTIONS: &[&str] = &["identify", "mail-events"];
+pub const SQS_FUNCTIONS: &[&str] = &["identify", "mail-events", "import-failures"];
 /// The handler crates triggered by S3 uploads, by binary name.
 pub const S3_FUNCTIONS: &[&str] = &["import-accounts"];
 
@@ -100,6 +100,8 @@ pub struct LocalStack {
     pub names: HashMap<String, String>,
     /// The bucket billing files are uploaded to.
     pub billing_bucket: Option<String>,
+    /// Where the bucket's notifications for the import queue up.
+    s3_events_queue: Option<String>,
     s3: aws_sdk_s3::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
@@ -165,11 +167,12 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
             services.clone(),
         )));
     }
-    for (binary, queue_url) in &physical.s3_trigger_queues {
+    for trigger in &template.s3_triggers {
+        let Some(queue_url) = physical.s3_trigger_queues.get(&trigger.binary) else { continue };
+        let failures_url = trigger.on_failure.as_ref().and_then(|id| physical.names.get(id)).cloned();
         tasks.push(tokio::spawn(poller::deliver_s3(
             aws_sdk_sqs::Client::new(&aws),
-            queue_url.clone(),
-            binary.clone(),
+            poller::S3Delivery { queue_url: queue_url.clone(), trigger: trigger.clone(), failures_url },
             services.clone(),
         )));
     }
@@ -180,6 +183,7 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         template,
         names: physical.names,
         billing_bucket,
+        s3_events_queue: physical.s3_trigger_queues.values().next().cloned(),
         s3: aws_sdk_s3::Client::new(&aws),
         dynamodb: aws_sdk_dynamodb::Client::new(&aws),
         sqs: aws_sdk_sqs::Client::new(&aws),
@@ -275,6 +279,31 @@ impl LocalStack {
                 return Ok(items);
             }
         }
+    }
+
+    /// Puts an S3 `ObjectCreated` notification for `key` of the billing
+    /// bucket on the import's queue, as S3 sends it, whether or not the
+    /// object (still) exists: an upload replaced or deleted before the
+    /// import ran.
+    pub async fn notify_billing_upload(&self, key: &str) -> Result<(), StackError> {
+        let bucket = self.billing_bucket.clone().ok_or_else(|| StackError::Seed("no billing bucket".into()))?;
+        let url =
+            self.s3_events_queue.clone().ok_or_else(|| StackError::Provision("no S3-triggered function".into()))?;
+        let event = serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-11-25T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "local",
+                   "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                   "object": {"key": key, "size": 0, "eTag": "0"}}
+        }]});
+        self.sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(event.to_string())
+            .send()
+            .await
+            .map_err(|e| StackError::Provision(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
     }
 
     /// Sends `body` to a queue (by logical id), as its producer would: e.g.

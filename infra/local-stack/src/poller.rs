@@ -9,7 +9,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use cabinet::Services;
 
-use crate::template::Subscription;
+use crate::template::{S3Trigger, Subscription};
 
 pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: Subscription, services: Arc<Services>) {
     loop {
@@ -42,6 +42,7 @@ pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: 
         let response = match subscription.binary.as_str() {
             "identify" => identify::handle(&services, event).await,
             "mail-events" => mail_events::handle(&services, event).await,
+            "import-failures" => import_failures::handle(&services, event).await,
             other => {
                 tracing::error!(function = other, "no local handler for this SQS function");
                 return;
@@ -64,14 +65,24 @@ pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: 
     }
 }
 
+/// Where an S3-triggered function's events come from and where its failures go.
+pub struct S3Delivery {
+    pub queue_url: String,
+    pub trigger: S3Trigger,
+    /// The queue of the on-failure destination.
+    pub failures_url: Option<String>,
+}
+
 /// Delivers a bucket's notifications to an S3-triggered function, one event
-/// at a time, as S3 invokes a Lambda. A failed import stays on the queue and
-/// is retried after the visibility timeout (Lambda retries async
-/// invocations too).
-pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, queue_url: String, binary: String, services: Arc<Services>) {
+/// at a time, as S3 invokes a Lambda asynchronously: a failed invocation is
+/// run again (1 s, then 2 s later; Lambda waits minutes) until its attempts
+/// are spent, then the invocation record goes to the on-failure queue,
+/// shaped as Lambda's destination sends it.
+pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, delivery: S3Delivery, services: Arc<Services>) {
+    let queue_url = delivery.queue_url.as_str();
     loop {
         let received =
-            sqs.receive_message().queue_url(&queue_url).max_number_of_messages(1).wait_time_seconds(1).send().await;
+            sqs.receive_message().queue_url(queue_url).max_number_of_messages(1).wait_time_seconds(1).send().await;
         let messages = match received {
             Ok(output) => output.messages.unwrap_or_default(),
             Err(error) => {
@@ -88,21 +99,47 @@ pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, queue_url: String, binary: Str
                     continue;
                 }
             };
-            let succeeded = match binary.as_str() {
-                "import-accounts" => match import_accounts::handle(&services, event).await {
-                    Ok(_) => true,
-                    Err(error) => {
-                        tracing::error!(%error, "import failed; the event will be delivered again");
-                        false
+            let mut attempt = 0;
+            let failure = loop {
+                attempt += 1;
+                let outcome = match delivery.trigger.binary.as_str() {
+                    "import-accounts" => import_accounts::handle(&services, event.clone()).await.map(|_| ()),
+                    other => {
+                        tracing::error!(function = other, "no local handler for this S3 function");
+                        return;
                     }
-                },
-                other => {
-                    tracing::error!(function = other, "no local handler for this S3 function");
-                    return;
+                };
+                match outcome {
+                    Ok(()) => break None,
+                    Err(error) if attempt >= delivery.trigger.attempts => break Some(error),
+                    Err(error) => {
+                        tracing::error!(%error, attempt, "import failed; it will be run again");
+                        tokio::time::sleep(Duration::from_secs(attempt.into())).await;
+                    }
                 }
             };
-            if let (true, Some(handle)) = (succeeded, message.receipt_handle) {
-                if let Err(error) = sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await {
+            if let Some(error) = failure {
+                tracing::error!(%error, attempts = attempt, "import failed for good");
+                let Some(failures_url) = delivery.failures_url.as_deref() else { continue };
+                let record = serde_json::json!({
+                    "version": "1.0",
+                    "timestamp": cabinet::clock::rfc3339(cabinet::clock::now()),
+                    "requestContext": {"requestId": uuid::Uuid::new_v4().to_string(),
+                                       "functionArn": format!("arn:aws:lambda:local:000000000000:function:{}:$LATEST", delivery.trigger.binary),
+                                       "condition": "RetriesExhausted", "approximateInvokeCount": attempt},
+                    "requestPayload": event,
+                    "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                    "responsePayload": {"errorType": "Unexpected", "errorMessage": error.to_string()},
+                });
+                if let Err(error) =
+                    sqs.send_message().queue_url(failures_url).message_body(record.to_string()).send().await
+                {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "sending the failure record failed");
+                    continue;
+                }
+            }
+            if let Some(handle) = message.receipt_handle {
+                if let Err(error) = sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await {
                     tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "deleting an S3 event failed");
                 }
             }

@@ -121,6 +121,9 @@ pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Re
         let url = sqs
             .create_queue()
             .queue_name(&name)
+            // An import runs for as long as it needs (Lambda's limit); the
+            // local stack retries a failed one itself, as Lambda does.
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "900")
             .send()
             .await
             .map_err(|e| failed("creating the S3 events queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?

@@ -55,6 +55,10 @@ pub struct S3Trigger {
     pub events: Vec<String>,
     pub prefix: Option<String>,
     pub binary: String,
+    /// How many times Lambda runs a failing event (1 + MaximumRetryAttempts).
+    pub attempts: u32,
+    /// The queue (logical id) of the on-failure destination, if any.
+    pub on_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -202,6 +206,15 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
     let Some(events) = get(properties, "Events").and_then(Value::as_mapping) else {
         return Ok(());
     };
+    let invoke_config = get(properties, "EventInvokeConfig");
+    // Lambda's default for asynchronous invocations is two retries.
+    let retries = invoke_config.and_then(|c| get(c, "MaximumRetryAttempts")).and_then(Value::as_u64).unwrap_or(2);
+    let on_failure = invoke_config
+        .and_then(|c| get(c, "DestinationConfig"))
+        .and_then(|d| get(d, "OnFailure"))
+        .filter(|f| string(f, "Type").as_deref() == Some("SQS"))
+        .and_then(|f| get(f, "Destination"))
+        .and_then(reference);
     for event in events.values() {
         let empty = Value::Null;
         let event_properties = get(event, "Properties").unwrap_or(&empty);
@@ -241,6 +254,8 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
                     events,
                     prefix,
                     binary: binary.clone(),
+                    attempts: u32::try_from(retries).unwrap_or(2) + 1,
+                    on_failure: on_failure.clone(),
                 });
             }
             _ => {}

@@ -57,6 +57,12 @@ pub struct ImportReport {
     pub rejected_rows_report: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings_report: Option<String>,
+    /// For `import_failed`: how many times Lambda ran the import.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// For `import_failed`: the error Lambda recorded, for support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +172,95 @@ pub async fn import_object(services: &Services, bucket: &str, key: &str) -> Resu
         "billing file imported"
     );
     Ok(Imported::Done(Box::new(report)))
+}
+
+/// Lambda's record of an import that failed for good (after its retries,
+/// or when it timed out or ran out of memory), as the on-failure
+/// destination of the S3-triggered invocation delivers it.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedInvocation {
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub request_context: FailureContext,
+    pub request_payload: aws_lambda_events::event::s3::S3Event,
+    #[serde(default)]
+    pub response_payload: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureContext {
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub approximate_invoke_count: Option<u32>,
+}
+
+impl FailedInvocation {
+    /// The error as Lambda recorded it: type and message.
+    fn error(&self) -> (String, String) {
+        let field = |name: &str| {
+            self.response_payload.as_ref().and_then(|p| p.get(name)).and_then(|v| v.as_str()).unwrap_or_default()
+        };
+        (field("errorType").to_owned(), field("errorMessage").to_owned())
+    }
+
+    /// What the billing team is told, in Russian, by the kind of failure.
+    pub fn message(&self) -> String {
+        let (kind, message) = self.error();
+        let retry = "Строки, которые успели загрузиться, остались; повторная загрузка того же файла их не задвоит.";
+        if message.contains("timed out") || kind.contains("Timeout") {
+            format!(
+                "Загрузка не уложилась в отведённые 15 минут. Разделите файл на несколько частей и загрузите их по очереди. {retry}"
+            )
+        } else if kind.contains("ExitError") || message.contains("signal: killed") || message.contains("memory") {
+            format!(
+                "Функции загрузки не хватило памяти. Сохраните выгрузку в CSV или разделите её на несколько файлов и загрузите снова. {retry}"
+            )
+        } else {
+            format!(
+                "Загрузка прервалась из-за сбоя. Загрузите файл ещё раз; если сбой повторится, передайте этот отчёт в поддержку. {retry}"
+            )
+        }
+    }
+}
+
+/// Writes `reports/<file>.json` with `status: import_failed` for each file
+/// of a failed invocation, unless that file was imported after all (its
+/// current version is tagged as processed). Returns how many were written.
+pub async fn report_failure(services: &Services, failed: &FailedInvocation) -> Result<usize, Unexpected> {
+    let mut written = 0;
+    for record in &failed.request_payload.records {
+        let (Some(bucket), Some(key)) = (record.s3.bucket.name.as_deref(), record.s3.object.key.as_deref()) else {
+            continue;
+        };
+        let key = crate::files::object_key(key)?;
+        if !key.starts_with(INCOMING_PREFIX) {
+            continue;
+        }
+        let tags = services.files.tags(bucket, &key).await.unwrap_or_default();
+        if tags.get("import-status").map(String::as_str) == Some("processed") {
+            tracing::info!(key, "the failed import was completed by a later attempt; no failure report");
+            continue;
+        }
+        let (kind, message) = failed.error();
+        let detail: String = format!("{kind}: {message}").chars().take(500).collect();
+        let report = ImportReport {
+            file: key.clone(),
+            status: "import_failed",
+            problem: Some(ProblemReport { code: "import_failed", message: failed.message(), first_lines: None }),
+            attempts: failed.request_context.approximate_invoke_count,
+            error: Some(detail),
+            ..ImportReport::default()
+        };
+        let json = serde_json::to_vec_pretty(&report).context("encoding the failure report")?;
+        services.files.put(bucket, &report_keys(&key).summary, json, "application/json").await?;
+        tracing::warn!(key, error_type = %kind, "billing import failed; failure report written");
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// A folder for one import's files, removed afterwards.
@@ -599,6 +694,34 @@ mod tests {
         assert_eq!(keys.summary, "reports/2026-11/ls.csv.json");
         assert_eq!(keys.rejected, "reports/2026-11/ls.csv.rejected.csv");
         assert_eq!(keys.warnings, "reports/2026-11/ls.csv.warnings.csv");
+    }
+
+    fn failed(response: serde_json::Value) -> FailedInvocation {
+        serde_json::from_value(serde_json::json!({
+            "version": "1.0",
+            "timestamp": "2026-11-25T10:00:00.000Z",
+            "requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:eu-central-1:1:function:import:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": {"Records": []},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": response
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn failure_reports_say_what_happened() {
+        let timeout = failed(
+            serde_json::json!({"errorMessage": "2026-11-25T10:15:00.000Z r Task timed out after 900.00 seconds"}),
+        );
+        assert!(timeout.message().contains("15 минут"), "{}", timeout.message());
+        let memory = failed(serde_json::json!({"errorType": "Runtime.ExitError",
+            "errorMessage": "RequestId: r Error: Runtime exited with error: signal: killed"}));
+        assert!(memory.message().contains("памяти"), "{}", memory.message());
+        let error =
+            failed(serde_json::json!({"errorType": "Unexpected", "errorMessage": "reading a billing file from S3"}));
+        assert!(error.message().contains("сбоя"), "{}", error.message());
+        assert_eq!(error.request_context.approximate_invoke_count, Some(3));
     }
 
     #[test]
