@@ -4,6 +4,7 @@
 
 use super::columns::{ColumnMap, MissingColumns, column_of};
 use super::rows::RawRow;
+use crate::domain::AccountNumber;
 
 /// Rows searched for the header (1C exports start with a title block).
 pub const HEADER_SEARCH_ROWS: usize = 20;
@@ -41,7 +42,19 @@ pub fn find_header(rows: &[RawRow]) -> HeaderSearch {
         if let Some(next) = merge_with {
             let merged = merge(row, next);
             if let Ok(columns) = ColumnMap::from_header(&merged) {
-                return HeaderSearch::Found(Header { line: next.line, columns, cells: merged.len() });
+                // Under a complete header, a row is a second header row only
+                // if it names more columns and holds no account number: a
+                // data row whose address is "Адрес" is still data.
+                let better = match &single {
+                    Ok(alone) => {
+                        columns.recognized.len() > alone.recognized.len()
+                            && next.cells.get(alone.account).is_none_or(|c| AccountNumber::parse(c).is_err())
+                    }
+                    Err(_) => true,
+                };
+                if better {
+                    return HeaderSearch::Found(Header { line: next.line, columns, cells: merged.len() });
+                }
             }
         }
         match single {
@@ -137,6 +150,12 @@ mod tests {
     #[test]
     fn a_data_row_is_not_taken_for_a_second_header_row() {
         let header = found(find_header(&rows(&[&["ЛС", "ФИО"], &["1", "Иванов Иван Иванович"]])));
+        assert_eq!(header.line, 1);
+    }
+
+    #[test]
+    fn a_data_row_holding_a_header_word_stays_data() {
+        let header = found(find_header(&rows(&[&["ЛС", "ФИО", "Адрес"], &["1", "Иванов Иван Иванович", "Адрес"]])));
         assert_eq!(header.line, 1);
     }
 
