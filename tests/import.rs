@@ -345,3 +345,32 @@ async fn a_failed_import_still_leaves_a_report() {
     assert_eq!(report["attempts"], 3, "Lambda's two retries, then the destination");
     assert_eq!(report["file"], "incoming/vanished.csv");
 }
+
+/// The XLSX that made the old importer grow past 2.6 GB: a 715 KB file
+/// holding one 700 MB shared string. It is refused while unpacking, with
+/// a report, and nothing is loaded.
+#[tokio::test]
+async fn a_zip_bomb_of_a_shared_string_ends_in_a_report() {
+    let app = spawn_app().await;
+    // Written by zlib through Python: the same 700 MB, in about a second.
+    let path = std::env::temp_dir().join(format!("bomb-{}.xlsx", uuid::Uuid::new_v4()));
+    let script = r#"
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+    with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
+        part.write(b"<sst><si><t>")
+        chunk = b"a" * (1 << 20)
+        for _ in range(700):
+            part.write(chunk)
+        part.write(b"</t></si></sst>")
+"#;
+    let status = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).status().unwrap();
+    assert!(status.success());
+    let bomb = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(bomb.len() < 4_000_000, "{} bytes", bomb.len());
+    let report = upload(&app, "bomb.xlsx", bomb).await;
+    assert_eq!(report["status"], "file_rejected", "{report:#}");
+    assert_eq!(report["problem"]["code"], "xlsx_too_large_unpacked", "{report:#}");
+    assert_eq!(report["loaded"], 0);
+}

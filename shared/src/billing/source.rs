@@ -699,6 +699,80 @@ mod tests {
         assert_eq!(encoding_of(&[0xFF, 0xFE, 0x1B, 0x04]), (encoding_rs::UTF_16LE, 2));
     }
 
+    fn temp_file(bytes: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("hostile-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A workbook whose shared strings are `strings` chunks of `chunk`.
+    fn xlsx_with_shared_strings(chunk: &str, strings: usize, one_string: bool) -> Vec<u8> {
+        use std::io::Write;
+        let mut buffer = std::io::Cursor::new(Vec::new());
+        let mut archive = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        archive.start_file("xl/sharedStrings.xml", options).unwrap();
+        archive.write_all(b"<sst>").unwrap();
+        if one_string {
+            archive.write_all(b"<si><t>").unwrap();
+        }
+        for _ in 0..strings {
+            if one_string {
+                archive.write_all(chunk.as_bytes()).unwrap();
+            } else {
+                write!(archive, "<si><t>{chunk}</t></si>").unwrap();
+            }
+        }
+        if one_string {
+            archive.write_all(b"</t></si>").unwrap();
+        }
+        archive.write_all(b"</sst>").unwrap();
+        archive.finish().unwrap();
+        buffer.into_inner()
+    }
+
+    #[test]
+    fn shared_strings_past_a_quarter_of_memory_are_refused_before_opening() {
+        // 40 MB of short strings, for a function of 128 MiB (32 MiB allowed).
+        let path = temp_file(&xlsx_with_shared_strings("Иванов Иван Иванович", 1_000_000, false));
+        let problem = open(&path, &ReadLimits::for_memory(128)).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(problem.code(), "xlsx_too_large_unpacked");
+        assert!(problem.message().contains("sharedStrings.xml"), "{}", problem.message());
+    }
+
+    #[test]
+    fn one_shared_string_longer_than_a_cell_is_refused() {
+        let path = temp_file(&xlsx_with_shared_strings(&"а".repeat(1024), 1024, true));
+        let problem = open(&path, &ReadLimits::default()).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(problem.code(), "xlsx_too_large_unpacked", "{problem:?}");
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_unread() {
+        let path = temp_file(b"\xd0\x9b\xd0\xa1;\xd0\xa4\xd0\x98\xd0\x9e\n1;\xd0\x98 \xd0\x98\n");
+        let limits = ReadLimits { max_file_bytes: 10, ..ReadLimits::default() };
+        let problem = open(&path, &limits).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(problem, FileProblem::TooLarge { limit: 10, .. }), "{problem:?}");
+        assert!(problem.message().contains("слишком большой"));
+    }
+
+    #[test]
+    fn a_csv_row_past_excels_last_column_is_refused() {
+        let mut text = String::from("ЛС;ФИО\n1;Иванов И.И.\n2;Петров П.П.");
+        text.push_str(&";".repeat(MAX_COLUMNS));
+        text.push('\n');
+        let path = temp_file(text.as_bytes());
+        let table = open(&path, &ReadLimits::default()).unwrap();
+        let result = visit_rows(&path, &table.format, |_| ControlFlow::Continue(()));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(result, Err(FileProblem::TooManyColumns { line: 3 }));
+    }
+
     #[test]
     fn an_endless_line_is_a_file_problem() {
         let mut text = String::from("ЛС;ФИО\n1;Иванов И.И.\n2;\"");
