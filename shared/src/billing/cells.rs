@@ -14,21 +14,31 @@ pub enum MangledAccount {
     /// looks the same). Guessing would attach a payer to someone else's
     /// account, so such a cell is refused with instructions.
     Exponent,
+    /// `100200300.5`, `100,000`: a fraction, or a thousands separator that
+    /// reads as one; the number cannot be told for sure.
+    Fraction,
 }
 
 /// The account cell with what Excel added undone: a leading apostrophe
-/// (text marker), a `.0` or `,0` fraction (a number cell saved as CSV), and
-/// an exponent when no digit can have been lost (`1.23E+02`). Anything else
-/// is passed on unchanged for [`crate::domain::AccountNumber::parse`].
+/// (text marker), a `.0` or `,00` fraction (a number cell saved as CSV,
+/// with or without spaces between thousands), and an exponent when no digit
+/// can have been lost (`1.23E+02`). Anything else is passed on unchanged
+/// for [`crate::domain::AccountNumber::parse`].
 pub fn account_text(cell: &str) -> Result<Cow<'_, str>, MangledAccount> {
     let trimmed = cell.trim();
     let unquoted = trimmed.strip_prefix(['\'', '’', '`']).unwrap_or(trimmed).trim();
-    if let Some((whole, fraction)) = unquoted.split_once(['.', ',']) {
-        if is_digits(whole) && !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') {
-            return Ok(Cow::Owned(whole.to_owned()));
+    let compact: String = unquoted.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.bytes().filter(|b| matches!(b, b'.' | b',')).count() == 1 {
+        if let Some((whole, fraction)) = compact.split_once(['.', ',']) {
+            if is_digits(whole) && is_digits(fraction) {
+                if fraction.len() <= 2 && fraction.bytes().all(|b| b == b'0') {
+                    return Ok(Cow::Owned(whole.to_owned()));
+                }
+                return Err(MangledAccount::Fraction);
+            }
         }
     }
-    if let Some((mantissa, exponent)) = unquoted.split_once(['e', 'E']) {
+    if let Some((mantissa, exponent)) = compact.split_once(['e', 'E']) {
         let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
         let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
         if is_digits(whole) && (fraction.is_empty() || is_digits(fraction)) && is_digits(exponent) {
@@ -169,12 +179,18 @@ mod tests {
             ("1.23E+02", "123"),
             ("1,0020030E+07", "10020030"),
             ("00 123-456", "00 123-456"),
+            ("100 200 300.00", "100200300"),
+            ("100\u{a0}200\u{a0}300,00", "100200300"),
+            ("100.200.300", "100.200.300"),
             ("12a", "12a"),
         ] {
             assert_eq!(account_text(cell).as_deref(), Ok(expected), "{cell:?}");
         }
-        for lossy in ["1.002003E+08", "1E+8", "1.5e10"] {
+        for lossy in ["1.002003E+08", "1E+8", "1.5e10", "1.23456789012345E16"] {
             assert_eq!(account_text(lossy), Err(MangledAccount::Exponent), "{lossy:?}");
+        }
+        for fraction in ["100,000", "100.000", "100200300.5", "100 200 300,50", "100.0000"] {
+            assert_eq!(account_text(fraction), Err(MangledAccount::Fraction), "{fraction:?}");
         }
     }
 

@@ -42,6 +42,9 @@ const HEADERS: &[(Column, &[&str])] = &[
             "лицсчет",
             "лицевойсчетабонента",
             "номерлицевогосчет",
+            "лсч",
+            "лсчет",
+            "лицсч",
         ],
     ),
     (
@@ -94,10 +97,19 @@ pub fn header_key(header: &str) -> String {
         .collect()
 }
 
+/// Beginnings of balance headers that go on with a date or a period
+/// («Сальдо на 01.11.2026», «Задолженность на конец месяца»).
+const BALANCE_PREFIXES: [&str; 3] = ["сальдо", "задолженность", "коплате"];
+
 /// The column a header names, if any.
 pub fn column_of(header: &str) -> Option<Column> {
     let key = header_key(header);
-    HEADERS.iter().find(|(_, names)| names.contains(&key.as_str())).map(|(column, _)| *column)
+    let exact = HEADERS.iter().find(|(_, names)| names.contains(&key.as_str())).map(|(column, _)| *column);
+    exact.or_else(|| {
+        // The opening balance is not the balance.
+        let opening = key.contains("начал") || key.contains("входящ");
+        (!opening && BALANCE_PREFIXES.iter().any(|p| key.starts_with(p))).then_some(Column::Balance)
+    })
 }
 
 /// Where the payer's name is: one column, or surname, given name and
@@ -242,10 +254,25 @@ mod tests {
                 assert_eq!((map.account, map.payer), (0, PayerColumns::Whole(1)), "{account} / {name}");
             }
         }
-        for balance in ["Сальдо", "Задолженность", "Долг", "К оплате", "balance"] {
+        for balance in [
+            "Сальдо",
+            "Задолженность",
+            "Долг",
+            "К оплате",
+            "balance",
+            "Сальдо на 01.11.2026",
+            "Задолженность на конец месяца",
+        ] {
             let map = ColumnMap::from_header(&headers(&["ЛС", "ФИО", "Адрес", balance])).unwrap();
             assert_eq!((map.address, map.balance), (Some(2), Some(3)), "{balance}");
         }
+    }
+
+    #[test]
+    fn the_opening_balance_is_not_the_balance() {
+        assert_eq!(column_of("Сальдо на начало периода"), None);
+        assert_eq!(column_of("Входящее сальдо"), None);
+        assert_eq!(column_of("Л/сч"), Some(Column::Account));
     }
 
     #[test]

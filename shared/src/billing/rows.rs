@@ -71,6 +71,20 @@ fn is_total(row: &RawRow) -> bool {
     TOTAL_MARKERS.contains(&word.as_str())
 }
 
+/// The header again (or one of its rows), as printed forms repeat it on
+/// every page: every filled cell names a column.
+fn is_header_again(row: &RawRow) -> bool {
+    let mut filled = row.cells.iter().filter(|c| !c.trim().is_empty()).peekable();
+    filled.peek().is_some() && filled.all(|c| column_of(c).is_some())
+}
+
+/// The row of column numbers under the header of 1C's printed forms:
+/// `1 | 2 | 3 | 4`.
+fn is_column_numbers(row: &RawRow) -> bool {
+    let filled: Vec<&str> = row.cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+    filled.len() >= 3 && filled.iter().enumerate().all(|(i, c)| c.parse::<usize>().ok() == Some(i + 1))
+}
+
 /// Sorts a data row into an account, a skipped row or a rejected one. The
 /// account and the payer go through the same `AccountNumber` and `FullName`
 /// types as registration; an unreadable address or balance does not keep
@@ -80,20 +94,22 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         return RowOutcome::Skipped;
     }
     let account_cell = cell(row, columns.account);
-    if column_of(account_cell) == Some(Column::Account) {
-        // The header again, as printed forms repeat it on every page.
+    if is_header_again(row) || is_column_numbers(row) {
         return RowOutcome::Skipped;
     }
     let name_text = columns.payer.text(|i| cell(row, i));
     let name_text = text::fold(&name_text);
     let account = account_text(account_cell)
-        .map_err(|MangledAccount::Exponent| {
-            problem(
-                row,
-                Column::Account,
-                "Excel записал номер в виде 1,23E+08, и цифры могли потеряться. Задайте столбцу формат «Текстовый» (или расширьте его) и выгрузите файл снова.",
-                account_cell,
-            )
+        .map_err(|mangled| {
+            let reason = match mangled {
+                MangledAccount::Exponent => {
+                    "Excel записал номер в виде 1,23E+08, и цифры могли потеряться. Задайте столбцу формат «Текстовый» (или расширьте его) и выгрузите файл снова."
+                }
+                MangledAccount::Fraction => {
+                    "Номер записан как дробное число или с разделителем тысяч, и его нельзя прочитать наверняка. Задайте столбцу формат «Текстовый» и выгрузите файл снова."
+                }
+            };
+            problem(row, Column::Account, reason, account_cell)
         })
         .and_then(|text| {
             AccountNumber::parse(&text).map_err(|e| match e {
@@ -251,6 +267,8 @@ mod tests {
             &["", "", "ул. Ленина, д. 1", ""],
             &["Главный бухгалтер", "", "", ""],
             &["ЛС", "ФИО", "Адрес", "Сальдо"],
+            &["", "ФИО", "", ""],
+            &["1", "2", "3", "4"],
         ] {
             assert!(matches!(classify_cells(cells), RowOutcome::Skipped), "{cells:?}");
         }

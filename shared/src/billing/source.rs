@@ -201,7 +201,7 @@ impl FileProblem {
                 "В строке {line} больше {MAX_COLUMNS} столбцов (или ячейка за последним столбцом Excel). Это не выгрузка лицевых счетов; проверьте файл."
             ),
             FileProblem::LineTooLong { line } => format!(
-                "Строка {line} длиннее 1 МБ. Так бывает, когда в файле не закрыта кавычка или это не таблица; проверьте файл."
+                "Строка {line} (вместе с продолжением в кавычках) длиннее 1 МБ. Так бывает, когда в ячейке не закрыта кавычка или это не таблица; проверьте файл около этой строки."
             ),
             FileProblem::Unreadable(detail) => format!("Файл не удалось прочитать: {detail}."),
         }
@@ -365,7 +365,7 @@ pub fn visit_rows(
             let file = File::open(path).map_err(unreadable)?;
             let decoded =
                 DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(BufReader::new(file));
-            let decoded = LineGuard::new(LineEnds { inner: decoded, cr_only: *cr_line_ends });
+            let decoded = LineGuard::new(LineEnds { inner: decoded, cr_only: *cr_line_ends }, *delimiter);
             let mut reader = csv_reader(decoded, *delimiter);
             let mut record = csv::StringRecord::new();
             loop {
@@ -581,16 +581,51 @@ impl std::fmt::Display for LineTooLongError {
 
 impl std::error::Error for LineTooLongError {}
 
-/// Fails the read once a line grows past [`MAX_LINE_BYTES`], so an endless
-/// line (or an unclosed quote) cannot fill memory.
+/// Fails the read once a record grows past [`MAX_LINE_BYTES`], so an
+/// endless line, or a quote never closed (which would swallow the rest of
+/// the file into one cell), cannot fill memory or hide the rows after it.
+/// It follows quoting as the csv crate does: a field quoted from its first
+/// byte, `""` inside it; a quote elsewhere is text.
 struct LineGuard<R> {
     inner: R,
-    since_newline: usize,
+    delimiter: u8,
+    since_record: usize,
+    quoted: bool,
+    field_start: bool,
+    /// A quote seen inside a quoted field: closing, or the first of `""`.
+    quote_pending: bool,
 }
 
 impl<R> LineGuard<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, since_newline: 0 }
+    fn new(inner: R, delimiter: u8) -> Self {
+        Self { inner, delimiter, since_record: 0, quoted: false, field_start: true, quote_pending: false }
+    }
+
+    fn step(&mut self, byte: u8) {
+        self.since_record += 1;
+        if self.quoted {
+            if self.quote_pending {
+                self.quote_pending = false;
+                if byte == b'"' {
+                    return;
+                }
+                self.quoted = false;
+            } else {
+                if byte == b'"' {
+                    self.quote_pending = true;
+                }
+                return;
+            }
+        }
+        if byte == b'\n' {
+            self.since_record = 0;
+            self.field_start = true;
+        } else if byte == self.delimiter {
+            self.field_start = true;
+        } else {
+            self.quoted = self.field_start && byte == b'"';
+            self.field_start = false;
+        }
     }
 }
 
@@ -598,13 +633,9 @@ impl<R: Read> Read for LineGuard<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buffer)?;
         for byte in buffer.iter().take(read) {
-            if *byte == b'\n' {
-                self.since_newline = 0;
-            } else {
-                self.since_newline += 1;
-            }
+            self.step(*byte);
         }
-        if self.since_newline > MAX_LINE_BYTES {
+        if self.since_record > MAX_LINE_BYTES {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLongError));
         }
         Ok(read)
@@ -617,9 +648,13 @@ fn cell_text(value: &DataRef<'_>) -> String {
         DataRef::String(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_owned(),
         DataRef::Int(i) => i.to_string(),
-        // Account numbers typed as numbers come back as floats.
+        // Account numbers typed as numbers come back as floats. Past 15
+        // digits Excel has dropped some: the exponent form makes the
+        // account column refuse it rather than load other digits.
         DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-        DataRef::Float(f) => f.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 => format!("{f:E}"),
+        // Sums of amounts carry binary noise (0.20000000000004547): kopecks.
+        DataRef::Float(f) => format!("{f:.2}"),
         DataRef::Bool(b) => b.to_string(),
         DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
         DataRef::DateTime(d) => d.as_f64().to_string(),
@@ -759,6 +794,33 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(problem, FileProblem::TooLarge { limit: 10, .. }), "{problem:?}");
         assert!(problem.message().contains("слишком большой"));
+    }
+
+    #[test]
+    fn a_quote_never_closed_does_not_swallow_the_file() {
+        let mut text = String::from("ЛС;Адрес;ФИО\n1;\"ЖК Лесной, д. 1;Иванов И.И.\n");
+        for i in 0..40_000 {
+            text.push_str(&format!("{i};ул. Ленина, д. 1;Петров Пётр Петрович\n"));
+        }
+        let path = temp_file(text.as_bytes());
+        let table = open(&path, &ReadLimits::default()).unwrap();
+        let result = visit_rows(&path, &table.format, |_| ControlFlow::Continue(()));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(result, Err(FileProblem::LineTooLong { .. })), "{result:?}");
+        // A quote inside an unquoted field is text, as the csv crate reads it.
+        let mut stray = String::from("ЛС;ФИО\n1;ООО \"Ромашка\n");
+        for i in 0..40_000 {
+            stray.push_str(&format!("{i};Петров Пётр Петрович\n"));
+        }
+        let path = temp_file(stray.as_bytes());
+        let table = open(&path, &ReadLimits::default()).unwrap();
+        let mut rows = 0;
+        let result = visit_rows(&path, &table.format, |_| {
+            rows += 1;
+            ControlFlow::Continue(())
+        });
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((result, rows), (Ok(()), 40_002));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct ImportReport {
     pub rejected: u64,
     /// Rows that are not accounts: blank, totals, group headings, a repeated header.
     pub skipped: u64,
+    /// Rows identical to an earlier row of the same account: loaded once.
+    pub repeated: u64,
     /// Accounts loaded with an address or balance left out (see the warnings report).
     pub warnings: u64,
     pub residents_suspended: u64,
@@ -500,6 +502,7 @@ async fn load(
             sorted.accounts.len() as u64 + sorted.repeats + sorted.skipped + sorted.rejected.len() as u64;
         report.rejected += sorted.rejected.len() as u64;
         report.skipped += sorted.skipped;
+        report.repeated += sorted.repeats;
         report.warnings += sorted.warnings.len() as u64;
         for row in &sorted.rejected {
             rejected_csv.write(row)?;

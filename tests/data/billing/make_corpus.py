@@ -31,6 +31,7 @@ import zipfile
 NO_ACCOUNT = ("Лицевой счёт", "Не указан лицевой счёт.")
 NOT_DIGITS = ("Лицевой счёт", "В лицевом счёте есть символы, кроме цифр.")
 EXPONENT = ("Лицевой счёт", "Excel записал номер в виде 1,23E+08, и цифры могли потеряться. Задайте столбцу формат «Текстовый» (или расширьте его) и выгрузите файл снова.")
+FRACTION = ("Лицевой счёт", "Номер записан как дробное число или с разделителем тысяч, и его нельзя прочитать наверняка. Задайте столбцу формат «Текстовый» и выгрузите файл снова.")
 NO_NAME = ("ФИО", "Не указано ФИО плательщика.")
 BAD_NAME = ("ФИО", "ФИО не похоже на фамилию с именем (и отчеством или инициалами): проверьте буквы и порядок слов.")
 CONFLICT = ("Лицевой счёт", "Лицевой счёт встречается в файле несколько раз с разными данными; ни одна из этих строк не загружена.")
@@ -327,12 +328,15 @@ def make_cases():
     c = Case(10, "10-excel-mangled-accounts.csv", "Microsoft Excel ru-RU, номера счетов стали числами («…,0», апостроф, экспонента)")
     lines = ["ЛС;ФИО;Сальдо"]
     shapes = [(f"{c.base + 0}.0", "load"), (f"'{c.base + 1}", "load"), (f"{c.base + 2},00", "load"),
-              (f"000{c.base + 3}", "load"), ("9.10010E+08", "reject-exp"), (f"{c.base + 5}", "load")]
+              (f"000{c.base + 3}", "load"), ("9.10010E+08", "reject-exp"), (f"{c.base + 5}", "load"),
+              (f"{c.base + 6:,}".replace(",", " ") + ".00", "load"), ("910,010", "reject-fraction")]
     for k, (cell, fate) in enumerate(shapes):
         s, g, p = person(c.base + k)
         lines.append(f"{cell};{s} {g} {p};0")
         if fate == "reject-exp":
             c.fates.append((len(lines), "reject", EXPONENT))
+        elif fate == "reject-fraction":
+            c.fates.append((len(lines), "reject", FRACTION))
         else:
             c.fates.append((len(lines), "load", None))
     add(c, codecs.encode(join_lines(lines), "cp1251"))
@@ -359,7 +363,8 @@ def make_cases():
 
     # 13. Footers, subtotals per house, group headings, blank rows, a repeated header.
     c = Case(13, "13-1c-totals-and-groups.csv", "1С, «Оборотно-сальдовая ведомость по лицевым счетам» с группировкой по домам")
-    lines = ["ЛС;ФИО;Адрес;Сальдо"]
+    lines = ["ЛС;ФИО;Адрес;Сальдо на 01.11.2026", "1;2;3;4"]
+    c.fates.append((2, "skip", None))
     k = 0
     for house in range(2):
         lines.append(f";;{STREETS[house]}, д. {house + 1};")
