@@ -22,7 +22,8 @@ impl Services {
     /// Clients for the endpoints configured by the standard AWS variables
     /// (`AWS_ENDPOINT_URL` points them at a local endpoint).
     pub fn new(config: Config, aws: &SdkConfig) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.residents_table, &config.billing_table);
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.residents_table, &config.billing_table)
+            .with_audit_table(&config.audit_table);
         let mailer =
             Mailer::new(aws_sdk_sesv2::Client::new(aws), &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);

@@ -154,6 +154,7 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
             routes: template.routes.clone(),
             endpoint: options.endpoint.clone(),
             http: http.clone(),
+            domain: url.trim_start_matches("http://").to_owned(),
         },
     )));
     for subscription in &template.subscriptions {

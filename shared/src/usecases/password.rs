@@ -129,9 +129,7 @@ pub async fn reset(
         // Another request used the link first.
         return Err(ResetError::InvalidToken);
     }
-    for subject in [format!("email:{}", resident.email), format!("account:{}", resident.account)] {
-        services.store.clear_login_failures(&subject).await?;
-    }
+    services.store.clear_lock(&limits::resident_subject(&resident.account)).await?;
     tracing::info!("password reset");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetDone, entry).await;
