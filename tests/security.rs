@@ -970,3 +970,32 @@ async fn session_and_status_cookies_carry_the_host_prefix() {
         "{cookies:?}"
     );
 }
+
+#[tokio::test]
+async fn a_stranger_using_up_the_reset_letters_does_not_stop_the_resident_s_browser() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    let first = app.login_when_ready(&email, PASSWORD).await;
+    let device = cookie_named(&first, "device").expect("a device cookie");
+    // A stranger asks for reset letters by address and by account number
+    // until the resident's mailbox gets no more this hour.
+    for login in [email.as_str(), "100200300"] {
+        for _ in 0..3 {
+            assert_eq!(app.post_json("/password/forgot", &json!({"login": login})).await.status, StatusCode::ACCEPTED);
+        }
+    }
+    assert_eq!(app.post_json("/password/forgot", &json!({"login": email})).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let before = app.letters_to(&email).await.len();
+    // The resident's own browser still gets a letter.
+    let response = app
+        .client
+        .post(format!("{}/password/forgot", app.stack.url))
+        .header("cookie", &device)
+        .json(&json!({"login": email}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.letters_to(&email).await.len(), before + 1, "a letter for the resident's browser");
+}

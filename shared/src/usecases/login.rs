@@ -89,16 +89,29 @@ async fn lock_subject(
     let Some(resident) = resident else {
         return Ok(limits::login_subject(typed));
     };
-    if let Some(token) = device.and_then(SecretToken::from_presented) {
-        let hash = token.hash();
-        if let Some(record) = services.store.device(&hash).await? {
-            let live = record.expires_at > clock::now().unix_timestamp();
-            if live && record.account == resident.account && record.epoch == resident.session_epoch {
-                return Ok(format!("device:{}", hash.as_str()));
-            }
-        }
+    match known_device(services, resident, device).await? {
+        Some(subject) => Ok(subject),
+        None => Ok(limits::resident_subject(&resident.account)),
     }
-    Ok(limits::resident_subject(&resident.account))
+}
+
+/// When `device` is the cookie of a browser that logged in as `resident`
+/// (and no reset happened since), the subject its attempts count under.
+pub async fn known_device(
+    services: &Services,
+    resident: &Resident,
+    device: Option<&str>,
+) -> Result<Option<String>, Unexpected> {
+    let Some(token) = device.and_then(SecretToken::from_presented) else {
+        return Ok(None);
+    };
+    let hash = token.hash();
+    let Some(record) = services.store.device(&hash).await? else {
+        return Ok(None);
+    };
+    let live = record.expires_at > clock::now().unix_timestamp();
+    let same = record.account == resident.account && record.epoch == resident.session_epoch;
+    Ok((live && same).then(|| format!("device:{}", hash.as_str())))
 }
 
 /// Counts an attempt of `subject` before its password is verified, refusing
@@ -208,13 +221,8 @@ async fn remember_device(
     resident: &Resident,
     presented: Option<&str>,
 ) -> Result<Option<SecretToken>, Unexpected> {
-    if let Some(token) = presented.and_then(SecretToken::from_presented) {
-        if let Some(record) = services.store.device(&token.hash()).await? {
-            let live = record.expires_at > clock::now().unix_timestamp();
-            if live && record.account == resident.account && record.epoch == resident.session_epoch {
-                return Ok(None);
-            }
-        }
+    if known_device(services, resident, presented).await?.is_some() {
+        return Ok(None);
     }
     let token = SecretToken::generate().context("generating a device token")?;
     let record = DeviceRecord {
