@@ -31,6 +31,23 @@ impl Services {
         Self { config, store, mailer, queue, files }
     }
 
+    /// The same with clients built elsewhere (the local stack adds an
+    /// interceptor that records each function's calls).
+    pub fn with_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        ses: aws_sdk_sesv2::Client,
+        sqs: aws_sdk_sqs::Client,
+        s3: aws_sdk_s3::Client,
+    ) -> Self {
+        let store =
+            Store::new(dynamodb, &config.residents_table, &config.billing_table).with_audit_table(&config.audit_table);
+        let mailer = Mailer::new(ses, &config.mail_from, config.ses_configuration_set.clone());
+        let queue = IdentificationQueue::new(sqs, &config.identify_queue_url);
+        let files = BillingFiles::new(s3);
+        Self { config, store, mailer, queue, files }
+    }
+
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;

@@ -27,6 +27,8 @@ use crate::template::Route;
 #[derive(Clone)]
 pub struct State {
     pub services: Arc<Services>,
+    /// Each function's own adapters (recording its calls), by binary.
+    pub functions: std::collections::HashMap<String, Arc<Services>>,
     pub routes: Vec<Route>,
     pub endpoint: String,
     pub http: reqwest::Client,
@@ -121,7 +123,7 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
     let Some(route) = exact.or_else(fallback) else {
         return web::not_found(face);
     };
-    let services = &state.services;
+    let services = state.functions.get(&route.binary).unwrap_or(&state.services);
     match route.binary.as_str() {
         "register" => register::handle(services, request).await,
         "confirm-email" => confirm_email::handle(services, request).await,
