@@ -748,7 +748,7 @@ async fn the_lock_is_per_resident_whichever_identifier_is_typed() {
 async fn every_endpoint_that_checks_a_password_goes_through_the_login_lock() {
     let app = spawn_app().await;
     let email = unique_email();
-    let cookie = app.active_resident(&email).await;
+    app.active_resident(&email).await;
     // POST /email: a wrong password and the right one for a state it cannot
     // act on get the same answer.
     let wrong = app.post_json("/email", &json!({"login": email, "password": "не тот", "email": unique_email()})).await;
@@ -770,7 +770,6 @@ async fn every_endpoint_that_checks_a_password_goes_through_the_login_lock() {
     let app = spawn_app().await;
     let email = unique_email();
     let cookie2 = app.active_resident(&email).await;
-    let _ = cookie;
     for _ in 0..5 {
         let answer = app
             .client
