@@ -207,7 +207,7 @@ pub async fn check_password(
     match resident.filter(|_| verified) {
         Some(resident) => Ok(Ok(Some(Verified { resident, subject, attempt }))),
         None => {
-            tracing::info!("password refused");
+            tracing::info!("login refused");
             failed(services, attempt, entry).await;
             Ok(Ok(None))
         }
