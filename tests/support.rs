@@ -41,7 +41,7 @@ impl Answer {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("session="))
+            .find(|c| c.starts_with("__Host-session="))
             .map(|c| c.split(';').next().unwrap_or_default().to_owned())
     }
 }

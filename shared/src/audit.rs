@@ -1,5 +1,6 @@
-//! The audit log of security events: structured records in the residents
-//! table (`AUDIT#...`), kept for the retention period through TTL. Records
+//! The audit log of security events: structured records in the audit table
+//! (`AUDIT#...`, written with `PutItem` only, never overwritten), kept for
+//! the retention period through TTL. Records
 //! name the account and the caller's IP address, never a password, a token,
 //! a name, a phone or an address in clear.
 
@@ -28,6 +29,7 @@ pub enum AuditEvent {
     Registered,
     EmailConfirmed,
     EmailChangeRequested,
+    EmailChangeCancelled,
     EmailChanged,
     Identified,
     IdentificationRejected,
@@ -39,6 +41,7 @@ pub enum AuditEvent {
     ResetRequested,
     ResetDone,
     EmailUndeliverable,
+    RegistrationPaused,
 }
 
 #[derive(Debug, Serialize)]

@@ -37,6 +37,12 @@ pub struct Config {
     pub audit_retention: Duration,
     /// `SES_CONFIGURATION_SET`: optional, for bounce and complaint events.
     pub ses_configuration_set: Option<String>,
+    /// `AUDIT_TABLE`: the audit log (written with `PutItem` only).
+    pub audit_table: String,
+    /// `UNCONFIRMED_EXPIRY_SECONDS`: an unconfirmed registration (resident,
+    /// e-mail claim, tokens) goes away this long after it was made (the
+    /// link's 24 h plus a margin).
+    pub unconfirmed_expiry: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ impl Config {
             login_lock_base: Duration::from_secs(number("LOGIN_LOCK_BASE_SECONDS", 30)?),
             audit_retention: Duration::from_secs(86_400 * number("AUDIT_RETENTION_DAYS", 365)?),
             ses_configuration_set: optional("SES_CONFIGURATION_SET"),
+            audit_table: required("AUDIT_TABLE")?,
+            unconfirmed_expiry: Duration::from_secs(number("UNCONFIRMED_EXPIRY_SECONDS", 25 * 3600)?),
         })
     }
 
@@ -95,5 +103,7 @@ impl Config {
         "LOGIN_LOCK_BASE_SECONDS",
         "AUDIT_RETENTION_DAYS",
         "SES_CONFIGURATION_SET",
+        "AUDIT_TABLE",
+        "UNCONFIRMED_EXPIRY_SECONDS",
     ];
 }

@@ -123,6 +123,21 @@ struct PasswordChangedText<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/notice.html")]
+struct NoticeHtml<'a> {
+    subject: &'a str,
+    paragraphs: &'a [String],
+    link: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.txt")]
+struct NoticeText<'a> {
+    paragraphs: &'a [String],
+    link: Option<(&'a str, &'a str)>,
+}
+
 /// A letter from its HTML and text renderings.
 fn letter(to: &Email, subject: &str, html: &impl Template, text: &impl Template) -> Result<Letter, Unexpected> {
     Ok(Letter {
@@ -227,6 +242,51 @@ pub fn email_change(
         &EmailChangeHtml { subject, account, link, valid_for },
         &EmailChangeText { account, link, valid_for },
     )
+}
+
+/// A notice of a few paragraphs and, optionally, one link (label, URL).
+fn notice(to: &Email, subject: &str, paragraphs: &[String], link: Option<(&str, &str)>) -> Result<Letter, Unexpected> {
+    letter(to, subject, &NoticeHtml { subject, paragraphs, link }, &NoticeText { paragraphs, link })
+}
+
+/// To the current address when someone with the password asks to move the
+/// cabinet to `new` (masked): the link cancels it.
+pub fn email_change_requested(
+    to: &Email,
+    account: &AccountNumber,
+    new_masked: &str,
+    cancel_link: &str,
+) -> Result<Letter, Unexpected> {
+    let paragraphs = [
+        format!(
+            "В личном кабинете по лицевому счёту {account} запрошена смена адреса электронной почты на {new_masked}. Адрес сменится, только когда откроют ссылку из письма на новый адрес."
+        ),
+        "Если это сделали не вы, отмените смену по ссылке ниже: все запросы смены адреса и ссылки для смены пароля перестанут действовать, все сеансы входа завершатся. Затем задайте новый пароль через «Забыли пароль?» на странице входа — ваш пароль знает кто-то ещё.".to_owned(),
+    ];
+    let subject = "Запрошена смена e-mail личного кабинета ООО «Потенциал»";
+    notice(to, subject, &paragraphs, Some(("Это не я — отменить смену адреса", cancel_link)))
+}
+
+/// To the old address once the change is done.
+pub fn email_changed(to: &Email, account: &AccountNumber, new_masked: &str, at: &str) -> Result<Letter, Unexpected> {
+    let paragraphs = [
+        format!(
+            "Адрес электронной почты личного кабинета по лицевому счёту {account} изменён {at} (по московскому времени) на {new_masked}. Письма теперь приходят туда, а ссылки для смены пароля, отправленные на этот адрес, больше не действуют."
+        ),
+        "Если адрес меняли не вы, сразу обратитесь в офис управляющей компании: вход в кабинет вернут после проверки документов.".to_owned(),
+    ];
+    notice(to, "E-mail личного кабинета ООО «Потенциал» изменён", &paragraphs, None)
+}
+
+/// To an address someone asked to move a cabinet to while it is already
+/// in use in another one: the answer to the asker is the same as for a free
+/// address, only this letter tells.
+pub fn email_in_use(to: &Email, login_link: &str) -> Result<Letter, Unexpected> {
+    let paragraphs = [
+        "Кто-то попросил привязать этот адрес электронной почты к личному кабинету ООО «Потенциал», но он уже указан в другом личном кабинете, поэтому ничего не изменилось.".to_owned(),
+        "Если это были вы, войдите в кабинет, к которому привязан адрес, или укажите другой адрес. Если нет, просто удалите это письмо.".to_owned(),
+    ];
+    notice(to, "Адрес уже указан в личном кабинете ООО «Потенциал»", &paragraphs, Some(("Войти", login_link)))
 }
 
 /// The notice after a password was changed.

@@ -1,6 +1,6 @@
 //! Rate limits and the login lock, all thresholds in one place (the README
 //! lists them). Counters live in DynamoDB with TTL and are atomic
-//! (`Store::count_attempt`, `Store::count_login_failure`); a refused attempt
+//! (`Store::count_attempt`, `Store::swap_lock_record`); a refused attempt
 //! is answered with 429 `rate_limited`, `Retry-After` and a Russian "try
 //! again in N minutes".
 
@@ -48,7 +48,21 @@ pub const MAIL_PER_IP: Limit = Limit { action: "mail-ip", attempts: 30, window: 
 /// same, so the limit tells nothing about who is registered.
 pub const LETTERS_PER_MAILBOX: Limit = Limit { action: "mailbox", attempts: 6, window: HOUR };
 
-/// Login failures of one identifier before it is locked.
+/// Name mismatches per account number per day: past them, registration of
+/// the account pauses for [`REGISTRATION_PAUSE`]. Ten tries cover a tiny part
+/// of the names a stranger would have to guess, and a resident who mistypes
+/// ten times is better helped by the office.
+pub const NAME_MISMATCHES_PER_ACCOUNT: Limit =
+    Limit { action: "name-mismatch", attempts: 10, window: Duration::from_secs(24 * 3600) };
+/// How long registration of an account pauses after too many name mismatches.
+pub const REGISTRATION_PAUSE: Duration = Duration::from_secs(24 * 3600);
+
+/// The lock subject of a registration pause.
+pub fn registration_subject(account: &crate::domain::AccountNumber) -> String {
+    format!("register:{account}")
+}
+
+/// Login failures of one resident (or unknown identifier) before it is locked.
 pub const LOGIN_FAILURES_BEFORE_LOCK: u32 = 5;
 /// The longest lock: it is never permanent, or anyone could lock a resident
 /// out by typing wrong passwords for them.
@@ -74,7 +88,9 @@ pub struct RateLimited {
 }
 
 /// The key a login identifier is counted under, as normalized (so
-/// "100 200 300" and "100200300" count together).
+/// "100 200 300" and "100200300" count together). The login lock counts a
+/// known resident under [`resident_subject`] instead, whichever identifier
+/// was typed.
 pub fn login_subject(login: &str) -> String {
     match Login::parse(login) {
         Some(Login::Email(email)) => format!("email:{email}"),
@@ -109,6 +125,11 @@ pub async fn mailbox_allows(services: &Services, email: &Email) -> Result<bool, 
         tracing::warn!("letter not sent: too many letters to one mailbox");
     }
     Ok(allowed)
+}
+
+/// The lock subject of a resident, whichever identifier was typed.
+pub fn resident_subject(account: &crate::domain::AccountNumber) -> String {
+    format!("resident:{account}")
 }
 
 #[cfg(test)]

@@ -13,10 +13,22 @@
 //! - `STATUS#<sha256>`: the registration status cookie's token; expires
 //!   through TTL.
 //! - `RATE#<action>#<subject>#<window>`: a rate limit counter.
-//! - `LOCK#<subject>`: login failures of one login identifier and the lock
-//!   they earned.
-//! - `AUDIT#<account or ->#<time>#<id>`: a security event; expires after
-//!   the retention period.
+//! - `LOCK#<subject>`: login attempts of one resident (or one unknown
+//!   identifier, or one known device) and the lock they earned; also the
+//!   registration pause of an account (`LOCK#register:<account>`).
+//! - `DEVICE#<sha256>`: a browser that logged in as a resident before (its
+//!   long-lived cookie); expires through TTL.
+//! - `CANCEL#<sha256>`: the link, sent to the old address, that cancels a
+//!   pending address change; expires through TTL.
+//!
+//! Unconfirmed registrations carry `expires_at` on the resident and on its
+//! e-mail claim: DynamoDB deletes them some time after, and until then they
+//! count as gone (`Store::resident` hides them, a new registration replaces
+//! them). Confirmation removes it.
+//!
+//! Audit records (`AUDIT#<account or ->#<time>#<id>`) live in their own table,
+//! written with `PutItem` only and never overwritten; they expire after the
+//! retention period.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -60,6 +72,7 @@ pub struct Store {
     client: Client,
     residents_table: String,
     billing_table: String,
+    audit_table: String,
 }
 
 /// Why a new registration was not stored.
@@ -91,6 +104,35 @@ struct Keyed<'a, T: Serialize> {
 #[derive(Serialize, Deserialize)]
 struct EmailClaim {
     account: AccountNumber,
+    /// Set while the registration is unconfirmed (TTL, Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// Attempts (of logging in, or of anything that checks a password) of one
+/// subject and the lock they earned, as stored under `LOCK#<subject>`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Attempts in a row not ended by a success (counted before the
+    /// password is verified).
+    #[serde(default)]
+    pub failures: u32,
+    /// Until when (Unix milliseconds) no attempt is verified; 0 for none.
+    #[serde(default)]
+    pub locked_until_ms: i64,
+    /// When the attempts are forgotten (Unix seconds, TTL).
+    #[serde(default)]
+    pub expires_at: i64,
+}
+
+/// A browser that logged in as `account`: its own lock, so that a stranger
+/// locking the resident does not lock it out (OWASP's device cookie). Valid
+/// while the resident's session epoch is `epoch` (a reset ends it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub account: AccountNumber,
+    pub epoch: u64,
+    pub expires_at: i64,
 }
 
 /// A login session as stored. It ends at the first of: idle too long
@@ -116,6 +158,10 @@ pub struct EmailChangeRecord {
     pub old_email: Email,
     pub new_email: Email,
     pub expires_at: i64,
+    /// The resident's session epoch when asked: a password reset or a
+    /// cancellation moves it on, and the change no longer applies.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// The outcome `identify` writes.
@@ -155,6 +201,18 @@ fn status_key(hash: &TokenHash) -> String {
 
 fn lock_key(subject: &str) -> String {
     format!("LOCK#{subject}")
+}
+
+fn device_key(hash: &TokenHash) -> String {
+    format!("DEVICE#{}", hash.as_str())
+}
+
+fn cancel_key(hash: &TokenHash) -> String {
+    format!("CANCEL#{}", hash.as_str())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
 
 fn pk(value: String) -> AttributeValue {
@@ -203,6 +261,19 @@ fn unconfirmed_token_update(
             .expression_attribute_values(":new", s(new.as_str())),
     };
     update.build().context("building a confirmation token update")
+}
+
+/// A transactional put of an item that may exist only as an expired
+/// unconfirmed registration (or its claim), which it replaces.
+fn put_replacing_expired(table: &str, item: Item, now: i64) -> Result<TransactWriteItem, Unexpected> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+        .expression_attribute_values(":now", n(now))
+        .build()
+        .context("building a transactional put")?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, Unexpected> {
@@ -255,7 +326,14 @@ fn applied<T>(result: Result<T, SdkError<UpdateItemError>>, context: &'static st
 
 impl Store {
     pub fn new(client: Client, residents_table: impl Into<String>, billing_table: impl Into<String>) -> Self {
-        Self { client, residents_table: residents_table.into(), billing_table: billing_table.into() }
+        let residents_table = residents_table.into();
+        Self { client, audit_table: residents_table.clone(), residents_table, billing_table: billing_table.into() }
+    }
+
+    /// Audit records go to `table` (the stack's `AuditTable`).
+    pub fn with_audit_table(mut self, table: impl Into<String>) -> Self {
+        self.audit_table = table.into();
+        self
     }
 
     async fn get(&self, table: &str, key_name: &str, key: String) -> Result<Option<Item>, Unexpected> {
@@ -398,9 +476,13 @@ impl Store {
         applied(result, "suspending a resident")
     }
 
+    /// The resident of `account`; an unconfirmed registration past its
+    /// expiry counts as gone even before DynamoDB deletes it.
     #[tracing::instrument(skip_all)]
     pub async fn resident(&self, account: &AccountNumber) -> Result<Option<Resident>, Unexpected> {
-        self.read(resident_key(account)).await
+        let resident: Option<Resident> = self.read(resident_key(account)).await?;
+        let now = crate::clock::now().unix_timestamp();
+        Ok(resident.filter(|r| r.expires_at.is_none_or(|at| at > now)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -412,7 +494,9 @@ impl Store {
             return Ok(None);
         };
         let claim: EmailClaim = from_item(item)?;
-        self.resident(&claim.account).await
+        // A claim left by an expired registration may point at an account
+        // registered again since, with another address.
+        Ok(self.resident(&claim.account).await?.filter(|r| r.email == *email))
     }
 
     /// Stores a new resident, their e-mail claim, their confirmation token and
@@ -430,17 +514,15 @@ impl Store {
         let table = &self.residents_table;
         let confirmation =
             TokenRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
+        let claim = EmailClaim { account: resident.account.clone(), expires_at: resident.expires_at };
         let mut attempt = 0;
         loop {
+            let now = crate::clock::now().unix_timestamp();
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(put(table, to_item(resident_key(&resident.account), resident)?, true)?)
-                .transact_items(put(
-                    table,
-                    to_item(email_key(&resident.email), &EmailClaim { account: resident.account.clone() })?,
-                    true,
-                )?)
+                .transact_items(put_replacing_expired(table, to_item(resident_key(&resident.account), resident)?, now)?)
+                .transact_items(put_replacing_expired(table, to_item(email_key(&resident.email), &claim)?, now)?)
                 .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
                 .transact_items(put(table, to_item(status_key(status_token), &confirmation)?, true)?)
                 .send()
@@ -516,29 +598,56 @@ impl Store {
     /// Returns false when that no longer holds (confirmed already, or a newer
     /// letter replaced the token).
     #[tracing::instrument(skip_all)]
+    /// The registration stops expiring: the resident and the claim of
+    /// `email` lose their `expires_at`, in the same transaction.
     pub async fn confirm_email(
         &self,
         account: &AccountNumber,
+        email: &Email,
         token: &TokenHash,
         confirmed_at: OffsetDateTime,
         ready_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.residents_table)
+        let table = &self.residents_table;
+        let resident = Update::builder()
+            .table_name(table)
             .key("pk", pk(resident_key(account)))
-            .condition_expression("#status = :awaiting AND confirmation_token_hash = :token")
-            .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at")
+            .condition_expression(
+                "#status = :awaiting AND confirmation_token_hash = :token AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+            )
+            .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at REMOVE expires_at")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
             .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(":email", s(email.as_str()))
+            .expression_attribute_values(":now", n(confirmed_at.unix_timestamp()))
             .expression_attribute_values(":next", s(ResidentStatus::AwaitingIdentification.as_str()))
             .expression_attribute_values(":confirmed_at", timestamp(confirmed_at))
             .expression_attribute_values(":ready_at", timestamp(ready_at))
+            .build()
+            .context("building a confirmation")?;
+        let claim = Update::builder()
+            .table_name(table)
+            .key("pk", pk(email_key(email)))
+            .condition_expression("account = :account")
+            .update_expression("REMOVE expires_at")
+            .expression_attribute_values(":account", s(account.as_str()))
+            .build()
+            .context("building a confirmation")?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(resident).build())
+            .transact_items(TransactWriteItem::builder().update(claim).build())
             .send()
             .await;
-        applied(result, "confirming an e-mail address")
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if cancellation_codes(&error).is_some_and(|c| c.iter().any(|c| c == CONDITION_FAILED)) => {
+                Ok(false)
+            }
+            Err(error) => Err(Unexpected::new("confirming an e-mail address", error)),
+        }
     }
 
     /// Records the outcome of identification, only if the resident is still
@@ -651,16 +760,19 @@ impl Store {
         new: &Email,
         token: &TokenHash,
         token_expires_at: OffsetDateTime,
+        registration_expires_at: Option<i64>,
     ) -> Result<bool, InsertResidentError> {
         let table = &self.residents_table;
         let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
         let update = unconfirmed_token_update(table, account, token, Some((old, new)))?;
+        let claim = EmailClaim { account: account.clone(), expires_at: registration_expires_at };
+        let now = crate::clock::now().unix_timestamp();
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(delete(table, email_key(old), false)?)
-            .transact_items(put(table, to_item(email_key(new), &EmailClaim { account: account.clone() })?, true)?)
+            .transact_items(put_replacing_expired(table, to_item(email_key(new), &claim)?, now)?)
             .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
             .send()
             .await;
@@ -802,61 +914,83 @@ impl Store {
         }
     }
 
-    /// Until when (Unix milliseconds) the login identifier `subject` is
-    /// locked, if it is.
+    /// The attempts of `subject` and its lock, as stored (possibly past
+    /// `expires_at`: DynamoDB deletes items only eventually).
     #[tracing::instrument(skip_all)]
-    pub async fn login_locked_until(&self, subject: &str) -> Result<Option<i64>, Unexpected> {
-        let Some(item) = self.get(&self.residents_table, "pk", lock_key(subject)).await? else {
-            return Ok(None);
-        };
-        Ok(item.get("locked_until_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+    pub async fn lock_record(&self, subject: &str) -> Result<Option<LockRecord>, Unexpected> {
+        self.read(lock_key(subject)).await
     }
 
-    /// Counts one failed login of `subject` (an atomic counter); the failures
-    /// are forgotten at `forget_at` (Unix seconds, TTL) unless another comes.
-    /// Returns the count.
+    /// Writes `next` for `subject` only if the stored attempts are still
+    /// `seen` (`None`: no item): a compare-and-swap, so that of concurrent
+    /// attempts each sees the count and lock the one before it left.
     #[tracing::instrument(skip_all)]
-    pub async fn count_login_failure(&self, subject: &str, forget_at: i64) -> Result<u32, Unexpected> {
-        let output = self
+    pub async fn swap_lock_record(
+        &self,
+        subject: &str,
+        seen: Option<u32>,
+        next: &LockRecord,
+    ) -> Result<bool, Unexpected> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(lock_key(subject)))
-            .update_expression("ADD failures :one SET expires_at = :forget")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":forget", AttributeValue::N(forget_at.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .context("counting a login failure")?;
-        Ok(output
-            .attributes
-            .and_then(|a| a.get("failures").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
-            .unwrap_or(u32::MAX))
+            .update_expression("SET failures = :failures, locked_until_ms = :until, expires_at = :forget")
+            .expression_attribute_values(":failures", n(i64::from(next.failures)))
+            .expression_attribute_values(":until", n(next.locked_until_ms))
+            .expression_attribute_values(":forget", n(next.expires_at));
+        update = match seen {
+            None => update.condition_expression("attribute_not_exists(pk)"),
+            Some(seen) => {
+                update.condition_expression("failures = :seen").expression_attribute_values(":seen", n(i64::from(seen)))
+            }
+        };
+        applied(update.send().await, "counting an attempt against the lock")
     }
 
-    /// Locks `subject` until `until_ms` (never shortening a longer lock).
+    /// Locks `subject` until `until_ms` (never shortening a longer lock);
+    /// the item goes with the lock.
     #[tracing::instrument(skip_all)]
-    pub async fn lock_login(&self, subject: &str, until_ms: i64) -> Result<(), Unexpected> {
+    pub async fn lock(&self, subject: &str, until_ms: i64) -> Result<(), Unexpected> {
         let result = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(lock_key(subject)))
             .condition_expression("attribute_not_exists(locked_until_ms) OR locked_until_ms < :until")
-            .update_expression("SET locked_until_ms = :until")
-            .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
+            .update_expression("SET locked_until_ms = :until, expires_at = :forget")
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":forget", n(until_ms.div_euclid(1000).saturating_add(1)))
             .send()
             .await;
-        applied(result, "locking a login")?;
+        applied(result, "locking")?;
         Ok(())
     }
 
-    /// Forgets the failures of `subject` (after a successful login or a
-    /// password reset).
+    /// Forgets the attempts of `subject` (after a success or a password
+    /// reset).
     #[tracing::instrument(skip_all)]
-    pub async fn clear_login_failures(&self, subject: &str) -> Result<(), Unexpected> {
+    pub async fn clear_lock(&self, subject: &str) -> Result<(), Unexpected> {
         self.delete(lock_key(subject), "clearing login failures").await
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn put_device(&self, token: &TokenHash, record: &DeviceRecord) -> Result<(), Unexpected> {
+        self.client
+            .put_item()
+            .table_name(&self.residents_table)
+            .set_item(Some(to_item(device_key(token), record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .context("storing a device")?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn device(&self, token: &TokenHash) -> Result<Option<DeviceRecord>, Unexpected> {
+        self.read(device_key(token)).await
     }
 
     /// Stores one audit record under `key` (built by `audit.rs`).
@@ -864,8 +998,10 @@ impl Store {
     pub async fn put_audit<T: Serialize>(&self, key: String, record: &T) -> Result<(), Unexpected> {
         self.client
             .put_item()
-            .table_name(&self.residents_table)
+            .table_name(&self.audit_table)
             .set_item(Some(to_item(key, record)?))
+            // Evidence: a record is never overwritten.
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
             .context("storing an audit record")?;
@@ -905,17 +1041,59 @@ impl Store {
         }
     }
 
+    /// Stores a pending address change and the token of the link that
+    /// cancels it (sent to the old address), in one transaction.
     #[tracing::instrument(skip_all)]
-    pub async fn put_email_change(&self, token: &TokenHash, record: &EmailChangeRecord) -> Result<(), Unexpected> {
+    pub async fn put_email_change(
+        &self,
+        token: &TokenHash,
+        record: &EmailChangeRecord,
+        cancel: &TokenHash,
+    ) -> Result<(), Unexpected> {
+        let table = &self.residents_table;
+        let cancel_record = TokenRecord { account: record.account.clone(), expires_at: record.expires_at };
         self.client
-            .put_item()
-            .table_name(&self.residents_table)
-            .set_item(Some(to_item(email_change_key(token), record)?))
-            .condition_expression("attribute_not_exists(pk)")
+            .transact_write_items()
+            .transact_items(put(table, to_item(email_change_key(token), record)?, true)?)
+            .transact_items(put(table, to_item(cancel_key(cancel), &cancel_record)?, true)?)
             .send()
             .await
             .context("storing an address change")?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn cancel_record(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
+        self.read(cancel_key(token)).await
+    }
+
+    /// The resident said "not me" to an address change: every pending change
+    /// and reset link dies and every session ends (the epoch moves on), and
+    /// the cancel link is used up, in one transaction. False when the link
+    /// was used already.
+    #[tracing::instrument(skip_all)]
+    pub async fn cancel_email_changes(&self, account: &AccountNumber, cancel: &TokenHash) -> Result<bool, Unexpected> {
+        let table = &self.residents_table;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE reset_token_hash ADD session_epoch :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .context("building a cancellation")?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(delete(table, cancel_key(cancel), true)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if cancellation_codes(&error).is_some() => Ok(false),
+            Err(error) => Err(Unexpected::new("cancelling address changes", error)),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -938,19 +1116,26 @@ impl Store {
         let update = Update::builder()
             .table_name(table)
             .key("pk", pk(resident_key(&change.account)))
-            .condition_expression("email = :old")
-            .update_expression("SET email = :new REMOVE email_undeliverable")
+            // A reset or a cancellation since the request ends it; reset
+            // links sent to the old address stop working.
+            .condition_expression("email = :old AND session_epoch = :epoch")
+            .update_expression("SET email = :new REMOVE email_undeliverable, reset_token_hash")
             .expression_attribute_values(":old", s(change.old_email.as_str()))
             .expression_attribute_values(":new", s(change.new_email.as_str()))
+            .expression_attribute_values(":epoch", n(i64::try_from(change.epoch).unwrap_or(i64::MAX)))
             .build()
             .context("building an address change")?;
-        let claim = EmailClaim { account: change.account.clone() };
+        let claim = EmailClaim { account: change.account.clone(), expires_at: None };
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(delete(table, email_key(&change.old_email), false)?)
-            .transact_items(put(table, to_item(email_key(&change.new_email), &claim)?, true)?)
+            .transact_items(put_replacing_expired(
+                table,
+                to_item(email_key(&change.new_email), &claim)?,
+                crate::clock::now().unix_timestamp(),
+            )?)
             .transact_items(delete(table, email_change_key(token), true)?)
             .send()
             .await;

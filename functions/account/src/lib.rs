@@ -1,16 +1,20 @@
 //! `GET /account`: the resident's account from the billing data;
 //! `POST /account/email` asks to change the address (a link goes to the new
-//! one), `GET /account/email/confirm?token=...` is that link.
+//! one), `GET /account/email/confirm?token=...` is that link, and
+//! `GET /account/email/cancel?token=...` the "not me" link sent to the old
+//! address.
 
 use cabinet::Services;
 use cabinet::clock;
 use cabinet::domain::AddressForm;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::account::{AccountError, AccountView, view};
-use cabinet::usecases::address::{AddressError, EmailChangeError, confirm_email_change, request_email_change};
+use cabinet::usecases::address::{
+    AddressError, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
+};
 use cabinet::usecases::login::session_resident;
 use cabinet::web::pages::{AccountPage, MessagePage};
-use cabinet::web::{self, Face, SESSION_COOKIE};
+use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -37,6 +41,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
         (Method::GET, "/account") => show(services, &request, face).await,
         (Method::POST, "/account/email") => change_email(services, &request, face).await,
         (Method::GET, "/account/email/confirm") => confirm_change(services, &request, face).await,
+        (Method::GET, "/account/email/cancel") => cancel_change(services, &request, face).await,
         _ => web::method_not_allowed(face),
     }
 }
@@ -86,7 +91,9 @@ async fn change_email(services: &Services, request: &Request, face: Face) -> Res
     let base_url = web::base_url(&services.config, request);
     let password = form.password.as_deref().unwrap_or_default();
     let email = form.email.as_deref().unwrap_or_default();
-    match request_email_change(services, &resident, password, email, &base_url, &web::requester(request)).await {
+    let device = web::cookie(request, DEVICE_COOKIE);
+    match request_email_change(services, &resident, password, email, &base_url, &web::requester(request), device).await
+    {
         Ok((masked, sent)) => {
             let message = if sent {
                 format!(
@@ -133,6 +140,29 @@ async fn confirm_change(services: &Services, request: &Request, face: Face) -> R
             ErrorCode::EmailTaken,
             "Этот e-mail тем временем указали в другом личном кабинете. Укажите другой адрес.",
         ),
+        Err(EmailChangeError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+async fn cancel_change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+    let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
+    let refused = |code, message: &str| {
+        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
+        back_to_account(face, body.status(), "Ссылка не работает", &body, serde_json::Value::Null)
+    };
+    match cancel_email_change(services, &token, &web::requester(request)).await {
+        Ok(()) => {
+            let message = "Смена адреса отменена: запросы смены адреса и ссылки для смены пароля больше не действуют, все сеансы входа завершены. Ваш пароль знает кто-то ещё — задайте новый через «Забыли пароль?» на странице входа.";
+            let json = serde_json::json!({"status": "email_change_cancelled", "message": message});
+            back_to_account(face, 200, "Смена адреса отменена", &ErrorBody::new(Vec::new()), json)
+        }
+        Err(EmailChangeError::Expired) => refused(
+            ErrorCode::ExpiredToken,
+            "Срок действия ссылки истёк. Если адрес сменили не вы, обратитесь в офис управляющей компании.",
+        ),
+        Err(EmailChangeError::InvalidToken | EmailChangeError::Taken) => {
+            refused(ErrorCode::InvalidToken, "Ссылка недействительна: она уже использована или скопирована не целиком.")
+        }
         Err(EmailChangeError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }

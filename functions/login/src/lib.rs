@@ -5,9 +5,9 @@ use cabinet::Services;
 use cabinet::clock;
 use cabinet::domain::LoginForm;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
-use cabinet::usecases::login::{LoginError, login, logout};
+use cabinet::usecases::login::{DEVICE_LIFETIME, LoginError, login, logout};
 use cabinet::web::pages::LoginPage;
-use cabinet::web::{self, Face, SESSION_COOKIE};
+use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
@@ -32,7 +32,8 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     };
     let base_url = web::base_url(&services.config, request);
     let previous = web::cookie(request, SESSION_COOKIE);
-    let error = match login(services, &form, &base_url, &web::requester(request), previous).await {
+    let device = web::cookie(request, DEVICE_COOKIE);
+    let error = match login(services, &form, &base_url, &web::requester(request), previous, device).await {
         Ok(session) => {
             let max_age = i64::try_from(session.lifetime.as_secs()).unwrap_or(i64::MAX);
             let cookie = web::session_cookie(session.token.expose(), max_age);
@@ -40,7 +41,13 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
                 Face::Json => web::json(200, &serde_json::json!({"status": "active"})),
                 Face::Html => web::redirect("/account"),
             };
-            return web::with_cookie(response, &cookie);
+            let response = web::with_cookie(response, &cookie);
+            return match &session.device {
+                Some(device) => {
+                    web::with_cookie(response, &web::device_cookie(device.expose(), DEVICE_LIFETIME.as_secs()))
+                }
+                None => response,
+            };
         }
         Err(LoginError::Unexpected(error)) => return web::internal_error(face, &error),
         Err(LoginError::RateLimited(limited)) => return web::rate_limited(face, limited.retry_after_seconds),

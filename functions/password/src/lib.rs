@@ -8,7 +8,7 @@ use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::letters::human_duration;
 use cabinet::usecases::password::{ResetError, forgot, reset, reset_target};
 use cabinet::web::pages::{ForgotPage, MessagePage, ResetPage};
-use cabinet::web::{self, Face};
+use cabinet::web::{self, DEVICE_COOKIE, Face};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -39,7 +39,8 @@ async fn request_link(services: &Services, request: &Request, face: Face) -> Res
     };
     let login = form.login.unwrap_or_default();
     let base_url = web::base_url(&services.config, request);
-    match forgot(services, &login, &base_url, &web::requester(request)).await {
+    let device = web::cookie(request, DEVICE_COOKIE);
+    match forgot(services, &login, &base_url, &web::requester(request), device).await {
         Ok(()) => match face {
             Face::Json => web::json(202, &serde_json::json!({"status": "sent_if_registered", "message": SENT})),
             Face::Html => web::html(202, &MessagePage::new("Проверьте почту", SENT, "/login", "Перейти ко входу")),

@@ -48,14 +48,19 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     match register(services, &form, &base_url, &web::requester(request)).await {
         Ok(registered) => answer(face, &registered),
         Err(RegisterError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),
-        Err(RegisterError::Refused(errors)) => {
-            let body = ErrorBody::new(errors);
-            match face {
-                Face::Json => web::json(body.status(), &body),
-                Face::Html => web::html(body.status(), &RegisterPage::with_errors(&form, &body)),
-            }
+        Err(RegisterError::Refused(errors)) => refused(face, &form, &ErrorBody::new(errors)),
+        Err(RegisterError::Paused { retry_after_seconds, error }) => {
+            web::with_retry_after(refused(face, &form, &ErrorBody::new(vec![error])), retry_after_seconds)
         }
         Err(RegisterError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+/// The form again with its errors, or the errors as JSON.
+fn refused(face: Face, form: &RegistrationForm, body: &ErrorBody) -> Response<Body> {
+    match face {
+        Face::Json => web::json(body.status(), body),
+        Face::Html => web::html(body.status(), &RegisterPage::with_errors(form, body)),
     }
 }
 

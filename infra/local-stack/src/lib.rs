@@ -7,6 +7,7 @@
 mod mailbox;
 mod poller;
 mod provision;
+pub mod recorder;
 mod server;
 pub mod template;
 
@@ -95,6 +96,8 @@ pub struct LocalStack {
     /// Where the cabinet is served, e.g. `http://127.0.0.1:3000`.
     pub url: String,
     pub services: Arc<Services>,
+    /// The AWS calls each function made (see `recorder`).
+    pub calls: recorder::Calls,
     pub template: Template,
     /// Physical names by logical id (queues: URL).
     pub names: HashMap<String, String>,
@@ -145,7 +148,29 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     }
     environment.extend(options.environment.clone());
     let config = Config::from_lookup(|name| environment.get(name).cloned())?;
-    let services = Arc::new(Services::new(config, &aws));
+    let services = Arc::new(Services::new(config.clone(), &aws));
+    // Each function gets its own clients, recording the calls it makes.
+    let calls = recorder::Calls::default();
+    let functions: HashMap<String, Arc<Services>> = HTTP_FUNCTIONS
+        .iter()
+        .chain(SQS_FUNCTIONS)
+        .chain(S3_FUNCTIONS)
+        .map(|binary| {
+            let recorder = || recorder::Recorder { function: (*binary).to_owned(), calls: calls.clone() };
+            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&aws).interceptor(recorder()).build(),
+            );
+            let ses = aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&aws).interceptor(recorder()).build(),
+            );
+            let sqs = aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&aws).interceptor(recorder()).build(),
+            );
+            let s3 =
+                aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&aws).interceptor(recorder()).build());
+            ((*binary).to_owned(), Arc::new(Services::with_clients(config.clone(), dynamodb, ses, sqs, s3)))
+        })
+        .collect();
 
     let mut tasks = Vec::new();
     let http = reqwest::Client::new();
@@ -153,9 +178,11 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         listener,
         server::State {
             services: services.clone(),
+            functions: functions.clone(),
             routes: template.routes.clone(),
             endpoint: options.endpoint.clone(),
             http: http.clone(),
+            domain: url.trim_start_matches("http://").to_owned(),
         },
     )));
     for subscription in &template.subscriptions {
@@ -164,7 +191,7 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
             aws_sdk_sqs::Client::new(&aws),
             queue_url,
             subscription.clone(),
-            services.clone(),
+            functions.get(&subscription.binary).cloned().unwrap_or_else(|| services.clone()),
         )));
     }
     for trigger in &template.s3_triggers {
@@ -173,13 +200,14 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         tasks.push(tokio::spawn(poller::deliver_s3(
             aws_sdk_sqs::Client::new(&aws),
             poller::S3Delivery { queue_url: queue_url.clone(), trigger: trigger.clone(), failures_url },
-            services.clone(),
+            functions.get(&trigger.binary).cloned().unwrap_or_else(|| services.clone()),
         )));
     }
     let billing_bucket = template.s3_triggers.first().and_then(|t| physical.names.get(&t.bucket)).cloned();
     let stack = LocalStack {
         url,
         services,
+        calls,
         template,
         names: physical.names,
         billing_bucket,

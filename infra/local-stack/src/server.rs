@@ -27,9 +27,13 @@ use crate::template::Route;
 #[derive(Clone)]
 pub struct State {
     pub services: Arc<Services>,
+    /// Each function's own adapters (recording its calls), by binary.
+    pub functions: std::collections::HashMap<String, Arc<Services>>,
     pub routes: Vec<Route>,
     pub endpoint: String,
     pub http: reqwest::Client,
+    /// `host:port` the stack listens on: API Gateway's `domainName`.
+    pub domain: String,
 }
 
 /// API Gateway's payload limit.
@@ -62,7 +66,7 @@ async fn answer(state: &State, request: hyper::Request<Incoming>, peer: IpAddr) 
     let response = match (request.method().as_str(), path.as_str()) {
         ("GET", "/_local/mail") => mail_page(state).await,
         ("GET", "/_local/mail.json") => mail_json(state).await,
-        _ => match to_lambda(request, peer).await {
+        _ => match to_lambda(request, peer, &state.domain).await {
             Ok(lambda_request) => route(state, lambda_request).await,
             Err(response) => response,
         },
@@ -80,6 +84,7 @@ async fn answer(state: &State, request: hyper::Request<Incoming>, peer: IpAddr) 
 async fn to_lambda(
     request: hyper::Request<Incoming>,
     peer: IpAddr,
+    domain: &str,
 ) -> Result<lambda_http::Request, lambda_http::Response<lambda_http::Body>> {
     let (mut parts, body) = request.into_parts();
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
@@ -101,6 +106,9 @@ async fn to_lambda(
     // The source address, where API Gateway puts it.
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.http.source_ip = Some(peer.to_string());
+    // The domain the request came to, as API Gateway sets it (not the Host
+    // header, which the caller chooses).
+    context.domain_name = Some(domain.to_owned());
     Ok(lambda_http::Request::from_parts(parts, body)
         .with_query_string_parameters(QueryMap::from(grouped))
         .with_request_context(RequestContext::ApiGatewayV2(context)))
@@ -115,7 +123,7 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
     let Some(route) = exact.or_else(fallback) else {
         return web::not_found(face);
     };
-    let services = &state.services;
+    let services = state.functions.get(&route.binary).unwrap_or(&state.services);
     match route.binary.as_str() {
         "register" => register::handle(services, request).await,
         "confirm-email" => confirm_email::handle(services, request).await,

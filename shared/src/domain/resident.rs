@@ -89,6 +89,10 @@ pub struct Resident {
     /// Set when mail to the address bounced or was reported as spam.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_undeliverable: Option<Undeliverable>,
+    /// While the address is unconfirmed: when the registration expires (Unix
+    /// seconds, the table's TTL). Confirmation removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// The 152-FZ consent record: when, to which version of the policy, from

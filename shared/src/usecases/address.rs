@@ -4,14 +4,14 @@
 
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{Email, Password, ResidentStatus, SecretToken, verify_password};
+use crate::domain::{Email, Password, ResidentStatus, SecretToken};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
 use crate::limits::{self, Limit};
 use crate::services::Services;
 use crate::store::{EmailChangeRecord, InsertResidentError};
 use crate::usecases::answer_no_sooner_than;
-use crate::usecases::login::find;
+use crate::usecases::login::{check_password, find};
 use crate::usecases::register::{resend_confirmation, send_confirmation_letter};
 use crate::{domain, text};
 
@@ -101,25 +101,27 @@ pub async fn change_email(
     let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
     check_limits(services, limits::CHANGE_EMAIL, login, requester).await?;
     let resident = find(services, login).await?;
-    let password = Password::from_login_input(password);
-    let phc = resident.as_ref().map(|r| r.password_hash.clone());
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
-        .await
-        .context("verifying a password")?;
-    let Some(mut resident) = resident.filter(|_| verified) else {
-        return Err(AddressError::Refused(vec![FieldError::field(
+    let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
+    // The same lock, counting and audit as login; a confirmed resident gets
+    // the answer of a wrong password, so this is no password oracle.
+    let refused = || {
+        AddressError::Refused(vec![FieldError::field(
             Field::Login,
             ErrorCode::InvalidCredentials,
-            "Неверный e-mail, номер лицевого счёта или пароль.",
-        )]));
+            "Неверный e-mail, номер лицевого счёта или пароль. Если адрес уже подтверждён, изменить его здесь нельзя: войдите в личный кабинет и смените адрес там.",
+        )])
     };
-    if resident.status != ResidentStatus::AwaitingEmailConfirmation {
-        return Err(AddressError::Refused(vec![FieldError::field(
-            Field::Email,
-            ErrorCode::Invalid,
-            "Адрес уже подтверждён, изменить его здесь нельзя. Войдите в личный кабинет.",
-        )]));
+    let checked = check_password(services, login, resident, Password::from_login_input(password), None, entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let Some(verified) = checked else {
+        return Err(refused());
+    };
+    if verified.resident.status != ResidentStatus::AwaitingEmailConfirmation {
+        verified.refuse(services, entry).await;
+        return Err(refused());
     }
+    let mut resident = verified.accept(services).await?;
     let token = SecretToken::generate().context("generating a confirmation token")?;
     let expires_at = clock::now() + services.config.confirmation_token_ttl;
     let taken = || {
@@ -132,7 +134,14 @@ pub async fn change_email(
     if email != resident.email {
         match services
             .store
-            .change_unconfirmed_email(&resident.account, &resident.email, &email, &token.hash(), expires_at)
+            .change_unconfirmed_email(
+                &resident.account,
+                &resident.email,
+                &email,
+                &token.hash(),
+                expires_at,
+                resident.expires_at,
+            )
             .await
         {
             Ok(true) => {}
@@ -157,9 +166,11 @@ pub async fn change_email(
 }
 
 /// A change of a confirmed address, asked for from the account page: the
-/// password proves it is them; the new address gets a link and becomes
-/// theirs only when it is opened. Returns the new address, masked, and
-/// whether the letter went out.
+/// password proves it is them (checked under the login lock, like login);
+/// the new address gets a link and becomes theirs only when it is opened,
+/// and the current address is told at once, with a link that cancels it.
+/// An address already in use gets the same answer and a letter saying so.
+/// Returns the new address, masked, and whether the letter went out.
 #[tracing::instrument(skip_all)]
 pub async fn request_email_change(
     services: &Services,
@@ -168,25 +179,10 @@ pub async fn request_email_change(
     new_email: &str,
     base_url: &str,
     requester: &Requester,
+    device: Option<&str>,
 ) -> Result<(String, bool), AddressError> {
     let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
-    let subject = format!("account:{}", resident.account);
-    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &[(limits::CHANGE_EMAIL, &subject)], entry)
-        .await?
-        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
-    let password = Password::from_login_input(password);
-    let phc = resident.password_hash.clone();
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, Some(&phc)))
-        .await
-        .context("verifying a password")?;
-    if !verified {
-        return Err(AddressError::Refused(vec![FieldError::field(
-            Field::Password,
-            ErrorCode::InvalidCredentials,
-            "Неверный пароль. Введите пароль, с которым вы входите в кабинет.",
-        )]));
-    }
+    // Checked before the password, so the answer tells nothing about it.
     if email == resident.email {
         return Err(AddressError::Refused(vec![FieldError::field(
             Field::Email,
@@ -194,27 +190,60 @@ pub async fn request_email_change(
             "Это и есть ваш текущий адрес. Укажите новый.",
         )]));
     }
-    if services.store.resident_by_email(&email).await?.is_some() {
+    let subject = format!("account:{}", resident.account);
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    limits::check(services, &[(limits::CHANGE_EMAIL, &subject)], entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let typed = resident.account.to_string();
+    let password = Password::from_login_input(password);
+    let checked = check_password(services, &typed, Some(resident.clone()), password, device, entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let Some(verified) = checked else {
         return Err(AddressError::Refused(vec![FieldError::field(
-            Field::Email,
-            ErrorCode::EmailTaken,
-            "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес.",
+            Field::Password,
+            ErrorCode::InvalidCredentials,
+            "Неверный пароль. Введите пароль, с которым вы входите в кабинет.",
         )]));
-    }
-    let token = SecretToken::generate().context("generating an address change token")?;
-    let ttl = services.config.confirmation_token_ttl;
-    let record = EmailChangeRecord {
-        account: resident.account.clone(),
-        old_email: resident.email.clone(),
-        new_email: email.clone(),
-        expires_at: (clock::now() + ttl).unix_timestamp(),
     };
-    services.store.put_email_change(&token.hash(), &record).await?;
-    audit::record(services, AuditEvent::EmailChangeRequested, entry).await;
-    let link = format!("{base_url}/account/email/confirm?token={}", token.expose());
-    let sent = match letters::email_change(&email, &resident.account, &link, ttl) {
-        Ok(letter) => services.mailer.send(&letter).await,
-        Err(error) => Err(error),
+    let resident = verified.accept(services).await?;
+    let ttl = services.config.confirmation_token_ttl;
+    let sent = if services.store.resident_by_email(&email).await?.is_some() {
+        // The asker gets the answer of a free address; only the owner of
+        // the address learns, from this letter, that it is in use.
+        tracing::info!("address change to an address in use");
+        match letters::email_in_use(&email, &format!("{base_url}/login")) {
+            Ok(letter) => services.mailer.send(&letter).await,
+            Err(error) => Err(error),
+        }
+    } else {
+        let token = SecretToken::generate().context("generating an address change token")?;
+        let cancel = SecretToken::generate().context("generating a cancel token")?;
+        let record = EmailChangeRecord {
+            account: resident.account.clone(),
+            old_email: resident.email.clone(),
+            new_email: email.clone(),
+            expires_at: (clock::now() + ttl).unix_timestamp(),
+            epoch: resident.session_epoch,
+        };
+        services.store.put_email_change(&token.hash(), &record, &cancel.hash()).await?;
+        audit::record(services, AuditEvent::EmailChangeRequested, entry).await;
+        let cancel_link = format!("{base_url}/account/email/cancel?token={}", cancel.expose());
+        let warning =
+            letters::email_change_requested(&resident.email, &resident.account, &email.masked(), &cancel_link);
+        let warned = match warning {
+            Ok(letter) => services.mailer.send(&letter).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = warned {
+            tracing::error!(%error, "the warning to the current address could not be sent");
+        }
+        let link = format!("{base_url}/account/email/confirm?token={}", token.expose());
+        match letters::email_change(&email, &resident.account, &link, ttl) {
+            Ok(letter) => services.mailer.send(&letter).await,
+            Err(error) => Err(error),
+        }
     };
     if let Err(error) = &sent {
         tracing::error!(%error, "the address change letter could not be sent");
@@ -258,5 +287,41 @@ pub async fn confirm_email_change(
     tracing::info!("confirmed e-mail address changed");
     let entry = Entry { account: Some(&change.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::EmailChanged, entry).await;
+    let at = clock::moscow(clock::now());
+    let notice = letters::email_changed(&change.old_email, &change.account, &change.new_email.masked(), &at);
+    let sent = match notice {
+        Ok(letter) => services.mailer.send(&letter).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = sent {
+        tracing::error!(%error, "the notice to the old address could not be sent");
+    }
     Ok(change.new_email.masked())
+}
+
+/// Opens the "not me" link sent to the old address: every pending address
+/// change and reset link dies, every session ends.
+#[tracing::instrument(skip_all)]
+pub async fn cancel_email_change(
+    services: &Services,
+    presented: &str,
+    requester: &Requester,
+) -> Result<(), EmailChangeError> {
+    let token = SecretToken::from_presented(presented).ok_or(EmailChangeError::InvalidToken)?;
+    let record = services.store.cancel_record(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
+    if record.expires_at <= clock::now().unix_timestamp() {
+        return Err(EmailChangeError::Expired);
+    }
+    if !services.store.cancel_email_changes(&record.account, &token.hash()).await? {
+        return Err(EmailChangeError::InvalidToken);
+    }
+    tracing::info!("address change cancelled");
+    let entry = Entry {
+        account: Some(&record.account),
+        requester: Some(requester),
+        detail: Some("cancelled"),
+        ..Entry::default()
+    };
+    audit::record(services, AuditEvent::EmailChangeCancelled, entry).await;
+    Ok(())
 }

@@ -56,7 +56,7 @@ pub async fn confirm(
     // Queue first: if the status update then fails, the job finds the
     // resident unconfirmed and does nothing, and the link still works.
     services.queue.schedule(&job, now).await?;
-    if services.store.confirm_email(&resident.account, &hash, now, ready_at).await? {
+    if services.store.confirm_email(&resident.account, &resident.email, &hash, now, ready_at).await? {
         tracing::info!("e-mail confirmed");
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailConfirmed, entry).await;

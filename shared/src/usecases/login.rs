@@ -1,5 +1,7 @@
 //! Login: one answer for an unknown login and a wrong password, a growing
-//! lock after repeated failures, then the stage the resident is at, or a new
+//! lock after repeated failures (per resident, counted before the password
+//! is verified; every endpoint that checks a password goes through
+//! [`check_password`]), then the stage the resident is at, or a new
 //! session. Sessions end when idle, when too old, at logout and at a
 //! password reset.
 
@@ -7,11 +9,13 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{Login, LoginForm, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password};
+use crate::domain::{
+    Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password,
+};
 use crate::errors::{Context, Unexpected};
 use crate::limits::{self, RateLimited};
 use crate::services::Services;
-use crate::store::SessionRecord;
+use crate::store::{DeviceRecord, LockRecord, SessionRecord};
 use crate::usecases::register::resend_confirmation;
 
 /// A new session: the token goes into the cookie, its hash into DynamoDB.
@@ -21,6 +25,9 @@ pub struct Session {
     /// The absolute lifetime, for the cookie; the idle timeout may end the
     /// session sooner.
     pub lifetime: std::time::Duration,
+    /// A new device cookie for this browser (see [`DEVICE_LIFETIME`]), when
+    /// it had none for this resident.
+    pub device: Option<SecretToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,32 +68,174 @@ fn now_ms() -> i64 {
     i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// Refuses the attempt while `subject` is locked, whatever the password.
-async fn refuse_if_locked(services: &Services, subject: &str, now_ms: i64) -> Result<(), LoginError> {
-    match services.store.login_locked_until(subject).await? {
-        Some(until_ms) if until_ms > now_ms => {
-            let seconds = u64::try_from(until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            Err(RateLimited { retry_after_seconds: seconds }.into())
-        }
-        _ => Ok(()),
+/// How long a browser that logged in is remembered (its device cookie).
+pub const DEVICE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(180 * 86_400);
+
+/// Most rounds of the compare-and-swap before an attempt is refused as if
+/// locked (only a burst of concurrent attempts on one subject gets there).
+const MAX_SWAPS: u32 = 30;
+
+/// The subject a password attempt is counted and locked under: the browser,
+/// when it logged in as this resident before (its own lock, so a stranger
+/// locking the resident does not lock it out); else the resident, whichever
+/// identifier was typed; else the identifier as typed (unknown logins lock
+/// alike).
+async fn lock_subject(
+    services: &Services,
+    resident: Option<&Resident>,
+    typed: &str,
+    device: Option<&str>,
+) -> Result<String, Unexpected> {
+    let Some(resident) = resident else {
+        return Ok(limits::login_subject(typed));
+    };
+    match known_device(services, resident, device).await? {
+        Some(subject) => Ok(subject),
+        None => Ok(limits::resident_subject(&resident.account)),
     }
 }
 
-/// Counts a failure and, from the fifth, locks the identifier for a while.
-async fn count_failure(services: &Services, subject: &str, now_ms: i64, entry: Entry<'_>) -> Result<(), Unexpected> {
-    let forget_at = (now_ms / 1000).saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
-    let failures = services.store.count_login_failure(subject, forget_at).await?;
+/// When `device` is the cookie of a browser that logged in as `resident`
+/// (and no reset happened since), the subject its attempts count under.
+pub async fn known_device(
+    services: &Services,
+    resident: &Resident,
+    device: Option<&str>,
+) -> Result<Option<String>, Unexpected> {
+    let Some(token) = device.and_then(SecretToken::from_presented) else {
+        return Ok(None);
+    };
+    let hash = token.hash();
+    let Some(record) = services.store.device(&hash).await? else {
+        return Ok(None);
+    };
+    let live = record.expires_at > clock::now().unix_timestamp();
+    let same = record.account == resident.account && record.epoch == resident.session_epoch;
+    Ok((live && same).then(|| format!("device:{}", hash.as_str())))
+}
+
+/// Counts an attempt of `subject` before its password is verified, refusing
+/// it while the subject is locked. The count and the lock it would earn
+/// are written together by a compare-and-swap, so of a burst of concurrent
+/// attempts each sees the one before it: no more are verified than the lock
+/// schedule allows. Returns the number of the attempt in a row.
+async fn admit_attempt(
+    services: &Services,
+    subject: &str,
+    now_ms: i64,
+) -> Result<Result<u32, RateLimited>, Unexpected> {
+    let now_s = now_ms.div_euclid(1000);
+    let forget_at = now_s.saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
+    for _ in 0..MAX_SWAPS {
+        let stored = services.store.lock_record(subject).await?;
+        let current = stored.filter(|r| r.expires_at > now_s).unwrap_or_default();
+        if current.locked_until_ms > now_ms {
+            let seconds = u64::try_from(current.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
+            return Ok(Err(RateLimited { retry_after_seconds: seconds }));
+        }
+        let failures = current.failures.saturating_add(1);
+        // Should this attempt fail, the lock it earns starts now.
+        let locked_until_ms = limits::lock_duration(failures, services.config.login_lock_base)
+            .map_or(0, |lock| now_ms.saturating_add(millis(lock)));
+        let next = LockRecord { failures, locked_until_ms, expires_at: forget_at };
+        if services.store.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
+            return Ok(Ok(failures));
+        }
+    }
+    tracing::warn!("too many concurrent attempts on one login");
+    Ok(Err(RateLimited { retry_after_seconds: 1 }))
+}
+
+/// A password that checked out, for a resident, counted under `subject`.
+#[derive(Debug)]
+pub struct Verified {
+    pub resident: Resident,
+    subject: String,
+    attempt: u32,
+}
+
+impl Verified {
+    /// The attempt succeeded: the failures before it are forgotten.
+    pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
+        services.store.clear_lock(&self.subject).await?;
+        Ok(self.resident)
+    }
+
+    /// The password was right but the resident's state does not allow what
+    /// was asked: answered and counted exactly like a wrong password, so the
+    /// answer tells nothing about the password.
+    pub async fn refuse(self, services: &Services, entry: Entry<'_>) {
+        failed(services, self.attempt, Entry { detail: Some("state"), ..entry }).await;
+    }
+}
+
+async fn failed(services: &Services, attempt: u32, entry: Entry<'_>) {
     audit::record(services, AuditEvent::LoginFailed, entry).await;
-    if let Some(lock) = limits::lock_duration(failures, services.config.login_lock_base) {
-        services.store.lock_login(subject, now_ms.saturating_add(millis(lock))).await?;
-        tracing::warn!(failures, lock_seconds = lock.as_secs(), "login identifier locked");
+    if let Some(lock) = limits::lock_duration(attempt, services.config.login_lock_base) {
+        tracing::warn!(failures = attempt, lock_seconds = lock.as_secs(), "login locked");
         audit::record(services, AuditEvent::Locked, entry).await;
     }
-    Ok(())
+}
+
+/// Checks a password the way every endpoint that takes one must: the
+/// attempt counted against the lock first (refused while locked), one
+/// argon2 verification whether or not the resident exists, a wrong password
+/// audited as `login_failed`. `Ok(None)`: unknown login or wrong password.
+/// `device` is the browser's device cookie, if it sent one.
+pub async fn check_password(
+    services: &Services,
+    typed: &str,
+    resident: Option<Resident>,
+    password: Password,
+    device: Option<&str>,
+    entry: Entry<'_>,
+) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
+    let subject = lock_subject(services, resident.as_ref(), typed, device).await?;
+    let attempt = match admit_attempt(services, &subject, now_ms()).await? {
+        Ok(attempt) => attempt,
+        Err(limited) => {
+            audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
+            return Ok(Err(limited));
+        }
+    };
+    let phc = resident.as_ref().map(|r| r.password_hash.clone());
+    // The hash is verified whether or not the login exists, so both take the
+    // same time.
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
+        .await
+        .context("verifying a password")?;
+    match resident.filter(|_| verified) {
+        Some(resident) => Ok(Ok(Some(Verified { resident, subject, attempt }))),
+        None => {
+            tracing::info!("login refused");
+            failed(services, attempt, entry).await;
+            Ok(Ok(None))
+        }
+    }
+}
+
+/// Remembers this browser as one that logged in as `resident`, unless the
+/// cookie it sent says so already. Returns the new device token.
+async fn remember_device(
+    services: &Services,
+    resident: &Resident,
+    presented: Option<&str>,
+) -> Result<Option<SecretToken>, Unexpected> {
+    if known_device(services, resident, presented).await?.is_some() {
+        return Ok(None);
+    }
+    let token = SecretToken::generate().context("generating a device token")?;
+    let record = DeviceRecord {
+        account: resident.account.clone(),
+        epoch: resident.session_epoch,
+        expires_at: clock::now().unix_timestamp().saturating_add(seconds(DEVICE_LIFETIME)),
+    };
+    services.store.put_device(&token.hash(), &record).await?;
+    Ok(Some(token))
 }
 
 /// Logs in; `previous` is the session cookie the browser still sent, which
-/// is revoked (the token changes at every login).
+/// is revoked (the token changes at every login); `device` its device cookie.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     services: &Services,
@@ -94,28 +243,18 @@ pub async fn login(
     base_url: &str,
     requester: &Requester,
     previous: Option<&str>,
+    device: Option<&str>,
 ) -> Result<Session, LoginError> {
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
     limits::check(services, &[(limits::LOGIN_PER_IP, &requester.ip)], entry).await??;
-    let subject = limits::login_subject(typed);
     let now = now_ms();
-    refuse_if_locked(services, &subject, now).await?;
 
     let resident = find(services, typed).await?;
-    let password = form.password();
-    let phc = resident.as_ref().map(|r| r.password_hash.clone());
-    // The hash is verified whether or not the login exists, so both take the
-    // same time.
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
-        .await
-        .context("verifying a password")?;
-    let Some(resident) = resident.filter(|_| verified) else {
-        tracing::info!("login refused");
-        count_failure(services, &subject, now, entry).await?;
+    let Some(verified) = check_password(services, typed, resident, form.password(), device, entry).await?? else {
         return Err(LoginError::InvalidCredentials);
     };
-    services.store.clear_login_failures(&subject).await?;
+    let resident = verified.accept(services).await?;
     let entry = Entry { account: Some(&resident.account), ..entry };
     match resident.status {
         ResidentStatus::AwaitingEmailConfirmation => {
@@ -149,9 +288,10 @@ pub async fn login(
                 expires_at: expiry(now, now, config),
             };
             services.store.create_session(&token.hash(), &record).await?;
+            let device = remember_device(services, &resident, device).await?;
             audit::record(services, AuditEvent::LoginSucceeded, entry).await;
             tracing::info!(account = %resident.account, "logged in");
-            Ok(Session { token, lifetime: config.session_lifetime })
+            Ok(Session { token, lifetime: config.session_lifetime, device })
         }
     }
 }

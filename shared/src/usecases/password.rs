@@ -12,7 +12,7 @@ use crate::limits::{self, RateLimited};
 use crate::services::Services;
 use crate::text;
 use crate::usecases::answer_no_sooner_than;
-use crate::usecases::login::find;
+use crate::usecases::login::{find, known_device};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
@@ -34,9 +34,17 @@ pub fn reset_link(base_url: &str, token: &SecretToken) -> String {
 }
 
 /// Sends a reset link if `login` names a resident with a confirmed address;
-/// the answer does not tell whether it did.
+/// the answer does not tell whether it did. A browser that logged in as
+/// the resident before (`device`, its cookie) has limits of its own, so a
+/// stranger using up the resident's letters does not keep them out.
 #[tracing::instrument(skip_all)]
-pub async fn forgot(services: &Services, login: &str, base_url: &str, requester: &Requester) -> Result<(), ResetError> {
+pub async fn forgot(
+    services: &Services,
+    login: &str,
+    base_url: &str,
+    requester: &Requester,
+    device: Option<&str>,
+) -> Result<(), ResetError> {
     if text::fold(login).is_empty() {
         return Err(ResetError::Refused(vec![FieldError::field(
             Field::Login,
@@ -44,12 +52,19 @@ pub async fn forgot(services: &Services, login: &str, base_url: &str, requester:
             "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
         )]));
     }
-    let subject = limits::login_subject(login);
+    let known = match device {
+        Some(_) => match find(services, login).await? {
+            Some(resident) => known_device(services, &resident, device).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let subject = known.clone().unwrap_or_else(|| limits::login_subject(login));
     let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::PASSWORD_RESET, subject.as_str())];
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
     limits::check(services, &checks, entry).await??;
     let started = tokio::time::Instant::now();
-    let sent = send_reset_link(services, login, base_url, requester).await;
+    let sent = send_reset_link(services, login, base_url, requester, known.is_some()).await;
     answer_no_sooner_than(started).await;
     sent
 }
@@ -60,6 +75,7 @@ async fn send_reset_link(
     login: &str,
     base_url: &str,
     requester: &Requester,
+    known_device: bool,
 ) -> Result<(), ResetError> {
     let Some(resident) = find(services, login).await? else {
         return Ok(());
@@ -67,9 +83,11 @@ async fn send_reset_link(
     // Unconfirmed addresses are never written to with a reset link: the
     // confirmation letter (resend) is their way in.
     let confirmed = resident.status != ResidentStatus::AwaitingEmailConfirmation;
+    // The mailbox limit stops strangers flooding it; the resident's own
+    // browser is limited per device instead (above).
     if !confirmed
         || resident.email_undeliverable.is_some()
-        || !limits::mailbox_allows(services, &resident.email).await?
+        || (!known_device && !limits::mailbox_allows(services, &resident.email).await?)
     {
         return Ok(());
     }
@@ -129,9 +147,7 @@ pub async fn reset(
         // Another request used the link first.
         return Err(ResetError::InvalidToken);
     }
-    for subject in [format!("email:{}", resident.email), format!("account:{}", resident.account)] {
-        services.store.clear_login_failures(&subject).await?;
-    }
+    services.store.clear_lock(&limits::resident_subject(&resident.account)).await?;
     tracing::info!("password reset");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetDone, entry).await;

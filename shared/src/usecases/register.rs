@@ -33,6 +33,9 @@ pub enum RegisterError {
     Refused(Vec<FieldError>),
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
+    /// Too many name mismatches for the account: registration of it pauses.
+    #[error("registration of the account is paused")]
+    Paused { retry_after_seconds: u64, error: FieldError },
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -51,7 +54,7 @@ fn name_mismatch() -> FieldError {
     FieldError::field(
         Field::FullName,
         ErrorCode::NameMismatch,
-        "ФИО не совпадает с плательщиком по этому лицевому счёту. Введите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции; можно инициалами, например «Иванов И. И.». Регистр букв, «ё» и лишние пробелы значения не имеют.",
+        "ФИО не совпадает с плательщиком по этому лицевому счёту. Введите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции: полностью, если там они полностью, и инициалами, только если на квитанции инициалы. Регистр букв, «ё» и лишние пробелы значения не имеют.",
     )
 }
 
@@ -69,6 +72,54 @@ fn email_taken() -> FieldError {
         ErrorCode::EmailTaken,
         "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес или войдите в кабинет, к которому он привязан.",
     )
+}
+
+fn paused() -> FieldError {
+    FieldError::field(
+        Field::Account,
+        ErrorCode::RegistrationPaused,
+        "По этому лицевому счёту слишком много раз ввели ФИО, которое не совпадает с плательщиком, поэтому регистрация по нему приостановлена на сутки. Обратитесь в офис управляющей компании с документом, удостоверяющим личность, и квитанцией — вам помогут зарегистрироваться.",
+    )
+}
+
+/// Refuses registration of an account while it is paused.
+async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountNumber) -> Result<(), RegisterError> {
+    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let record = services.store.lock_record(&limits::registration_subject(account)).await?;
+    match record {
+        Some(record) if record.locked_until_ms > now_ms => {
+            let seconds = u64::try_from(record.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
+            Err(RegisterError::Paused { retry_after_seconds: seconds, error: paused() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Counts a name mismatch for the account; past the daily budget the
+/// account's registration pauses (and that is audited).
+async fn count_mismatch(
+    services: &Services,
+    account: &crate::domain::AccountNumber,
+    entry: Entry<'_>,
+) -> Result<(), RegisterError> {
+    let counted = services
+        .store
+        .count_attempt(
+            limits::NAME_MISMATCHES_PER_ACCOUNT.action,
+            account.as_str(),
+            limits::NAME_MISMATCHES_PER_ACCOUNT.window,
+            limits::NAME_MISMATCHES_PER_ACCOUNT.attempts.saturating_sub(1),
+            clock::now(),
+        )
+        .await?;
+    if counted.is_err() {
+        let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
+        services.store.lock(&limits::registration_subject(account), now_ms.saturating_add(pause)).await?;
+        tracing::warn!("registration of an account paused after too many name mismatches");
+        audit::record(services, AuditEvent::RegistrationPaused, entry).await;
+    }
+    Ok(())
 }
 
 /// Link to confirm the address, for a token.
@@ -89,11 +140,13 @@ pub async fn register(
     tracing::Span::current().record("account", registration.account.as_str());
     let entry = Entry { account: Some(&registration.account), ..entry };
     limits::check(services, &[(limits::REGISTER_PER_ACCOUNT, registration.account.as_str())], entry).await??;
+    refuse_if_paused(services, &registration.account).await?;
 
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
         return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));
     };
     if !registration.full_name.matches(&billing.full_name) {
+        count_mismatch(services, &registration.account, entry).await?;
         return Err(RegisterError::Refused(vec![name_mismatch()]));
     }
     // These reads only order the answers as the contract lists them; the
@@ -136,6 +189,7 @@ pub async fn register(
             ip: requester.ip.clone(),
         }),
         email_undeliverable: None,
+        expires_at: Some((now + services.config.unconfirmed_expiry).unix_timestamp()),
     };
     match services.store.insert_resident(&resident, &token.hash(), &status_token.hash(), token_expires_at).await {
         Ok(()) => {}

@@ -20,8 +20,14 @@ use pages::MessagePage;
 /// Largest request body accepted; a registration form is well under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "session";
+/// Name of the session cookie. The `__Host-` prefix makes browsers accept
+/// it only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain
+/// cannot set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-session";
+
+/// Name of the cookie of a browser that logged in before (see
+/// `usecases::login::DEVICE_LIFETIME`).
+pub const DEVICE_COOKIE: &str = "__Host-device";
 
 /// Content-Security-Policy of every page: no inline or foreign script, no
 /// framing.
@@ -195,7 +201,8 @@ pub fn admit(config: &Config, request: &Request) -> Result<Face, Response<Body>>
     Ok(face)
 }
 
-/// The origin the request was sent to: `proto://host`.
+/// The origin the request was sent to: `proto://host` (from the `Host`
+/// header: only for comparing with what the browser sent, never for links).
 fn request_origin(request: &Request) -> String {
     let host = header_str(request, header::HOST);
     let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
@@ -203,12 +210,28 @@ fn request_origin(request: &Request) -> String {
     format!("{proto}://{host}")
 }
 
-/// Where links in letters should point.
+/// Where links in letters should point: `PUBLIC_BASE_URL`, or else the
+/// domain API Gateway received the request on (`requestContext.domainName`,
+/// which the caller cannot choose), never the `Host` header.
 pub fn base_url(config: &Config, request: &Request) -> String {
     if let Some(url) = &config.public_base_url {
         return url.trim_end_matches('/').to_owned();
     }
-    request_origin(request)
+    let domain = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
+        _ => None,
+    };
+    match domain {
+        Some(domain) => {
+            let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
+            let proto = if proto == "http" { "http" } else { "https" };
+            format!("{proto}://{domain}")
+        }
+        None => {
+            tracing::error!("neither PUBLIC_BASE_URL nor the request's domain name: links in letters are relative");
+            String::new()
+        }
+    }
 }
 
 /// The value of a cookie sent with the request.
@@ -224,17 +247,22 @@ pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// `Set-Cookie` for a session: HttpOnly, Secure, SameSite=Lax.
+/// `Set-Cookie` for a session: `__Host-`, HttpOnly, Secure, SameSite=Lax.
 pub fn session_cookie(token: &str, max_age_seconds: i64) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
 }
 
 /// Name of the cookie that lets the registering browser see the status page.
-pub const REGISTRATION_COOKIE: &str = "registration";
+pub const REGISTRATION_COOKIE: &str = "__Host-registration";
 
-/// `Set-Cookie` for the registration status page (only sent to `/register`).
+/// `Set-Cookie` for the registration status page (`__Host-` needs `Path=/`).
 pub fn registration_cookie(token: &str, max_age_seconds: u64) -> String {
-    format!("{REGISTRATION_COOKIE}={token}; Path=/register; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
+    format!("{REGISTRATION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// `Set-Cookie` for the device cookie: long-lived, HttpOnly, Secure.
+pub fn device_cookie(token: &str, max_age_seconds: u64) -> String {
+    format!("{DEVICE_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Lax")
 }
 
 pub fn expired_session_cookie() -> String {
@@ -308,7 +336,11 @@ pub fn not_found(face: Face) -> Response<Body> {
 pub fn rate_limited(face: Face, retry_after_seconds: u64) -> Response<Body> {
     let minutes = retry_after_seconds.div_ceil(60);
     let message = format!("Слишком много попыток подряд. Попробуйте снова через {minutes} мин.");
-    let mut response = errors(face, &body_error(ErrorCode::RateLimited, &message));
+    with_retry_after(errors(face, &body_error(ErrorCode::RateLimited, &message)), retry_after_seconds)
+}
+
+/// Adds `Retry-After` to a refusal.
+pub fn with_retry_after(mut response: Response<Body>, retry_after_seconds: u64) -> Response<Body> {
     if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
