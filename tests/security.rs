@@ -1097,6 +1097,14 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["residents_suspended"], 1, "{report}");
     let _ = std::fs::remove_file(&file);
+    // An import that fails for good, so that import-failures writes its report.
+    app.stack.notify_billing_upload("incoming/vanished.csv").await.unwrap();
+    for _ in 0..200 {
+        if app.stack.billing_object("reports/vanished.csv.json").await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let logical: std::collections::HashMap<&str, &str> =
         app.stack.names.iter().map(|(id, physical)| (physical.as_str(), id.as_str())).collect();
