@@ -48,10 +48,11 @@ pub const MAIL_PER_IP: Limit = Limit { action: "mail-ip", attempts: 30, window: 
 /// same, so the limit tells nothing about who is registered.
 pub const LETTERS_PER_MAILBOX: Limit = Limit { action: "mailbox", attempts: 6, window: HOUR };
 
-/// Name mismatches per account number per day: past them, registration of
-/// the account pauses for [`REGISTRATION_PAUSE`]. Ten tries cover a tiny part
-/// of the names a stranger would have to guess, and a resident who mistypes
-/// ten times is better helped by the office.
+/// Name checks per account number per day, taken before the name is
+/// compared (so parallel guesses cannot overrun it): past them,
+/// registration of the account pauses for [`REGISTRATION_PAUSE`]. Ten tries
+/// cover a tiny part of the names a stranger would have to guess, and a
+/// resident who mistypes ten times is better helped by the office.
 pub const NAME_MISMATCHES_PER_ACCOUNT: Limit =
     Limit { action: "name-mismatch", attempts: 10, window: Duration::from_secs(24 * 3600) };
 /// How long registration of an account pauses after too many name mismatches.

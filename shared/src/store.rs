@@ -1051,11 +1051,13 @@ impl Store {
         cancel: &TokenHash,
     ) -> Result<(), Unexpected> {
         let table = &self.residents_table;
-        let cancel_record = TokenRecord { account: record.account.clone(), expires_at: record.expires_at };
+        // The cancel link knows both addresses, so it can also undo a
+        // change that was already applied.
+        let cancel_record = record;
         self.client
             .transact_write_items()
             .transact_items(put(table, to_item(email_change_key(token), record)?, true)?)
-            .transact_items(put(table, to_item(cancel_key(cancel), &cancel_record)?, true)?)
+            .transact_items(put(table, to_item(cancel_key(cancel), cancel_record)?, true)?)
             .send()
             .await
             .context("storing an address change")?;
@@ -1063,8 +1065,57 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn cancel_record(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
+    pub async fn cancel_record(&self, token: &TokenHash) -> Result<Option<EmailChangeRecord>, Unexpected> {
         self.read(cancel_key(token)).await
+    }
+
+    /// "Not me" after the change was applied: the resident's address goes
+    /// back to the old one (its claim taken again, the new one released),
+    /// every reset link dies and every session ends, and the cancel link is
+    /// used up, in one transaction. `Ok(false)` when the link was used or
+    /// the address changed again since; `EmailTaken` when the old address
+    /// has been claimed by someone else meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn revert_email_change(
+        &self,
+        change: &EmailChangeRecord,
+        cancel: &TokenHash,
+    ) -> Result<bool, InsertResidentError> {
+        let table = &self.residents_table;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(&change.account)))
+            .condition_expression("email = :new")
+            .update_expression("SET email = :old REMOVE email_undeliverable, reset_token_hash ADD session_epoch :one")
+            .expression_attribute_values(":old", s(change.old_email.as_str()))
+            .expression_attribute_values(":new", s(change.new_email.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .context("building an address revert")?;
+        let claim = EmailClaim { account: change.account.clone(), expires_at: None };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(delete(table, email_key(&change.new_email), false)?)
+            .transact_items(put_replacing_expired(
+                table,
+                to_item(email_key(&change.old_email), &claim)?,
+                crate::clock::now().unix_timestamp(),
+            )?)
+            .transact_items(delete(table, cancel_key(cancel), true)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
+                    Err(InsertResidentError::EmailTaken)
+                }
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => Ok(false),
+                _ => Err(Unexpected::new("reverting an address change", error).into()),
+            },
+        }
     }
 
     /// The resident said "not me" to an address change: every pending change

@@ -10,7 +10,7 @@ use cabinet::domain::AddressForm;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::account::{AccountError, AccountView, view};
 use cabinet::usecases::address::{
-    AddressError, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
+    AddressError, Cancelled, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
 };
 use cabinet::usecases::login::session_resident;
 use cabinet::web::pages::{AccountPage, MessagePage};
@@ -151,8 +151,15 @@ async fn cancel_change(services: &Services, request: &Request, face: Face) -> Re
         back_to_account(face, body.status(), "Ссылка не работает", &body, serde_json::Value::Null)
     };
     match cancel_email_change(services, &token, &web::requester(request)).await {
-        Ok(()) => {
-            let message = "Смена адреса отменена: запросы смены адреса и ссылки для смены пароля больше не действуют, все сеансы входа завершены. Ваш пароль знает кто-то ещё — задайте новый через «Забыли пароль?» на странице входа.";
+        Ok(cancelled) => {
+            let message = match cancelled {
+                Cancelled::Pending => {
+                    "Смена адреса отменена: запросы смены адреса и ссылки для смены пароля больше не действуют, все сеансы входа завершены. Ваш пароль знает кто-то ещё — задайте новый через «Забыли пароль?» на странице входа."
+                }
+                Cancelled::Reverted => {
+                    "Адрес уже успели сменить, и мы вернули прежний: письма снова приходят на этот адрес, ссылки для смены пароля больше не действуют, все сеансы входа завершены. Ваш пароль знает кто-то ещё — задайте новый через «Забыли пароль?» на странице входа: письмо придёт сюда."
+                }
+            };
             let json = serde_json::json!({"status": "email_change_cancelled", "message": message});
             back_to_account(face, 200, "Смена адреса отменена", &ErrorBody::new(Vec::new()), json)
         }
@@ -160,7 +167,11 @@ async fn cancel_change(services: &Services, request: &Request, face: Face) -> Re
             ErrorCode::ExpiredToken,
             "Срок действия ссылки истёк. Если адрес сменили не вы, обратитесь в офис управляющей компании.",
         ),
-        Err(EmailChangeError::InvalidToken | EmailChangeError::Taken) => {
+        Err(EmailChangeError::Taken) => refused(
+            ErrorCode::InvalidToken,
+            "Прежний адрес уже занят другим кабинетом, поэтому вернуть его нельзя. Все сеансы входа завершены; обратитесь в офис управляющей компании, чтобы восстановить доступ.",
+        ),
+        Err(EmailChangeError::InvalidToken) => {
             refused(ErrorCode::InvalidToken, "Ссылка недействительна: она уже использована или скопирована не целиком.")
         }
         Err(EmailChangeError::Unexpected(error)) => web::internal_error(face, &error),

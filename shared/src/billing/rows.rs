@@ -64,9 +64,14 @@ const TOTAL_MARKERS: [&str; 7] = ["итого", "итог", "всего", "по�
 /// A total or subtotal row: its first filled cell starts with a total word
 /// («Итого», «Всего по дому …»).
 fn is_total(row: &RawRow) -> bool {
-    let Some(first) = row.cells.iter().map(|c| text::fold(c)).find(|c| !c.is_empty()) else {
+    let Some(first) = row.cells.iter().find(|c| !c.trim().is_empty()) else {
         return false;
     };
+    // Most rows start with the account number: no folding needed for them.
+    if starts_with_digit(first) {
+        return false;
+    }
+    let first = text::fold(first);
     let word: String = first.chars().take_while(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect();
     TOTAL_MARKERS.contains(&word.as_str())
 }
@@ -75,7 +80,11 @@ fn is_total(row: &RawRow) -> bool {
 /// every page: every filled cell names a column.
 fn is_header_again(row: &RawRow) -> bool {
     let mut filled = row.cells.iter().filter(|c| !c.trim().is_empty()).peekable();
-    filled.peek().is_some() && filled.all(|c| column_of(c).is_some())
+    filled.peek().is_some() && filled.all(|c| !starts_with_digit(c) && column_of(c).is_some())
+}
+
+fn starts_with_digit(cell: &str) -> bool {
+    cell.trim_start().starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The row of column numbers under the header of 1C's printed forms:

@@ -299,23 +299,50 @@ pub async fn confirm_email_change(
     Ok(change.new_email.masked())
 }
 
+/// What the "not me" link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The change was still pending: it will never apply.
+    Pending,
+    /// The change had been applied: the old address is the resident's again.
+    Reverted,
+}
+
 /// Opens the "not me" link sent to the old address: every pending address
-/// change and reset link dies, every session ends.
+/// change and reset link dies, every session ends; and if whoever asked
+/// has already confirmed the new address, the old one is put back.
 #[tracing::instrument(skip_all)]
 pub async fn cancel_email_change(
     services: &Services,
     presented: &str,
     requester: &Requester,
-) -> Result<(), EmailChangeError> {
+) -> Result<Cancelled, EmailChangeError> {
     let token = SecretToken::from_presented(presented).ok_or(EmailChangeError::InvalidToken)?;
     let record = services.store.cancel_record(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
     if record.expires_at <= clock::now().unix_timestamp() {
         return Err(EmailChangeError::Expired);
     }
-    if !services.store.cancel_email_changes(&record.account, &token.hash()).await? {
-        return Err(EmailChangeError::InvalidToken);
-    }
-    tracing::info!("address change cancelled");
+    let current = services.store.resident(&record.account).await?;
+    let applied = current.as_ref().is_some_and(|r| r.email == record.new_email);
+    let outcome = if applied {
+        match services.store.revert_email_change(&record, &token.hash()).await {
+            Ok(true) => Cancelled::Reverted,
+            Ok(false) => return Err(EmailChangeError::InvalidToken),
+            Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
+                // The old address belongs to someone else now: sessions and
+                // reset links still end, and the office restores access.
+                services.store.cancel_email_changes(&record.account, &token.hash()).await?;
+                return Err(EmailChangeError::Taken);
+            }
+            Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
+        }
+    } else {
+        if !services.store.cancel_email_changes(&record.account, &token.hash()).await? {
+            return Err(EmailChangeError::InvalidToken);
+        }
+        Cancelled::Pending
+    };
+    tracing::info!(reverted = applied, "address change cancelled");
     let entry = Entry {
         account: Some(&record.account),
         requester: Some(requester),
@@ -323,5 +350,5 @@ pub async fn cancel_email_change(
         ..Entry::default()
     };
     audit::record(services, AuditEvent::EmailChangeCancelled, entry).await;
-    Ok(())
+    Ok(outcome)
 }

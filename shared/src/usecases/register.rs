@@ -95,9 +95,10 @@ async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountN
     }
 }
 
-/// Counts a name mismatch for the account; past the daily budget the
-/// account's registration pauses (and that is audited).
-async fn count_mismatch(
+/// Takes one of the account's daily name checks before the name is
+/// compared, so a burst of parallel guesses gets no more comparisons than
+/// the budget; past it the account's registration pauses (audited).
+async fn reserve_name_check(
     services: &Services,
     account: &crate::domain::AccountNumber,
     entry: Entry<'_>,
@@ -108,7 +109,7 @@ async fn count_mismatch(
             limits::NAME_MISMATCHES_PER_ACCOUNT.action,
             account.as_str(),
             limits::NAME_MISMATCHES_PER_ACCOUNT.window,
-            limits::NAME_MISMATCHES_PER_ACCOUNT.attempts.saturating_sub(1),
+            limits::NAME_MISMATCHES_PER_ACCOUNT.attempts,
             clock::now(),
         )
         .await?;
@@ -116,8 +117,12 @@ async fn count_mismatch(
         let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
         services.store.lock(&limits::registration_subject(account), now_ms.saturating_add(pause)).await?;
-        tracing::warn!("registration of an account paused after too many name mismatches");
+        tracing::warn!("registration of an account paused after too many name checks");
         audit::record(services, AuditEvent::RegistrationPaused, entry).await;
+        return Err(RegisterError::Paused {
+            retry_after_seconds: limits::REGISTRATION_PAUSE.as_secs(),
+            error: paused(),
+        });
     }
     Ok(())
 }
@@ -145,8 +150,8 @@ pub async fn register(
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
         return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));
     };
+    reserve_name_check(services, &registration.account, entry).await?;
     if !registration.full_name.matches(&billing.full_name) {
-        count_mismatch(services, &registration.account, entry).await?;
         return Err(RegisterError::Refused(vec![name_mismatch()]));
     }
     // These reads only order the answers as the contract lists them; the
