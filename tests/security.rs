@@ -1202,3 +1202,31 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     }
     println!("calls by function: {called:#?}");
 }
+
+/// Found by probing after the first fix: six wrong passwords on `POST
+/// /email` for someone's account number used up the address-change limit
+/// the resident then needed on the account page.
+#[tokio::test]
+async fn a_stranger_cannot_use_up_the_residents_address_changes() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register_and_confirm(&email).await;
+    // The resident's browser: its session and device cookies.
+    let login = app.login_when_ready(&email, PASSWORD).await;
+    let cookies: Vec<String> = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .filter(|c| c.starts_with("__Host-session=") || c.starts_with("__Host-device="))
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    for i in 0..6 {
+        let body = json!({"login": "100200300", "password": format!("не тот {i}"), "email": unique_email()});
+        let answer = app.post_json("/email", &body).await;
+        assert_ne!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    }
+    let (status, body) = ask_address_change(&app, &cookies.join("; "), &unique_email()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}

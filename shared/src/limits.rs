@@ -26,8 +26,14 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// Resending the confirmation letter, per login identifier.
 pub const RESEND_CONFIRMATION: Limit = Limit { action: "resend", attempts: 3, window: Duration::from_secs(15 * 60) };
 
-/// Changing the address of an unconfirmed registration, per login identifier.
+/// Changing the address of an unconfirmed registration, per login
+/// identifier; counted once the password checked out, so a stranger
+/// guessing passwords (bounded by the login lock) cannot use it up.
 pub const CHANGE_EMAIL: Limit = Limit { action: "change-email", attempts: 5, window: HOUR };
+
+/// Changing a confirmed address from the account page, per resident; its
+/// own count, also taken once the password checked out.
+pub const CHANGE_CONFIRMED_EMAIL: Limit = Limit { action: "account-email", attempts: 5, window: HOUR };
 
 /// Asking for a password reset letter, per login identifier.
 pub const PASSWORD_RESET: Limit = Limit { action: "reset", attempts: 3, window: Duration::from_secs(15 * 60) };

@@ -99,9 +99,11 @@ pub async fn change_email(
         return Err(login_required());
     }
     let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
-    check_limits(services, limits::CHANGE_EMAIL, login, requester).await?;
-    let resident = find(services, login).await?;
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
+    limits::check(services, &[(limits::MAIL_PER_IP, requester.ip.as_str())], entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let resident = find(services, login).await?;
     // The same lock, counting and audit as login; a confirmed resident gets
     // the answer of a wrong password, so this is no password oracle.
     let refused = || {
@@ -122,6 +124,10 @@ pub async fn change_email(
         return Err(refused());
     }
     let mut resident = verified.accept(services).await?;
+    let subject = limits::login_subject(login);
+    limits::check(services, &[(limits::CHANGE_EMAIL, subject.as_str())], entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
     let token = SecretToken::generate().context("generating a confirmation token")?;
     let expires_at = clock::now() + services.config.confirmation_token_ttl;
     let taken = || {
@@ -190,11 +196,7 @@ pub async fn request_email_change(
             "Это и есть ваш текущий адрес. Укажите новый.",
         )]));
     }
-    let subject = format!("account:{}", resident.account);
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &[(limits::CHANGE_EMAIL, &subject)], entry)
-        .await?
-        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
     let typed = resident.account.to_string();
     let password = Password::from_login_input(password);
     let checked = check_password(services, &typed, Some(resident.clone()), password, device, entry)
@@ -208,6 +210,10 @@ pub async fn request_email_change(
         )]));
     };
     let resident = verified.accept(services).await?;
+    let subject = resident.account.to_string();
+    limits::check(services, &[(limits::CHANGE_CONFIRMED_EMAIL, &subject)], entry)
+        .await?
+        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
     let ttl = services.config.confirmation_token_ttl;
     let sent = if services.store.resident_by_email(&email).await?.is_some() {
         // The asker gets the answer of a free address; only the owner of
