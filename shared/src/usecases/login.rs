@@ -75,24 +75,59 @@ pub const DEVICE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(
 /// locked (only a burst of concurrent attempts on one subject gets there).
 const MAX_SWAPS: u32 = 30;
 
-/// The subject a password attempt is counted and locked under: the browser,
-/// when it logged in as this resident before (its own lock, so a stranger
-/// locking the resident does not lock it out); else the resident, whichever
-/// identifier was typed; else the identifier as typed (unknown logins lock
-/// alike).
-async fn lock_subject(
+/// Where a password attempt is counted. The visible lock (429) is the
+/// browser's, when it logged in as this resident before (so a stranger
+/// locking the resident does not lock it out), else the identifier's as
+/// typed, known or not. A known resident's attempts are also counted under
+/// the resident, whichever identifier was typed: past that silent lock
+/// nothing is verified, and the answer is that of a wrong password, so the
+/// lock never tells which e-mail and which account number go together.
+/// Unknown identifiers count a decoy instead, with the same reads and writes.
+struct Subjects {
+    visible: String,
+    silent: String,
+    /// False when `silent` is a decoy (unknown login or a known browser).
+    silent_is_resident: bool,
+}
+
+async fn subjects(
     services: &Services,
     resident: Option<&Resident>,
     typed: &str,
     device: Option<&str>,
-) -> Result<String, Unexpected> {
+) -> Result<Subjects, Unexpected> {
+    // The device record is read whenever a cookie is sent, known login or
+    // not, so the time of the answer does not tell the two apart.
+    let device = read_device(services, device).await?;
+    let typed_subject = limits::login_subject(typed);
+    let decoy = format!("decoy:{typed_subject}");
     let Some(resident) = resident else {
-        return Ok(limits::login_subject(typed));
+        return Ok(Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false });
     };
-    match known_device(services, resident, device).await? {
-        Some(subject) => Ok(subject),
-        None => Ok(limits::resident_subject(&resident.account)),
+    match device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)) {
+        Some(device) => Ok(Subjects { visible: device, silent: decoy, silent_is_resident: false }),
+        None => Ok(Subjects {
+            visible: typed_subject,
+            silent: limits::resident_subject(&resident.account),
+            silent_is_resident: true,
+        }),
     }
+}
+
+/// The device record of a presented device cookie, with its lock subject.
+async fn read_device(services: &Services, device: Option<&str>) -> Result<Option<(String, DeviceRecord)>, Unexpected> {
+    let Some(token) = device.and_then(SecretToken::from_presented) else {
+        return Ok(None);
+    };
+    let hash = token.hash();
+    let record = services.store.device(&hash).await?;
+    Ok(record.map(|record| (format!("device:{}", hash.as_str()), record)))
+}
+
+fn device_matches(record: &DeviceRecord, resident: &Resident) -> bool {
+    record.expires_at > clock::now().unix_timestamp()
+        && record.account == resident.account
+        && record.epoch == resident.session_epoch
 }
 
 /// When `device` is the cookie of a browser that logged in as `resident`
@@ -102,16 +137,8 @@ pub async fn known_device(
     resident: &Resident,
     device: Option<&str>,
 ) -> Result<Option<String>, Unexpected> {
-    let Some(token) = device.and_then(SecretToken::from_presented) else {
-        return Ok(None);
-    };
-    let hash = token.hash();
-    let Some(record) = services.store.device(&hash).await? else {
-        return Ok(None);
-    };
-    let live = record.expires_at > clock::now().unix_timestamp();
-    let same = record.account == resident.account && record.epoch == resident.session_epoch;
-    Ok((live && same).then(|| format!("device:{}", hash.as_str())))
+    let device = read_device(services, device).await?;
+    Ok(device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)))
 }
 
 /// Counts an attempt of `subject` before its password is verified, refusing
@@ -146,18 +173,26 @@ async fn admit_attempt(
     Ok(Err(RateLimited { retry_after_seconds: 1 }))
 }
 
-/// A password that checked out, for a resident, counted under `subject`.
-#[derive(Debug)]
+/// A password that checked out, for a resident, counted under `subjects`.
 pub struct Verified {
     pub resident: Resident,
-    subject: String,
+    subjects: Subjects,
     attempt: u32,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified").field("attempt", &self.attempt).finish_non_exhaustive()
+    }
 }
 
 impl Verified {
     /// The attempt succeeded: the failures before it are forgotten.
     pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
-        services.store.clear_lock(&self.subject).await?;
+        services.store.clear_lock(&self.subjects.visible).await?;
+        if self.subjects.silent_is_resident {
+            services.store.clear_lock(&self.subjects.silent).await?;
+        }
         Ok(self.resident)
     }
 
@@ -190,22 +225,26 @@ pub async fn check_password(
     device: Option<&str>,
     entry: Entry<'_>,
 ) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
-    let subject = lock_subject(services, resident.as_ref(), typed, device).await?;
-    let attempt = match admit_attempt(services, &subject, now_ms()).await? {
+    let subjects = subjects(services, resident.as_ref(), typed, device).await?;
+    let now = now_ms();
+    let attempt = match admit_attempt(services, &subjects.visible, now).await? {
         Ok(attempt) => attempt,
         Err(limited) => {
             audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
             return Ok(Err(limited));
         }
     };
-    let phc = resident.as_ref().map(|r| r.password_hash.clone());
-    // The hash is verified whether or not the login exists, so both take the
-    // same time.
+    // The resident's own lock, whichever identifier was typed (or a decoy,
+    // the same calls): past it the password is not looked at.
+    let open = admit_attempt(services, &subjects.silent, now).await?.is_ok() || !subjects.silent_is_resident;
+    let phc = resident.as_ref().filter(|_| open).map(|r| r.password_hash.clone());
+    // The hash is verified whether or not the login exists (or is locked),
+    // so all take the same time.
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
         .await
         .context("verifying a password")?;
-    match resident.filter(|_| verified) {
-        Some(resident) => Ok(Ok(Some(Verified { resident, subject, attempt }))),
+    match resident.filter(|_| verified && open) {
+        Some(resident) => Ok(Ok(Some(Verified { resident, subjects, attempt }))),
         None => {
             tracing::info!("login refused");
             failed(services, attempt, entry).await;

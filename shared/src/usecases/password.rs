@@ -147,7 +147,10 @@ pub async fn reset(
         // Another request used the link first.
         return Err(ResetError::InvalidToken);
     }
+    // Every lock of the resident ends: theirs and those of both identifiers.
     services.store.clear_lock(&limits::resident_subject(&resident.account)).await?;
+    services.store.clear_lock(&limits::login_subject(resident.email.as_str())).await?;
+    services.store.clear_lock(&limits::login_subject(resident.account.as_str())).await?;
     tracing::info!("password reset");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetDone, entry).await;
