@@ -1,5 +1,6 @@
 //! Reading a billing export from disk, whatever the billing program made of
-//! it: CSV in UTF-8 (with or without BOM) or Windows-1251 with `;`, tab, `,`
+//! it: CSV in UTF-8 (with or without BOM), UTF-16, Windows-1251, CP866 or
+//! KOI8-R with `;`, tab, `,`
 //! or `|`, or XLSX (the sheet that holds the header). The format is read from
 //! the content, never from the file name. Rows are visited one at a time, so
 //! memory does not grow with the file; hostile files (zip bombs, endless
@@ -11,7 +12,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use calamine::{DataRef, Reader, Xlsx, open_workbook};
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1251};
+use encoding_rs::{Encoding, IBM866, KOI8_R, UTF_8, WINDOWS_1251};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::header::{HEADER_SEARCH_ROWS, Header, HeaderSearch, find_header};
@@ -259,7 +260,28 @@ pub fn open(path: &Path, limits: &ReadLimits) -> Result<Table, FileProblem> {
         return Err(FileProblem::OldExcel);
     }
     let (encoding, bom) = encoding_of(&prefix);
-    let (sample, _) = encoding.decode_without_bom_handling(prefix.get(bom..).unwrap_or_default());
+    let body = prefix.get(bom..).unwrap_or_default();
+    if encoding != WINDOWS_1251 {
+        return open_text(body, encoding, truncated);
+    }
+    // Not UTF-8: Windows-1251 as 1C and Excel write it, or what DOS-era
+    // billing programs wrote (CP866, KOI8-R). The one under which a header
+    // is found wins; if none, Windows-1251 tells what is wrong.
+    let mut first = None;
+    for candidate in [WINDOWS_1251, IBM866, KOI8_R] {
+        match open_text(body, candidate, truncated) {
+            Ok(table) => return Ok(table),
+            Err(problem) => {
+                first.get_or_insert(problem);
+            }
+        }
+    }
+    Err(first.unwrap_or(FileProblem::Empty))
+}
+
+/// A CSV sample in a known encoding: its delimiter and header.
+fn open_text(body: &[u8], encoding: &'static Encoding, truncated: bool) -> Result<Table, FileProblem> {
+    let (sample, _) = encoding.decode_without_bom_handling(body);
     if sample.chars().all(char::is_whitespace) {
         return Err(FileProblem::Empty);
     }
@@ -833,6 +855,17 @@ mod tests {
         let result = visit_rows(&path, &table.format, |_| ControlFlow::Continue(()));
         std::fs::remove_file(&path).unwrap();
         assert_eq!(result, Err(FileProblem::TooManyColumns { line: 3 }));
+    }
+
+    #[test]
+    fn dos_encodings_are_told_by_the_header_they_give() {
+        let text = "Лиц. счет|ФИО|Адрес|Долг\r\n1|Иванов Иван Иванович|г. Тверь|1,50\r\n";
+        for encoding in [IBM866, KOI8_R, WINDOWS_1251] {
+            let (bytes, _, _) = encoding.encode(text);
+            let (format, rows) = rows_of(&bytes);
+            assert_eq!(format, Format::Csv { encoding: encoding.name(), delimiter: b'|', cr_line_ends: false });
+            assert_eq!(rows[1].cells[1], "Иванов Иван Иванович", "{}", encoding.name());
+        }
     }
 
     #[test]

@@ -387,11 +387,18 @@ def make_cases():
     add(c, codecs.encode(join_lines(lines), "cp1251"))
 
     # 14. Pipe-separated, from an old DOS-era billing program.
-    c = Case(14, "14-pipe-separated.txt", "«Квартплата» для DOS/FoxPro, выгрузка через | (Windows-1251)")
-    lines = ["ЛИЦ.СЧЕТ|ФИО|АДРЕС|ДОЛГ".replace("ЛИЦ.СЧЕТ", "Лиц. счет")]
+    c = Case(14, "14-pipe-separated.txt", "«Квартплата» для DOS/FoxPro, выгрузка через | (CP866)")
+    lines = ["Лиц. счет|ФИО|АДРЕС|ДОЛГ"]
     rows = standard_rows(c, 6, 2)
     lines += ["|".join(r) for r in rows]
-    add(c, codecs.encode(join_lines(lines), "cp1251"))
+    add(c, codecs.encode(join_lines(lines), "cp866"))
+
+    # 28. KOI8-R, as Unix-era billing scripts wrote it.
+    c = Case(28, "28-koi8r-semicolon.csv", "Биллинг на FreeBSD/Linux 2000-х, выгрузка скриптом (KOI8-R, ;)")
+    lines = ["Номер ЛС;Собственник;Адрес;Сальдо"]
+    rows = standard_rows(c, 5, 2)
+    lines += [";".join(r) for r in rows]
+    add(c, codecs.encode(join_lines(lines, "\n"), "koi8_r"))
 
     # 15. Classic Mac line endings (CR only).
     c = Case(15, "15-excel-mac-cr.csv", "Microsoft Excel 2011 для Mac, «CSV (Macintosh)» (CR в конце строк)")
