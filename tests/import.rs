@@ -241,6 +241,7 @@ async fn every_file_of_the_corpus_gives_its_expected_report() {
         .collect();
     names.sort();
     assert!(names.len() >= 25, "the corpus has {} files", names.len());
+
     for expected_name in names {
         let name = expected_name.trim_end_matches(".expected.json");
         let expected: Value = serde_json::from_slice(&std::fs::read(folder.join(&expected_name)).unwrap()).unwrap();
@@ -281,6 +282,9 @@ async fn every_file_of_the_corpus_gives_its_expected_report() {
             .collect();
         assert_eq!(got, want, "{name}: rejected lines");
     }
+    // The turnover statement's closing balance is debit minus credit.
+    assert_eq!(stored(&app, "910029000").await.unwrap().balance.map(|m| m.0), Some(-25050), "an overpayment");
+    assert_eq!(stored(&app, "910029001").await.unwrap().balance.map(|m| m.0), Some(150000), "a debt");
 }
 
 /// The committed corpus is exactly what `make_corpus.py` writes, so the

@@ -153,6 +153,10 @@ pub struct ColumnMap {
     pub payer: PayerColumns,
     pub address: Option<usize>,
     pub balance: Option<usize>,
+    /// In a turnover statement (ОСВ) the balance is split into «Дебет»
+    /// (owed) and «Кредит» (overpaid): this is the credit column, and the
+    /// balance is debit minus credit.
+    pub balance_credit: Option<usize>,
     /// Headers recognized, as written in the file.
     pub recognized: Vec<String>,
     /// Headers not used, as written in the file.
@@ -221,6 +225,7 @@ impl ColumnMap {
             payer,
             address: address.map(|(i, _)| i),
             balance: balance.map(|(i, _)| i),
+            balance_credit: None,
             recognized,
             ignored,
         })

@@ -58,7 +58,18 @@ pub fn find_header(rows: &[RawRow]) -> HeaderSearch {
             }
         }
         match single {
-            Ok(columns) => return HeaderSearch::Found(Header { line: row.line, columns, cells: row.cells.len() }),
+            Ok(mut columns) => {
+                // «Сальдо на конец периода» over «Дебет | Кредит», as 1C's
+                // turnover statement prints it.
+                let split = columns.balance.zip(rows.get(index + 1)).filter(|(at, next)| {
+                    is_word(next.cells.get(*at), "дебет") && is_word(next.cells.get(at + 1), "кредит")
+                });
+                if let Some((at, next)) = split {
+                    columns.balance_credit = Some(at + 1);
+                    return HeaderSearch::Found(Header { line: next.line, columns, cells: row.cells.len() });
+                }
+                return HeaderSearch::Found(Header { line: row.line, columns, cells: row.cells.len() });
+            }
             Err(missing) if missing.found() > 0 => {
                 if partial.is_none_or(|p| p.found() < missing.found()) {
                     partial = Some(missing);
@@ -68,6 +79,10 @@ pub fn find_header(rows: &[RawRow]) -> HeaderSearch {
         }
     }
     partial.map_or(HeaderSearch::NotFound, HeaderSearch::Partial)
+}
+
+fn is_word(cell: Option<&String>, word: &str) -> bool {
+    cell.is_some_and(|c| super::columns::header_key(c) == word)
 }
 
 fn names_a_column(row: &RawRow) -> bool {
@@ -157,6 +172,17 @@ mod tests {
     fn a_data_row_holding_a_header_word_stays_data() {
         let header = found(find_header(&rows(&[&["ЛС", "ФИО", "Адрес"], &["1", "Иванов Иван Иванович", "Адрес"]])));
         assert_eq!(header.line, 1);
+    }
+
+    #[test]
+    fn a_turnover_statement_splits_the_balance_into_debit_and_credit() {
+        let header = found(find_header(&rows(&[
+            &["Лицевой счет", "Абонент", "Сальдо на начало периода", "", "Сальдо на конец периода", ""],
+            &["", "", "Дебет", "Кредит", "Дебет", "Кредит"],
+            &["1", "Иванов Иван Иванович", "", "100,00", "", "150,00"],
+        ])));
+        assert_eq!(header.line, 2);
+        assert_eq!((header.columns.balance, header.columns.balance_credit), (Some(4), Some(5)));
     }
 
     #[test]

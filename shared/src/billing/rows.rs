@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::cells::{MangledAccount, NotAnAmount, account_text, parse_balance};
 use super::columns::{Column, ColumnMap, column_of};
-use crate::domain::{AccountNumber, AccountNumberError, BillingAccount, FullName};
+use crate::domain::{AccountNumber, AccountNumberError, BillingAccount, FullName, Money};
 use crate::text;
 
 /// A row as read: its line in the file and its cells as text.
@@ -169,8 +169,16 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         }
         address => address,
     };
+    let read_balance = |i: usize| {
+        let debit = parse_balance(cell(row, i))?;
+        match columns.balance_credit {
+            // An empty cell is zero, so a row with only a credit is negative.
+            Some(credit) => Ok(Money(debit.0 - parse_balance(cell(row, credit))?.0)),
+            None => Ok(debit),
+        }
+    };
     let balance = match columns.balance {
-        Some(i) => match parse_balance(cell(row, i)) {
+        Some(i) => match read_balance(i) {
             Ok(balance) => Some(balance),
             Err(NotAnAmount) => {
                 warnings.push(problem(
@@ -193,7 +201,6 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Money;
 
     fn columns() -> ColumnMap {
         ColumnMap::from_header(&["ЛС".into(), "ФИО".into(), "Адрес".into(), "Сальдо".into()]).unwrap()
@@ -264,6 +271,20 @@ mod tests {
             panic!("not loaded");
         };
         assert_eq!((account.balance, warnings.len()), (Some(Money(0)), 0), "a dash is zero");
+    }
+
+    #[test]
+    fn a_debit_and_credit_balance_is_debit_minus_credit() {
+        let mut columns = columns();
+        columns.balance_credit = Some(4);
+        for (debit, credit, expected) in [("1 500,00", "", 150000), ("", "250,50", -25050), ("10", "4", 600)] {
+            let cells = ["123", "Иванов И.И.", "", debit, credit];
+            let RowOutcome::Account { account, .. } = classify(&row(&cells), &columns, OffsetDateTime::UNIX_EPOCH)
+            else {
+                panic!("not loaded");
+            };
+            assert_eq!(account.balance, Some(Money(expected)), "{debit:?} {credit:?}");
+        }
     }
 
     #[test]

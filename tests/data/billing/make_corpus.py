@@ -393,6 +393,20 @@ def make_cases():
     lines += ["|".join(r) for r in rows]
     add(c, codecs.encode(join_lines(lines), "cp866"))
 
+    # 29. Turnover statement: closing balance split into debit and credit.
+    c = Case(29, "29-1c-osv-debit-credit.csv", "1С, «Оборотно-сальдовая ведомость»: сальдо на конец периода в столбцах «Дебет» и «Кредит»")
+    lines = ["Оборотно-сальдовая ведомость за ноябрь 2026 г.",
+             "Лицевой счет;Абонент;Сальдо на начало периода;;Обороты за период;;Сальдо на конец периода;",
+             ";;Дебет;Кредит;Дебет;Кредит;Дебет;Кредит"]
+    for k in range(6):
+        s, g, p = person(c.base + k)
+        debit, credit = ("1 500,00", "") if k % 2 else ("", "250,50")
+        lines.append(";".join([c.account(k), f"{s} {g} {p}", "", "", "1 000,00", "1 000,00", debit, credit]))
+        c.fates.append((len(lines), "load", None))
+    lines.append("Итого;;;;6 000,00;6 000,00;4 500,00;751,50")
+    c.fates.append((len(lines), "skip", None))
+    add(c, codecs.encode(join_lines(lines), "cp1251"))
+
     # 28. KOI8-R, as Unix-era billing scripts wrote it.
     c = Case(28, "28-koi8r-semicolon.csv", "Биллинг на FreeBSD/Linux 2000-х, выгрузка скриптом (KOI8-R, ;)")
     lines = ["Номер ЛС;Собственник;Адрес;Сальдо"]
