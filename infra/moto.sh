@@ -19,7 +19,8 @@ start_moto() {
   # run-local.sh fixes the port (5000) so that upload-billing.sh finds it.
   local log="${MOTO_LOG:-.local/moto.log}"
   mkdir -p "$(dirname "$log")"
-  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  # moto's server with atomic DynamoDB requests (see infra/moto_server.py).
+  .venv/bin/python infra/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   stop_on_exit $!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   wait_until_up "moto's server" "$AWS_ENDPOINT_URL/moto-api/data.json" "$log"

@@ -748,6 +748,38 @@ impl Store {
         Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
     }
 
+    /// Gives back one attempt counted by [`Store::count_attempt`] in the
+    /// same window (an attempt that turned out not to count, such as a name
+    /// check that matched).
+    #[tracing::instrument(skip_all, fields(action))]
+    pub async fn refund_attempt(
+        &self,
+        action: &str,
+        subject: &str,
+        window: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<(), Unexpected> {
+        let window_seconds = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
+        let start = now.unix_timestamp() - now.unix_timestamp().rem_euclid(window_seconds);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(format!("RATE#{action}#{subject}#{start}")))
+            .condition_expression("hits > :zero")
+            .update_expression("ADD hits :minus")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A new window began meanwhile: nothing to give back.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error) => Err(Unexpected::new("giving back an attempt", error)),
+        }
+    }
+
     /// Moves an unconfirmed resident to another address: the resident's
     /// e-mail and token, the release of the old address and the claim of the
     /// new one, in one transaction. False when the resident is no longer

@@ -97,7 +97,8 @@ async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountN
 
 /// Takes one of the account's daily name checks before the name is
 /// compared, so a burst of parallel guesses gets no more comparisons than
-/// the budget; past it the account's registration pauses (audited).
+/// the budget (a check that matches is given back, so only mismatches
+/// spend it); past it the account's registration pauses (audited).
 async fn reserve_name_check(
     services: &Services,
     account: &crate::domain::AccountNumber,
@@ -154,6 +155,9 @@ pub async fn register(
     if !registration.full_name.matches(&billing.full_name) {
         return Err(RegisterError::Refused(vec![name_mismatch()]));
     }
+    // Only mismatches spend the budget: a name that matched is given back.
+    let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
+    services.store.refund_attempt(budget.action, registration.account.as_str(), budget.window, clock::now()).await?;
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
     if services.store.resident(&registration.account).await?.is_some() {
