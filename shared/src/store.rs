@@ -1124,30 +1124,8 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .build()
             .context("building an address revert")?;
-        let claim = EmailClaim { account: change.account.clone(), expires_at: None };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(delete(table, email_key(&change.new_email), false)?)
-            .transact_items(put_replacing_expired(
-                table,
-                to_item(email_key(&change.old_email), &claim)?,
-                crate::clock::now().unix_timestamp(),
-            )?)
-            .transact_items(delete(table, cancel_key(cancel), true)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
-                    Err(InsertResidentError::EmailTaken)
-                }
-                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => Ok(false),
-                _ => Err(Unexpected::new("reverting an address change", error).into()),
-            },
-        }
+        let (account, from, to) = (&change.account, &change.new_email, &change.old_email);
+        self.move_email_claim(update, account, from, to, cancel_key(cancel), "reverting an address change").await
     }
 
     /// The resident said "not me" to an address change: every pending change
@@ -1208,18 +1186,36 @@ impl Store {
             .expression_attribute_values(":epoch", n(i64::try_from(change.epoch).unwrap_or(i64::MAX)))
             .build()
             .context("building an address change")?;
-        let claim = EmailClaim { account: change.account.clone(), expires_at: None };
+        let (account, from, to) = (&change.account, &change.old_email, &change.new_email);
+        self.move_email_claim(update, account, from, to, email_change_key(token), "changing a confirmed address").await
+    }
+
+    /// One transaction: the resident's `update`, the release of the claim
+    /// of `from`, the claim of `to` (unless someone else holds it) and the
+    /// use of the link `token_key`. `Ok(false)` when a condition other than
+    /// the claim failed (the link was used, the resident changed).
+    async fn move_email_claim(
+        &self,
+        update: Update,
+        account: &AccountNumber,
+        from: &Email,
+        to: &Email,
+        token_key: String,
+        what: &'static str,
+    ) -> Result<bool, InsertResidentError> {
+        let table = &self.residents_table;
+        let claim = EmailClaim { account: account.clone(), expires_at: None };
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(delete(table, email_key(&change.old_email), false)?)
+            .transact_items(delete(table, email_key(from), false)?)
             .transact_items(put_replacing_expired(
                 table,
-                to_item(email_key(&change.new_email), &claim)?,
+                to_item(email_key(to), &claim)?,
                 crate::clock::now().unix_timestamp(),
             )?)
-            .transact_items(delete(table, email_change_key(token), true)?)
+            .transact_items(delete(table, token_key, true)?)
             .send()
             .await;
         match result {
@@ -1229,7 +1225,7 @@ impl Store {
                     Err(InsertResidentError::EmailTaken)
                 }
                 Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => Ok(false),
-                _ => Err(Unexpected::new("changing a confirmed address", error).into()),
+                _ => Err(Unexpected::new(what, error).into()),
             },
         }
     }
