@@ -205,8 +205,11 @@ async fn password_reset_works_once_ends_every_session_and_sends_a_notice() {
 
 #[tokio::test]
 async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_resident() {
+    const TTL: Duration = Duration::from_secs(8);
     let app = spawn_app_with(|o| {
-        o.environment.insert("PASSWORD_RESET_TTL_SECONDS".into(), "3".into());
+        // Long enough for the steps below on a loaded machine; the wait for
+        // the expiry is measured from the request of the link.
+        o.environment.insert("PASSWORD_RESET_TTL_SECONDS".into(), TTL.as_secs().to_string());
     })
     .await;
     let (alice, bob) = (unique_email(), unique_email());
@@ -222,6 +225,7 @@ async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_reside
     // A newer link replaces the older one.
     app.post_json("/password/forgot", &json!({"login": alice})).await;
     let older = app.reset_token(&alice).await;
+    let asked = Instant::now();
     app.post_json("/password/forgot", &json!({"login": alice})).await;
     let newer = app.reset_token(&alice).await;
     assert_ne!(older, newer);
@@ -240,8 +244,8 @@ async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_reside
     assert_eq!(app.login(&alice, PASSWORD).await.status, StatusCode::OK);
     assert_eq!(app.login(&bob, changed).await.status, StatusCode::OK);
 
-    // Expired after its 3 seconds.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Expired after its lifetime.
+    tokio::time::sleep((TTL + Duration::from_millis(500)).saturating_sub(asked.elapsed())).await;
     let expired = app.get(&format!("/password/reset?token={newer}"), "application/json", None).await;
     assert_eq!(expired.status, StatusCode::GONE);
     assert_eq!(expired.code(), "expired_token");
@@ -699,8 +703,12 @@ async fn a_burst_of_name_guesses_gets_no_more_comparisons_than_the_budget() {
     let answers = futures::future::join_all(attempts).await;
     let compared = answers.iter().filter(|a| a.status != StatusCode::TOO_MANY_REQUESTS).count();
     let codes: Vec<String> = answers.iter().map(|a| format!("{} {}", a.status.as_u16(), a.code())).collect();
-    println!("burst of 20 registrations: {compared} compared: {codes:?}");
-    assert!(compared <= 10, "at most 10 names compared, got {compared}: {codes:?}");
+    let mismatches = answers.iter().filter(|a| a.code() == "name_mismatch").count();
+    println!("burst of 20 registrations: {compared} compared, {mismatches} mismatched: {codes:?}");
+    // A name that matches gives its check back, so the budget is of
+    // mismatches: never more than ten, however many arrive at once.
+    assert!(mismatches <= 10, "at most 10 mismatched names compared, got {mismatches}: {codes:?}");
+    assert!(compared <= 11, "the budget and at most the one right name: {codes:?}");
     assert!(answers.iter().all(|a| a.status != StatusCode::TOO_MANY_REQUESTS || a.code() == "registration_paused"));
 }
 
