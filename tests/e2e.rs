@@ -144,6 +144,55 @@ async fn register_accepts_the_name_as_residents_really_type_it() {
 }
 
 #[tokio::test]
+async fn names_pasted_with_tabs_and_line_breaks_register_in_both_faces() {
+    // Issue 14: copied from a spreadsheet and from a letter.
+    let app = spawn_app().await;
+    let billing = "Лицевой счет;ФИО плательщика\n700100;Белова Надежда Ивановна\n700101;Зайцев Роман Олегович\n\
+                   700102;Белова Надежда Ивановна\n700103;Зайцев Роман Олегович\n";
+    app.stack.upload_billing_bytes("issue14.csv", billing.as_bytes().to_vec()).await.expect("the import reports");
+    let pasted = [("700100", "Белова\tНадежда\tИвановна"), ("700101", "Зайцев Роман Олегович\n")];
+    let tabbed_password = "синий\tтрамвай";
+    for (account, name) in pasted {
+        let email = unique_email();
+        let mut body = registration(&email);
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        body["password"] = json!(tabbed_password);
+        body["password_confirm"] = json!(tabbed_password);
+        let answer = app.post_json("/register", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{name:?}: {}", answer.text);
+        // The password keeps its tab: typed with a space it is another one.
+        let path = app.confirmation_path(&email).await;
+        assert_eq!(app.get(&path, "application/json", None).await.status, StatusCode::OK);
+        assert_eq!(app.login_when_ready(&email, tabbed_password).await.status, StatusCode::OK, "{name:?}");
+        assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::UNAUTHORIZED, "{name:?}");
+    }
+    for (account, name) in [("700102", "Белова\tНадежда\tИвановна"), ("700103", "Зайцев Роман Олегович\n")]
+    {
+        let email = unique_email();
+        let fields = [
+            ("account", account),
+            ("full_name", name),
+            ("phone", "8 916 123 45 67"),
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("consent", "on"),
+        ];
+        let answer = app.post_form("/register", &fields).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{name:?}: {}", answer.text);
+        assert!(answer.text.contains("Проверьте почту"), "{}", answer.text);
+    }
+    // Other control characters are still refused, with the field named.
+    let mut body = registration(&unique_email());
+    body["full_name"] = json!("Иванов\u{1b}Иван Иванович");
+    let refused = app.post_json("/register", &body).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json()["errors"][0]["field"], "full_name");
+    assert!(refused.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("«ФИО»"), "{}", refused.text);
+}
+
+#[tokio::test]
 async fn register_returns_already_registered_then_email_taken() {
     let app = spawn_app().await;
     let email = unique_email();
