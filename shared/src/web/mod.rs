@@ -338,7 +338,8 @@ pub fn not_found(face: Face) -> Response<Body> {
 /// 429 with `Retry-After` and a Russian message saying when to try again.
 pub fn rate_limited(face: Face, retry_after_seconds: u64) -> Response<Body> {
     let minutes = retry_after_seconds.div_ceil(60);
-    let message = format!("Слишком много попыток подряд. Попробуйте снова через {minutes} мин.");
+    let wait = crate::numerals::count(minutes, crate::numerals::Unit::Minute);
+    let message = format!("Слишком много попыток подряд. Попробуйте снова через {wait}.");
     with_retry_after(errors(face, &body_error(ErrorCode::RateLimited, &message)), retry_after_seconds)
 }
 
@@ -542,6 +543,17 @@ mod tests {
                 assert_eq!(first.code, ErrorCode::Invalid);
                 assert!(first.message.starts_with("«ФИО»: значение содержит служебный символ"), "{}", first.message);
             }
+        }
+    }
+
+    #[test]
+    fn the_rate_limit_message_says_the_minutes_as_russian_does() {
+        for (seconds, said) in
+            [(30, "через 1 минуту."), (150, "через 3 минуты."), (300, "через 5 минут."), (1260, "через 21 минуту.")]
+        {
+            let response = rate_limited(Face::Json, seconds);
+            let Body::Text(text) = response.body() else { panic!("a text body") };
+            assert!(text.contains(said), "{text}");
         }
     }
 
