@@ -114,6 +114,11 @@ impl Email {
         self.0.rsplit_once('@').map_or("", |(_, d)| d)
     }
 
+    /// The domain as the resident typed it (`почта.рф`, not punycode).
+    pub fn display_domain(&self) -> String {
+        idna::domain_to_unicode(self.domain()).0
+    }
+
     fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map_or("", |(l, _)| l)
     }
