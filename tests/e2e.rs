@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use cabinet::domain::{AccountNumber, BillingAccount, FullName};
+use cabinet::domain::{AccountNumber, BillingAccount, Email, FullName};
 use cabinet::queue::IdentificationJob;
 use e2e::*;
 use reqwest::StatusCode;
@@ -141,6 +141,148 @@ async fn register_accepts_the_name_as_residents_really_type_it() {
         let answer = app.post_json("/register", &body).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{account} {name}: {}", answer.text);
     }
+}
+
+#[tokio::test]
+async fn names_pasted_with_tabs_and_line_breaks_register_in_both_faces() {
+    // Issue 14: copied from a spreadsheet and from a letter.
+    let app = spawn_app().await;
+    let billing = "Лицевой счет;ФИО плательщика\n700100;Белова Надежда Ивановна\n700101;Зайцев Роман Олегович\n\
+                   700102;Белова Надежда Ивановна\n700103;Зайцев Роман Олегович\n";
+    app.stack.upload_billing_bytes("issue14.csv", billing.as_bytes().to_vec()).await.expect("the import reports");
+    let pasted = [("700100", "Белова\tНадежда\tИвановна"), ("700101", "Зайцев Роман Олегович\n")];
+    let tabbed_password = "синий\tтрамвай";
+    for (account, name) in pasted {
+        let email = unique_email();
+        let mut body = registration(&email);
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        body["password"] = json!(tabbed_password);
+        body["password_confirm"] = json!(tabbed_password);
+        let answer = app.post_json("/register", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{name:?}: {}", answer.text);
+        // The password keeps its tab: typed with a space it is another one.
+        let path = app.confirmation_path(&email).await;
+        assert_eq!(app.get(&path, "application/json", None).await.status, StatusCode::OK);
+        assert_eq!(app.login_when_ready(&email, tabbed_password).await.status, StatusCode::OK, "{name:?}");
+        assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::UNAUTHORIZED, "{name:?}");
+    }
+    for (account, name) in [("700102", "Белова\tНадежда\tИвановна"), ("700103", "Зайцев Роман Олегович\n")]
+    {
+        let email = unique_email();
+        let fields = [
+            ("account", account),
+            ("full_name", name),
+            ("phone", "8 916 123 45 67"),
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("consent", "on"),
+        ];
+        let answer = app.post_form("/register", &fields).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{name:?}: {}", answer.text);
+        assert!(answer.text.contains("Проверьте почту"), "{}", answer.text);
+    }
+    // Other control characters are still refused, with the field named.
+    let mut body = registration(&unique_email());
+    body["full_name"] = json!("Иванов\u{1b}Иван Иванович");
+    let refused = app.post_json("/register", &body).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json()["errors"][0]["field"], "full_name");
+    assert!(refused.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("«ФИО»"), "{}", refused.text);
+}
+
+#[tokio::test]
+async fn an_email_typo_is_refused_before_any_letter_with_every_other_error() {
+    let app = spawn_app().await;
+    let cases =
+        [("mail.ry", "mail.ru"), ("gmial.com", "gmail.com"), ("yandex.ry", "yandex.ru"), ("ьфшд.ru", "mail.ru")];
+    let mut addresses = Vec::new();
+    for (typo, meant) in cases {
+        let local = format!("r{}", uuid::Uuid::new_v4().simple());
+        let typed = format!("{local}@{typo}");
+        addresses.push(format!("{local}@{meant}"));
+        addresses.push(Email::parse(&typed).unwrap().to_string());
+        let mut body = registration(&typed);
+        let alone = app.post_json("/register", &body).await;
+        assert_eq!(alone.status, StatusCode::BAD_REQUEST, "{typo}: {}", alone.text);
+        assert_eq!(alone.json()["errors"][0]["field"], "email");
+        assert_eq!(alone.code(), "email_suggestion", "{typo}");
+        assert_eq!(alone.json()["errors"][0]["suggestion"], format!("{local}@{meant}"));
+        // Also when another field is wrong: both in the same answer.
+        body["account"] = json!("12ab");
+        let both = app.post_json("/register", &body).await;
+        let errors = both.json()["errors"].as_array().cloned().unwrap_or_default();
+        let codes: Vec<(&str, &str)> =
+            errors.iter().map(|e| (e["field"].as_str().unwrap_or(""), e["code"].as_str().unwrap_or(""))).collect();
+        assert_eq!(codes, [("account", "invalid"), ("email", "email_suggestion")], "{typo}");
+    }
+    // Nothing was sent or stored.
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    assert!(items.iter().all(|i| !i["pk"].as_str().unwrap().starts_with("RESIDENT#")), "{items:?}");
+    for address in &addresses {
+        assert!(app.letters_to(address).await.is_empty(), "{address}");
+    }
+
+    // «Адрес верный»: the typo check is skipped, a missing zone is not.
+    let mut body = registration("ivanov.real@mail.ry");
+    body["email_as_typed"] = json!(true);
+    let refused = app.post_json("/register", &body).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "invalid".to_owned()), "{}", refused.text);
+    let kept = format!("r{}@gmial.com", uuid::Uuid::new_v4().simple());
+    let mut body = registration(&kept);
+    body["email_as_typed"] = json!(true);
+    let answer = app.post_json("/register", &body).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(app.letters_to(&kept).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_form_offers_both_ways_out_of_a_typo_and_each_registers() {
+    let app = spawn_app().await;
+    let typo = format!("r{}@gmial.com", uuid::Uuid::new_v4().simple());
+    let fixed = typo.replace("gmial.com", "gmail.com");
+    let mut fields = vec![
+        ("account", "100200300"),
+        ("full_name", "Иванов Иван Иванович"),
+        ("phone", "8 916 123 45 67"),
+        ("email", typo.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("consent", "on"),
+    ];
+    let page = app.post_form("/register", &fields).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text.contains(&format!("name=\"use_suggestion\" value=\"{fixed}\"")), "{}", page.text);
+    assert!(page.text.contains("name=\"email_as_typed\" value=\"true\""), "{}", page.text);
+    assert!(page.text.contains(&format!("Исправить на {fixed}")) && page.text.contains("Адрес верный"));
+    // A domain that does not exist gets no «Адрес верный».
+    let missing = typo.replace("gmial.com", "mail.ry");
+    let mut no_zone = fields.clone();
+    no_zone[3] = ("email", missing.as_str());
+    let page = app.post_form("/register", &no_zone).await;
+    assert!(page.text.contains("Исправить на") && !page.text.contains("Адрес верный"), "{}", page.text);
+
+    fields.push(("use_suggestion", fixed.as_str()));
+    let fixed_answer = app.post_form("/register", &fields).await;
+    assert_eq!(fixed_answer.status, StatusCode::CREATED, "{}", fixed_answer.text);
+    assert_eq!(app.letters_to(&fixed).await.len(), 1);
+    assert!(app.letters_to(&typo).await.is_empty());
+
+    let other = format!("r{}@gmial.com", uuid::Uuid::new_v4().simple());
+    let as_typed = [
+        ("account", "100200301"),
+        ("full_name", "Салтыков-Щедрин Михаил Евграфович"),
+        ("phone", "8 916 123 45 67"),
+        ("email", other.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("consent", "on"),
+        ("email_as_typed", "true"),
+    ];
+    let kept = app.post_form("/register", &as_typed).await;
+    assert_eq!(kept.status, StatusCode::CREATED, "{}", kept.text);
+    assert_eq!(app.letters_to(&other).await.len(), 1);
 }
 
 #[tokio::test]

@@ -13,6 +13,9 @@ pub enum ErrorCode {
     NameMismatch,
     AlreadyRegistered,
     EmailTaken,
+    /// The address looks mistyped (or its domain does not exist); `suggestion`
+    /// holds the likely intended one.
+    EmailSuggestion,
     PasswordMismatch,
     WeakPassword,
     ConsentRequired,

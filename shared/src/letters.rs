@@ -7,6 +7,7 @@ use askama::Template;
 use crate::domain::{AccountNumber, Email, RejectionReason};
 use crate::errors::{Context, Unexpected};
 use crate::mail::Letter;
+use crate::numerals::{Unit, count};
 
 #[derive(Template)]
 #[template(path = "mail/confirm.html")]
@@ -14,7 +15,7 @@ struct ConfirmHtml<'a> {
     subject: &'a str,
     account: &'a str,
     link: &'a str,
-    valid_hours: u64,
+    valid_for: &'a str,
     wait: &'a str,
 }
 
@@ -23,7 +24,7 @@ struct ConfirmHtml<'a> {
 struct ConfirmText<'a> {
     account: &'a str,
     link: &'a str,
-    valid_hours: u64,
+    valid_for: &'a str,
     wait: &'a str,
 }
 
@@ -152,24 +153,13 @@ fn letter(to: &Email, subject: &str, html: &impl Template, text: &impl Template)
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds < 60 {
-        return format!("{seconds} {}", plural(seconds, "секунду", "секунды", "секунд"));
+        return count(seconds, Unit::Second);
     }
     let minutes = seconds.div_ceil(60);
     if minutes % 60 == 0 {
-        let hours = minutes / 60;
-        return format!("{hours} {}", plural(hours, "час", "часа", "часов"));
+        return count(minutes / 60, Unit::Hour);
     }
-    format!("{minutes} {}", plural(minutes, "минуту", "минуты", "минут"))
-}
-
-fn plural(n: u64, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
-    match (n % 10, n % 100) {
-        (1, 11) => many,
-        (1, _) => one,
-        (2..=4, 12..=14) => many,
-        (2..=4, _) => few,
-        _ => many,
-    }
+    count(minutes, Unit::Minute)
 }
 
 pub fn confirmation(
@@ -181,13 +171,13 @@ pub fn confirmation(
 ) -> Result<Letter, Unexpected> {
     let subject = "Подтвердите e-mail для личного кабинета ООО «Потенциал»";
     let wait = human_duration(identify_delay);
-    let valid_hours = valid_for.as_secs() / 3600;
+    let valid_for = human_duration(valid_for);
     let account = account.as_str();
     letter(
         to,
         subject,
-        &ConfirmHtml { subject, account, link, valid_hours, wait: &wait },
-        &ConfirmText { account, link, valid_hours, wait: &wait },
+        &ConfirmHtml { subject, account, link, valid_for: &valid_for, wait: &wait },
+        &ConfirmText { account, link, valid_for: &valid_for, wait: &wait },
     )
 }
 
@@ -327,5 +317,23 @@ mod tests {
         assert!(letter.html.contains("https://x/confirm?token=abc&#38;x=1"), "{}", letter.html);
         assert!(letter.text.contains("24 ч"));
         assert!(letter.text.contains("10 минут"));
+    }
+
+    #[test]
+    fn the_confirmation_letter_says_a_number_of_units_as_russian_does() {
+        // Issue 14: it said «около 3 секунды».
+        let to = Email::parse("a@example.ru").unwrap();
+        let account = AccountNumber::parse("123").unwrap();
+        for (wait, said) in [(3, "3 секунды"), (60, "1 минуту"), (300, "5 минут"), (1260, "21 минуту")]
+        {
+            let letter =
+                confirmation(&to, &account, "https://x/c", Duration::from_secs(86400), Duration::from_secs(wait))
+                    .unwrap();
+            for body in [&letter.text, &letter.html] {
+                assert!(body.contains(&format!("займёт примерно {said};")), "{body}");
+                assert!(body.contains("Ссылка действует 24 часа."), "{body}");
+                assert!(!body.contains("около"), "{body}");
+            }
+        }
     }
 }

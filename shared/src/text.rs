@@ -34,10 +34,21 @@ pub fn fold(input: &str) -> String {
     if again == out { out } else { fold(&again) }
 }
 
-/// True when the text has a control character other than ordinary
-/// whitespace; such input is refused rather than folded into a field.
-pub fn has_control(input: &str) -> bool {
-    input.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+/// Whitespace that copy-paste brings along besides spaces: tab, line feed,
+/// vertical tab, form feed, carriage return and the Unicode line and
+/// paragraph separators. In every field they fold like spaces (a password
+/// keeps them as typed).
+pub const WHITESPACE_CONTROLS: [char; 7] = ['\t', '\n', '\u{0B}', '\u{0C}', '\r', '\u{2028}', '\u{2029}'];
+
+/// True for the characters of [`WHITESPACE_CONTROLS`].
+pub fn is_whitespace_control(c: char) -> bool {
+    WHITESPACE_CONTROLS.contains(&c)
+}
+
+/// The first control character that is not whitespace (NUL, escape, NEL...);
+/// such input is refused rather than folded into a field.
+pub fn forbidden_control(input: &str) -> Option<char> {
+    input.chars().find(|c| c.is_control() && !is_whitespace_control(*c))
 }
 
 #[cfg(test)]
@@ -58,6 +69,21 @@ mod tests {
     #[test]
     fn applies_nfkc_to_full_width_digits() {
         assert_eq!(fold("１２３"), "123");
+    }
+
+    #[test]
+    fn every_whitespace_control_folds_like_a_space() {
+        for c in WHITESPACE_CONTROLS {
+            assert_eq!(fold(&format!("{c}Белова{c}{c}Надежда {c}Ивановна{c}")), "Белова Надежда Ивановна", "{c:?}");
+        }
+    }
+
+    #[test]
+    fn other_controls_are_found_and_whitespace_is_not() {
+        assert_eq!(forbidden_control("Белова\tНадежда\r\nИвановна\u{2028}\u{0B}\u{0C}\u{2029}"), None);
+        for c in ['\u{0}', '\u{1B}', '\u{7F}', '\u{85}', '\u{9F}'] {
+            assert_eq!(forbidden_control(&format!("a{c}b")), Some(c), "{c:?}");
+        }
     }
 
     proptest! {

@@ -27,9 +27,12 @@
   // "Возможно, вы имели в виду …?": one click puts the suggestion in the field.
   Array.prototype.forEach.call(document.querySelectorAll("[data-suggestion]"), function (button) {
     button.hidden = false;
-    button.addEventListener("click", function () {
+    button.addEventListener("click", function (event) {
       var field = document.getElementById(button.getAttribute("data-for"));
       if (field) {
+        // Without JavaScript the button submits the form with the
+        // suggestion; with it, the field takes the suggestion in place.
+        event.preventDefault();
         field.value = button.getAttribute("data-suggestion");
         field.removeAttribute("aria-invalid");
         field.focus();

@@ -114,6 +114,11 @@ impl Email {
         self.0.rsplit_once('@').map_or("", |(_, d)| d)
     }
 
+    /// The domain as the resident typed it (`почта.рф`, not punycode).
+    pub fn display_domain(&self) -> String {
+        idna::domain_to_unicode(self.domain()).0
+    }
+
     fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map_or("", |(l, _)| l)
     }
@@ -159,6 +164,49 @@ impl Email {
             }
         }
         None
+    }
+}
+
+/// Why an address that parses is still held back before a letter goes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailDoubt {
+    /// The domain is not under a public suffix of the Public Suffix List
+    /// (`mail.ry`): no letter can arrive. Never skipped.
+    NoSuchDomain { suggestion: Option<Email> },
+    /// The domain looks like a typo of a popular mailbox (`gmial.com`,
+    /// `ьфшд.ru`); the resident may confirm it is meant.
+    LikelyTypo { suggestion: Email },
+}
+
+impl Email {
+    /// True when the domain is a registrable name under a public suffix the
+    /// Public Suffix List knows (`mail.ru`, `example.co.uk`, `почта.рф`),
+    /// not a suffix itself or under a zone that does not exist.
+    pub fn has_public_suffix(&self) -> bool {
+        let domain = self.domain().as_bytes();
+        psl::suffix(domain).is_some_and(|suffix| suffix.is_known()) && psl::domain(domain).is_some()
+    }
+
+    /// The popular mailbox domain a Cyrillic domain was meant to be when it
+    /// was typed with the Russian layout on (`ьфшд.ru` for `mail.ru`).
+    fn russian_layout_fix(&self) -> Option<Email> {
+        let (unicode, result) = idna::domain_to_unicode(self.domain());
+        result.ok()?;
+        if !unicode.chars().any(|c| matches!(c, 'а'..='я' | 'ё')) {
+            return None;
+        }
+        let latin = Email::parse(&format!("{}@{}", self.local_part(), from_russian_layout(&unicode))).ok()?;
+        if POPULAR_DOMAINS.contains(&latin.domain()) { Some(latin) } else { latin.suggestion() }
+    }
+
+    /// Why a letter should not go to this address yet, if it should not:
+    /// checked before anything is stored or sent.
+    pub fn doubt(&self) -> Option<EmailDoubt> {
+        let suggestion = self.russian_layout_fix().or_else(|| self.suggestion());
+        if !self.has_public_suffix() {
+            return Some(EmailDoubt::NoSuchDomain { suggestion });
+        }
+        suggestion.map(|suggestion| EmailDoubt::LikelyTypo { suggestion })
     }
 }
 
@@ -276,6 +324,49 @@ mod tests {
         }
     }
 
+    fn doubt(input: &str) -> Option<EmailDoubt> {
+        Email::parse(input).unwrap().doubt()
+    }
+
+    fn email(input: &str) -> Email {
+        Email::parse(input).unwrap()
+    }
+
+    #[test]
+    fn a_domain_under_no_public_suffix_is_doubted_with_a_suggestion_when_one_fits() {
+        assert_eq!(
+            doubt("ivanov@mail.ry"),
+            Some(EmailDoubt::NoSuchDomain { suggestion: Some(email("ivanov@mail.ru")) })
+        );
+        assert_eq!(
+            doubt("ivanov@yandex.ry"),
+            Some(EmailDoubt::NoSuchDomain { suggestion: Some(email("ivanov@yandex.ru")) })
+        );
+        assert_eq!(doubt("ivanov@company.qqq"), Some(EmailDoubt::NoSuchDomain { suggestion: None }));
+        assert_eq!(doubt("ivanov@co.uk"), Some(EmailDoubt::NoSuchDomain { suggestion: None }));
+    }
+
+    #[test]
+    fn popular_mailbox_typos_are_doubted() {
+        assert_eq!(doubt("ivanov@gmial.com"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@gmail.com") }));
+        assert_eq!(doubt("ivanov@ьфшд.ru"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@mail.ru") }));
+        assert_eq!(doubt("ivanov@нфтвуч.ru"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@yandex.ru") }));
+    }
+
+    #[test]
+    fn real_domains_are_not_doubted() {
+        for input in [
+            "ivanov@mail.ru",
+            "petrov@company.org",
+            "info@почта.рф",
+            "a@ya.ru",
+            "b@example.co.uk",
+            "c@sub.company.com.ru",
+        ] {
+            assert_eq!(doubt(input), None, "{input}");
+        }
+    }
+
     #[test]
     fn masks_the_local_part() {
         assert_eq!(Email::parse("ivanov@mail.ru").unwrap().masked(), "iv****@mail.ru");
@@ -286,6 +377,7 @@ mod tests {
         fn parse_is_idempotent_and_never_panics(s in any::<String>()) {
             if let Ok(e) = Email::parse(&s) {
                 prop_assert_eq!(Email::parse(e.as_str()), Ok(e.clone()));
+                let _ = e.doubt();
             }
             let _ = Email::suggest_for(&s);
         }

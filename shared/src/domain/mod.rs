@@ -13,7 +13,7 @@ mod token;
 
 pub use account_number::{AccountNumber, AccountNumberError};
 pub use billing::{BillingAccount, Money};
-pub use email::{Email, EmailError};
+pub use email::{Email, EmailDoubt, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use login::{AddressForm, Login, LoginForm, ResetForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};

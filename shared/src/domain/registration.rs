@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use super::{
-    AccountNumber, AccountNumberError, Email, EmailError, FullName, FullNameError, Password, PasswordError, Phone,
-    PhoneError,
+    AccountNumber, AccountNumberError, Email, EmailDoubt, EmailError, FullName, FullNameError, Password, PasswordError,
+    Phone, PhoneError,
 };
 use crate::errors::{ErrorCode, Field, FieldError};
 use crate::forms::{flag, text};
@@ -28,6 +28,22 @@ pub struct RegistrationForm {
     pub password_confirm: Option<String>,
     #[serde(default, deserialize_with = "flag")]
     pub consent: bool,
+    /// The resident says the address is right as typed: the check for a
+    /// typo of a popular mailbox is skipped (a domain that does not exist
+    /// is still refused).
+    #[serde(default, deserialize_with = "flag")]
+    pub email_as_typed: bool,
+    /// The suggested address the resident accepted («Исправить на …»,
+    /// a submit button, so it works without JavaScript); replaces `email`.
+    #[serde(default, deserialize_with = "text")]
+    pub use_suggestion: Option<String>,
+}
+
+impl RegistrationForm {
+    /// The address to register: an accepted suggestion, else the one typed.
+    pub fn email_input(&self) -> Option<&str> {
+        present(&self.use_suggestion).or_else(|| present(&self.email))
+    }
 }
 
 /// A registration whose every field is valid; nothing is known yet about
@@ -116,6 +132,41 @@ pub fn email_error(error: &EmailError, input: &str) -> FieldError {
     FieldError::field(Field::Email, ErrorCode::Invalid, message).with_suggestion(suggestion.map(String::from))
 }
 
+/// Holds back an address a letter should not go to yet: a domain under no
+/// public suffix (always), or a likely typo of a popular mailbox (unless the
+/// resident said the address is right as typed).
+pub fn check_doubt(email: Email, as_typed: bool) -> Result<Email, FieldError> {
+    let domain = email.display_domain();
+    match email.doubt() {
+        None => Ok(email),
+        Some(EmailDoubt::LikelyTypo { .. }) if as_typed => Ok(email),
+        Some(EmailDoubt::LikelyTypo { suggestion }) => Err(FieldError::field(
+            Field::Email,
+            ErrorCode::EmailSuggestion,
+            format!(
+                "Похоже, в адресе опечатка: {domain}. Возможно, вы имели в виду {suggestion}? Выберите «Исправить на {suggestion}» или, если адрес верный, «Адрес верный»."
+            ),
+        )
+        .with_suggestion(Some(suggestion.to_string()))),
+        Some(EmailDoubt::NoSuchDomain { suggestion: Some(suggestion) }) if !as_typed => Err(FieldError::field(
+            Field::Email,
+            ErrorCode::EmailSuggestion,
+            format!(
+                "Домена {domain} не существует, письмо на этот адрес не дойдёт. Возможно, вы имели в виду {suggestion}?"
+            ),
+        )
+        .with_suggestion(Some(suggestion.to_string()))),
+        Some(EmailDoubt::NoSuchDomain { suggestion }) => Err(FieldError::field(
+            Field::Email,
+            ErrorCode::Invalid,
+            format!(
+                "Домена {domain} не существует, письмо на этот адрес не дойдёт. Проверьте часть адреса после «@»."
+            ),
+        )
+        .with_suggestion(suggestion.map(String::from))),
+    }
+}
+
 fn password_error(error: &PasswordError) -> FieldError {
     let message = match error {
         PasswordError::Empty => return required(Field::Password),
@@ -185,9 +236,11 @@ impl NewRegistration {
             None => Err(required(Field::Phone)),
             Some(v) => Phone::parse(v).map_err(|e| phone_error(&e)),
         };
-        let email = match present(&form.email) {
+        let email = match form.email_input() {
             None => Err(required(Field::Email)),
-            Some(v) => Email::parse(v).map_err(|e| email_error(&e, v)),
+            Some(v) => Email::parse(v)
+                .map_err(|e| email_error(&e, v))
+                .and_then(|email| check_doubt(email, form.email_as_typed)),
         };
         let personal: Vec<&str> = [
             account.as_ref().ok().map(AccountNumber::as_str),
@@ -240,6 +293,7 @@ mod tests {
             password: Some("синий трамвай".into()),
             password_confirm: Some("синий трамвай".into()),
             consent: true,
+            ..RegistrationForm::default()
         }
     }
 
@@ -301,11 +355,53 @@ mod tests {
 
     #[test]
     fn an_email_typo_is_suggested_but_not_applied() {
+        // Issue 14: a typo is now refused unless the resident says it is
+        // meant (`email_as_typed`); mail.ry (no such zone) is refused always.
+        let mut form = valid_form();
+        form.email = Some("ivanov@gmial.com".into());
+        form.email_as_typed = true;
+        let r = NewRegistration::parse(&form).unwrap();
+        assert_eq!(r.email.as_str(), "ivanov@gmial.com");
+        assert_eq!(r.email_suggestion.unwrap().as_str(), "ivanov@gmail.com");
+    }
+
+    #[test]
+    fn an_email_typo_is_refused_with_a_suggestion_along_with_every_other_error() {
+        for (typed, suggested) in [
+            ("ivanov@mail.ry", "ivanov@mail.ru"),
+            ("ivanov@gmial.com", "ivanov@gmail.com"),
+            ("ivanov@yandex.ry", "ivanov@yandex.ru"),
+            ("ivanov@ьфшд.ru", "ivanov@mail.ru"),
+        ] {
+            let mut form = valid_form();
+            form.email = Some(typed.into());
+            form.account = Some("12a".into());
+            let errors = NewRegistration::parse(&form).unwrap_err();
+            assert_eq!(errors.len(), 2, "{errors:?}");
+            assert_eq!((errors[0].field, errors[0].code), (Some(Field::Account), ErrorCode::Invalid));
+            assert_eq!((errors[1].field, errors[1].code), (Some(Field::Email), ErrorCode::EmailSuggestion), "{typed}");
+            assert_eq!(errors[1].suggestion.as_deref(), Some(suggested), "{typed}");
+        }
+    }
+
+    #[test]
+    fn as_typed_skips_only_the_typo_check() {
+        let mut form = valid_form();
+        form.email_as_typed = true;
+        form.email = Some("ivanov@mail.ry".into());
+        let errors = NewRegistration::parse(&form).unwrap_err();
+        assert_eq!((errors[0].field, errors[0].code), (Some(Field::Email), ErrorCode::Invalid));
+        assert_eq!(errors[0].suggestion.as_deref(), Some("ivanov@mail.ru"));
+        form.email = Some("ivanov@ьфшд.ru".into());
+        assert_eq!(NewRegistration::parse(&form).unwrap().email.display_domain(), "ьфшд.ru");
+    }
+
+    #[test]
+    fn an_accepted_suggestion_replaces_the_typed_address() {
         let mut form = valid_form();
         form.email = Some("ivanov@mail.ry".into());
-        let r = NewRegistration::parse(&form).unwrap();
-        assert_eq!(r.email.as_str(), "ivanov@mail.ry");
-        assert_eq!(r.email_suggestion.unwrap().as_str(), "ivanov@mail.ru");
+        form.use_suggestion = Some("ivanov@mail.ru".into());
+        assert_eq!(NewRegistration::parse(&form).unwrap().email.as_str(), "ivanov@mail.ru");
     }
 
     #[test]

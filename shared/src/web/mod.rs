@@ -72,8 +72,10 @@ pub fn body_error(code: ErrorCode, message: &str) -> ErrorBody {
 /// e-mail address) is 254.
 pub const MAX_FIELD_CHARS: usize = 256;
 
-/// Refuses a field that is too long or holds control characters (line
-/// breaks, tabs, NUL...): none of the forms has a multi-line field.
+/// Refuses a field that is too long or holds control characters other than
+/// whitespace (NUL, escape...). Tabs, line breaks and the other
+/// [`crate::text::WHITESPACE_CONTROLS`] pass: copy-paste brings them, and
+/// every field folds them like spaces (a password keeps them as typed).
 fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
     let field = Field::from_name(name);
     let label = field.map_or("Поле", Field::label);
@@ -91,9 +93,10 @@ fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
     if value.contains('\u{FFFD}') {
         return error(format!("«{label}»: значение содержит символы в неизвестной кодировке. Отправьте его в UTF-8."));
     }
-    if value.chars().any(char::is_control) {
+    if let Some(control) = crate::text::forbidden_control(value) {
         return error(format!(
-            "«{label}»: значение содержит служебные символы (перевод строки, табуляцию и т. п.). Введите его в одну строку."
+            "«{label}»: значение содержит служебный символ (код U+{:04X}), которого не бывает в том, что вводят с клавиатуры. Введите значение заново, не копируя его.",
+            u32::from(control)
         ));
     }
     Ok(())
@@ -101,7 +104,7 @@ fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
 
 /// Decodes a form post or a JSON body into `T`, refusing other content
 /// types, oversized bodies, bodies that are not UTF-8 and fields that are
-/// too long or hold control characters.
+/// too long or hold control characters other than whitespace.
 pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -335,7 +338,8 @@ pub fn not_found(face: Face) -> Response<Body> {
 /// 429 with `Retry-After` and a Russian message saying when to try again.
 pub fn rate_limited(face: Face, retry_after_seconds: u64) -> Response<Body> {
     let minutes = retry_after_seconds.div_ceil(60);
-    let message = format!("Слишком много попыток подряд. Попробуйте снова через {minutes} мин.");
+    let wait = crate::numerals::count(minutes, crate::numerals::Unit::Minute);
+    let message = format!("Слишком много попыток подряд. Попробуйте снова через {wait}.");
     with_retry_after(errors(face, &body_error(ErrorCode::RateLimited, &message)), retry_after_seconds)
 }
 
@@ -430,4 +434,144 @@ where
         Ok::<_, std::convert::Infallible>(handler(services, request).await)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewRegistration, RegistrationForm};
+    use crate::text::WHITESPACE_CONTROLS;
+    use proptest::prelude::*;
+
+    fn post(content_type: &str, body: String) -> Request {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    fn json_post(fields: &[(&str, &str)]) -> Request {
+        let object: serde_json::Map<String, serde_json::Value> =
+            fields.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
+        post("application/json", serde_json::Value::Object(object).to_string())
+    }
+
+    fn form_post(fields: &[(&str, &str)]) -> Request {
+        post("application/x-www-form-urlencoded", serde_urlencoded::to_string(fields).unwrap())
+    }
+
+    const PASSWORD: &str = "синий\tтрамвай";
+
+    fn fields<'a>(account: &'a str, full_name: &'a str, phone: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("account", account),
+            ("full_name", full_name),
+            ("phone", phone),
+            ("email", email),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("consent", "true"),
+        ]
+    }
+
+    /// The parts of a registration, as strings, read through `read_body`.
+    fn read(request: &Request) -> Result<[String; 5], String> {
+        let form: RegistrationForm = read_body(request).map_err(|e| format!("{:?}", e.errors))?;
+        let r = NewRegistration::parse(&form).map_err(|e| format!("{e:?}"))?;
+        Ok([
+            r.account.as_str().to_owned(),
+            r.full_name.as_str().to_owned(),
+            r.phone.as_str().to_owned(),
+            r.email.as_str().to_owned(),
+            r.password.expose().to_owned(),
+        ])
+    }
+
+    /// `value` with a run of `runs` inserted at every place where a space
+    /// may go without changing it: anywhere when `anywhere`, else at the
+    /// ends and next to the spaces already there.
+    fn spread(value: &str, anywhere: bool, runs: &[String]) -> String {
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut next = runs.iter().cycle();
+        for i in 0..=chars.len() {
+            let before = i.checked_sub(1).and_then(|j| chars.get(j));
+            let after = chars.get(i);
+            let at_edge = before.is_none() || after.is_none();
+            if anywhere || at_edge || before == Some(&' ') || after == Some(&' ') {
+                out.push_str(next.next().map_or("", String::as_str));
+            }
+            if let Some(c) = after {
+                out.push(*c);
+            }
+        }
+        out
+    }
+
+    fn whitespace_runs() -> impl Strategy<Value = Vec<String>> {
+        let mut alphabet = WHITESPACE_CONTROLS.to_vec();
+        alphabet.push(' ');
+        prop::collection::vec(
+            prop::collection::vec(prop::sample::select(alphabet), 0..4).prop_map(|c| c.into_iter().collect::<String>()),
+            1..9,
+        )
+    }
+
+    #[test]
+    fn the_issues_names_pasted_with_tabs_and_line_breaks_are_read_in_both_faces() {
+        for name in ["Белова\tНадежда\tИвановна", "Зайцев Роман Олегович\n", "Белова\r\nНадежда\u{2028}Ивановна"]
+        {
+            let fields = fields("100200300", name, "+7 916 123-45-67", "ivanov@mail.ru");
+            for request in [json_post(&fields), form_post(&fields)] {
+                let parts = read(&request).unwrap();
+                assert!(parts[1] == "Белова Надежда Ивановна" || parts[1] == "Зайцев Роман Олегович", "{parts:?}");
+                assert_eq!(parts[4], PASSWORD, "the password keeps its tab");
+            }
+        }
+    }
+
+    #[test]
+    fn other_control_characters_are_refused_with_the_field_named() {
+        for c in ['\u{0}', '\u{1B}', '\u{7F}', '\u{85}'] {
+            let name = format!("Белова{c}Надежда Ивановна");
+            let fields = fields("100200300", &name, "+7 916 123-45-67", "ivanov@mail.ru");
+            for request in [json_post(&fields), form_post(&fields)] {
+                let error = read_body::<RegistrationForm>(&request).unwrap_err();
+                let first = &error.errors[0];
+                assert_eq!(first.field, Some(Field::FullName), "{c:?}");
+                assert_eq!(first.code, ErrorCode::Invalid);
+                assert!(first.message.starts_with("«ФИО»: значение содержит служебный символ"), "{}", first.message);
+            }
+        }
+    }
+
+    #[test]
+    fn the_rate_limit_message_says_the_minutes_as_russian_does() {
+        for (seconds, said) in
+            [(30, "через 1 минуту."), (150, "через 3 минуты."), (300, "через 5 минут."), (1260, "через 21 минуту.")]
+        {
+            let response = rate_limited(Face::Json, seconds);
+            let Body::Text(text) = response.body() else { panic!("a text body") };
+            assert!(text.contains(said), "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whitespace_controls_inserted_anywhere_parse_to_the_same_value_in_both_faces(
+            runs in whitespace_runs(),
+            json in any::<bool>(),
+        ) {
+            let clean = fields("00 1002-00300", "Салтыков-Щедрин Михаил Евграфович", "8 (916) 123-45-67", "Ivanov@Mail.ru");
+            let expected = read(&form_post(&clean)).unwrap();
+            let account = spread("00 1002-00300", true, &runs);
+            let full_name = spread("Салтыков-Щедрин Михаил Евграфович", false, &runs);
+            let phone = spread("8 (916) 123-45-67", true, &runs);
+            let email = spread("Ivanov@Mail.ru", false, &runs);
+            let noisy = fields(&account, &full_name, &phone, &email);
+            let request = if json { json_post(&noisy) } else { form_post(&noisy) };
+            prop_assert_eq!(read(&request), Ok(expected));
+        }
+    }
 }

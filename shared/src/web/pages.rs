@@ -4,7 +4,7 @@
 use askama::Template;
 
 use crate::domain::RegistrationForm;
-use crate::errors::{ErrorBody, Field};
+use crate::errors::{ErrorBody, ErrorCode, Field};
 
 #[derive(Template, Default)]
 #[template(path = "pages/register.html")]
@@ -24,6 +24,9 @@ pub struct RegisterPage {
     pub consent_error: Option<String>,
     /// A likely intended address, offered with a one-click button.
     pub email_suggestion: Option<String>,
+    /// Whether «Адрес верный» is offered: the typed address may be real
+    /// (its domain exists) and was held back only as a likely typo.
+    pub email_may_be_kept: bool,
     /// The first field with an error (`autofocus` there works without JS).
     pub first_invalid: String,
 }
@@ -37,7 +40,7 @@ impl RegisterPage {
             account: form.account.clone().unwrap_or_default(),
             full_name: form.full_name.clone().unwrap_or_default(),
             phone: form.phone.clone().unwrap_or_default(),
-            email: form.email.clone().unwrap_or_default(),
+            email: form.email_input().unwrap_or_default().to_owned(),
             consent: form.consent,
             general_errors: errors.general().map(|e| e.message.clone()).collect(),
             account_error: message(Field::Account),
@@ -48,6 +51,11 @@ impl RegisterPage {
             password_confirm_error: message(Field::PasswordConfirm),
             consent_error: message(Field::Consent),
             email_suggestion: errors.for_field(Field::Email).and_then(|e| e.suggestion.clone()),
+            email_may_be_kept: errors.for_field(Field::Email).is_some_and(|e| e.code == ErrorCode::EmailSuggestion)
+                && form
+                    .email_input()
+                    .and_then(|v| crate::domain::Email::parse(v).ok())
+                    .is_some_and(|e| e.has_public_suffix()),
             first_invalid: errors.errors.iter().find_map(|e| e.field).map(|f| f.name().to_owned()).unwrap_or_default(),
         }
     }
