@@ -7,6 +7,40 @@ use serde::{Deserialize, Serialize};
 
 use crate::text;
 
+/// Real mail domains a letter or two from a popular one: never "corrected".
+const OTHER_REAL_DOMAINS: &[&str] = &[
+    "mail.ua",
+    "mail.kz",
+    "mail.by",
+    "mail.kg",
+    "mail.tj",
+    "mail.ee",
+    "yandex.ua",
+    "yandex.uz",
+    "yandex.com.tr",
+    "inbox.lv",
+    "inbox.lt",
+    "inbox.ua",
+    "list.ua",
+    "aol.com",
+    "mac.com",
+    "mai.ru",
+    "email.ru",
+    "ok.ru",
+    "sk.ru",
+    "rt.ru",
+    "fa.ru",
+    "ge.com",
+    "live.de",
+    "live.com",
+    "mil.ru",
+    "gov.ru",
+    "edu.ru",
+    "ac.ru",
+    "msu.ru",
+    "spbu.ru",
+];
+
 /// Domains most residents use; a near miss of one of them is a likely typo.
 const POPULAR_DOMAINS: &[&str] = &[
     "mail.ru",
@@ -134,15 +168,24 @@ impl Email {
     /// domain. Only ever offered to the resident, never applied silently.
     pub fn suggestion(&self) -> Option<Email> {
         let domain = self.domain();
-        if POPULAR_DOMAINS.contains(&domain) {
+        if POPULAR_DOMAINS.contains(&domain) || OTHER_REAL_DOMAINS.contains(&domain) {
             return None;
         }
-        let best = POPULAR_DOMAINS
-            .iter()
-            .map(|candidate| (edit_distance(domain, candidate), *candidate))
-            .filter(|(distance, candidate)| *distance <= if candidate.len() <= 6 { 1 } else { 2 })
-            .min_by_key(|(distance, _)| *distance)?;
-        Email::parse(&format!("{}@{}", self.local_part(), best.1)).ok()
+        // `gmail.ru` means gmail.com, not mail.ru one letter away.
+        let label = domain.split('.').next().unwrap_or(domain);
+        let same_name = POPULAR_DOMAINS.iter().find(|c| c.split('.').next() == Some(label));
+        let best = match same_name {
+            Some(candidate) => *candidate,
+            None => {
+                POPULAR_DOMAINS
+                    .iter()
+                    .map(|candidate| (edit_distance(domain, candidate), *candidate))
+                    .filter(|(distance, candidate)| *distance <= if candidate.len() <= 6 { 1 } else { 2 })
+                    .min_by_key(|(distance, _)| *distance)?
+                    .1
+            }
+        };
+        Email::parse(&format!("{}@{}", self.local_part(), best)).ok()
     }
 
     /// What the resident probably meant by input that is not an address or
@@ -179,12 +222,13 @@ pub enum EmailDoubt {
 }
 
 impl Email {
-    /// True when the domain is a registrable name under a public suffix the
-    /// Public Suffix List knows (`mail.ru`, `example.co.uk`, `почта.рф`),
-    /// not a suffix itself or under a zone that does not exist.
+    /// True when the domain is under a public suffix the Public Suffix List
+    /// knows (`mail.ru`, `example.co.uk`, `почта.рф`, `mil.ru`), not under a
+    /// zone that does not exist (`mail.ry`).
     pub fn has_public_suffix(&self) -> bool {
-        let domain = self.domain().as_bytes();
-        psl::suffix(domain).is_some_and(|suffix| suffix.is_known()) && psl::domain(domain).is_some()
+        // A domain that is itself a suffix on the list can still take mail:
+        // `mil.ru`, `gov.ru` and `edu.ru` are both.
+        psl::suffix(self.domain().as_bytes()).is_some_and(|suffix| suffix.is_known())
     }
 
     /// The popular mailbox domain a Cyrillic domain was meant to be when it
@@ -343,7 +387,28 @@ mod tests {
             Some(EmailDoubt::NoSuchDomain { suggestion: Some(email("ivanov@yandex.ru")) })
         );
         assert_eq!(doubt("ivanov@company.qqq"), Some(EmailDoubt::NoSuchDomain { suggestion: None }));
-        assert_eq!(doubt("ivanov@co.uk"), Some(EmailDoubt::NoSuchDomain { suggestion: None }));
+    }
+
+    /// Found by review: `mil.ru`, `gov.ru`, `edu.ru` are public suffixes
+    /// and real mail domains; `gmail.ru` was offered `mail.ru`; real
+    /// providers near popular ones were "corrected".
+    #[test]
+    fn real_domains_near_popular_ones_are_left_alone() {
+        for address in [
+            "ivanov@mil.ru",
+            "ivanov@gov.ru",
+            "ivanov@edu.ru",
+            "ivanov@mail.ua",
+            "ivanov@yandex.ua",
+            "ivanov@inbox.lv",
+            "ivanov@aol.com",
+            "ivanov@mai.ru",
+            "ivanov@ok.ru",
+            "ivanov@co.uk",
+        ] {
+            assert_eq!(doubt(address), None, "{address}");
+        }
+        assert_eq!(doubt("ivanov@gmail.ru"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@gmail.com") }));
     }
 
     #[test]
