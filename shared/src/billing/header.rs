@@ -70,11 +70,7 @@ pub fn find_header(rows: &[RawRow]) -> HeaderSearch {
                 }
                 return HeaderSearch::Found(Header { line: row.line, columns, cells: row.cells.len() });
             }
-            Err(missing) if missing.found() > 0 => {
-                if partial.is_none_or(|p| p.found() < missing.found()) {
-                    partial = Some(missing);
-                }
-            }
+            Err(missing) if missing.found() > 0 => super::source::keep_most_complete(&mut partial, missing),
             Err(_) => {}
         }
     }

@@ -15,6 +15,7 @@ use calamine::{DataRef, Reader, Xlsx, open_workbook};
 use encoding_rs::{Encoding, IBM866, KOI8_R, UTF_8, WINDOWS_1251};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
+use super::columns::MissingColumns;
 use super::header::{HEADER_SEARCH_ROWS, Header, HeaderSearch, find_header};
 use super::rows::{RawRow, is_blank};
 
@@ -217,6 +218,20 @@ impl FileProblem {
     }
 }
 
+impl From<MissingColumns> for FileProblem {
+    fn from(missing: MissingColumns) -> Self {
+        FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name }
+    }
+}
+
+/// Of the header rows that name only some required columns, the one that
+/// names the most: what the report says is missing.
+pub(super) fn keep_most_complete(partial: &mut Option<MissingColumns>, missing: MissingColumns) {
+    if partial.is_none_or(|p| p.found() < missing.found()) {
+        *partial = Some(missing);
+    }
+}
+
 fn unreadable(error: impl std::fmt::Display) -> FileProblem {
     FileProblem::Unreadable(error.to_string())
 }
@@ -323,19 +338,13 @@ fn open_csv(sample: &str, encoding: &'static Encoding, cr_line_ends: bool) -> Re
                     best = Some((score, known, Table { format, header }));
                 }
             }
-            HeaderSearch::Partial(missing) => {
-                if partial.is_none_or(|p: super::MissingColumns| p.found() < missing.found()) {
-                    partial = Some(missing);
-                }
-            }
+            HeaderSearch::Partial(missing) => keep_most_complete(&mut partial, missing),
             HeaderSearch::NotFound => {}
         }
     }
     match (best, partial) {
         (Some((_, _, table)), _) => Ok(table),
-        (None, Some(missing)) => {
-            Err(FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name })
-        }
+        (None, Some(missing)) => Err(missing.into()),
         (None, None) => Err(FileProblem::NoHeader { first_lines: first_lines(sample.lines()) }),
     }
 }
@@ -484,18 +493,12 @@ fn open_xlsx(path: &Path) -> Result<Table, FileProblem> {
         }
         match find_header(&rows) {
             HeaderSearch::Found(header) => return Ok(Table { format: Format::Xlsx { sheet }, header }),
-            HeaderSearch::Partial(missing) => {
-                if partial.is_none_or(|p: super::MissingColumns| p.found() < missing.found()) {
-                    partial = Some(missing);
-                }
-            }
+            HeaderSearch::Partial(missing) => keep_most_complete(&mut partial, missing),
             HeaderSearch::NotFound => {}
         }
     }
     match (partial, first_sheet_lines) {
-        (Some(missing), _) => {
-            Err(FileProblem::MissingColumns { account: missing.account, full_name: missing.full_name })
-        }
+        (Some(missing), _) => Err(missing.into()),
         (None, Some(first_lines)) => Err(FileProblem::NoHeader { first_lines }),
         (None, None) => Err(FileProblem::Empty),
     }
