@@ -380,7 +380,9 @@ async fn login_answers_unknown_login_and_wrong_password_identically() {
 }
 
 #[tokio::test]
-async fn login_before_confirmation_sends_a_new_letter_and_the_old_link_stops_working() {
+// Issue 14 reverses the earlier rule that a new letter kills the old link:
+// residents open the first letter they see, often the older one.
+async fn login_before_confirmation_sends_a_new_letter_and_every_link_sent_works() {
     let app = spawn_app().await;
     let email = unique_email();
     app.register(&email).await;
@@ -393,13 +395,14 @@ async fn login_before_confirmation_sends_a_new_letter_and_the_old_link_stops_wor
     assert!(masked.contains("****@example.ru") && !masked.contains(&email), "{masked}");
     assert_eq!(app.letters_to(&email).await.len(), 2);
 
-    let old = app.get(&old_link, "application/json", None).await;
-    assert_eq!(old.status, StatusCode::BAD_REQUEST);
-    assert_eq!(old.code(), "invalid_token");
-
     let new_link = app.confirmation_path(&email).await;
     assert_ne!(new_link, old_link);
-    assert_eq!(app.get(&new_link, "application/json", None).await.status, StatusCode::OK);
+    let old = app.get(&old_link, "application/json", None).await;
+    assert_eq!(old.status, StatusCode::OK, "the link in the first letter confirms: {}", old.text);
+    assert_eq!(old.json()["already_confirmed"], false);
+    let new = app.get(&new_link, "application/json", None).await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.text);
+    assert_eq!(new.json()["already_confirmed"], true);
 }
 
 #[tokio::test]
@@ -440,6 +443,9 @@ async fn an_expired_link_says_so_and_login_sends_a_fresh_one() {
     assert_eq!(expired.status, StatusCode::GONE, "{}", expired.text);
     assert_eq!(expired.code(), "expired_token");
     assert!(expired.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("Войдите"));
+    let page = app.get(&app.confirmation_path(&email).await, "text/html", None).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.text.contains("Срок действия ссылки истёк") && page.text.contains("href=\"/login\""), "{}", page.text);
     assert_eq!(app.login(&email, PASSWORD).await.code(), "email_not_confirmed");
     assert_eq!(app.letters_to(&email).await.len(), 2, "a fresh letter was sent");
 }
@@ -633,11 +639,8 @@ async fn resend_sends_a_new_letter_answers_alike_for_unknown_logins_and_is_rate_
     assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.text);
     assert_eq!((resent.status, resent.text.clone()), (unknown.status, unknown.text.clone()), "no enumeration");
     assert_eq!(app.letters_to(&email).await.len(), 2);
-    assert_eq!(
-        app.get(&old_link, "application/json", None).await.code(),
-        "invalid_token",
-        "the old link stops working"
-    );
+    let message = resent.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.contains("отправили") && message.contains("отправим"), "never says a letter went: {message}");
 
     // Three per account number, however it is typed.
     for login in ["100 200 300", "100-200-300", "00100200300"] {
@@ -649,10 +652,15 @@ async fn resend_sends_a_new_letter_answers_alike_for_unknown_logins_and_is_rate_
     let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
     assert!(limited.json()["errors"][0]["message"].as_str().unwrap().contains("мин"));
+
+    // Issue 14: the link of the first letter still works after the resends.
+    let old = app.get(&old_link, "application/json", None).await;
+    assert_eq!(old.status, StatusCode::OK, "{}", old.text);
+    assert_eq!(old.json()["already_confirmed"], false);
 }
 
 #[tokio::test]
-async fn an_unconfirmed_address_can_be_corrected_and_the_old_link_stops_working() {
+async fn an_unconfirmed_address_can_be_corrected_and_the_old_link_says_the_address_changed() {
     let app = spawn_app().await;
     let wrong = unique_email();
     app.register(&wrong).await;
@@ -665,7 +673,11 @@ async fn an_unconfirmed_address_can_be_corrected_and_the_old_link_stops_working(
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     assert_eq!(changed.json()["status"], "awaiting_email_confirmation");
 
-    assert_eq!(app.get(&old_link, "application/json", None).await.code(), "invalid_token");
+    let old = app.get(&old_link, "application/json", None).await;
+    assert_eq!(old.status, StatusCode::GONE, "{}", old.text);
+    assert_eq!(old.code(), "address_changed");
+    let masked = changed.json()["email"].as_str().unwrap_or_default().to_owned();
+    assert!(old.json()["errors"][0]["message"].as_str().unwrap_or_default().contains(&masked), "{}", old.text);
     let new_link = app.confirmation_path(&right).await;
     assert_eq!(app.get(&new_link, "application/json", None).await.status, StatusCode::OK);
     assert_eq!(app.login_when_ready(&right, PASSWORD).await.status, StatusCode::OK);
@@ -719,4 +731,73 @@ async fn every_page_carries_the_security_headers_and_escapes_what_was_typed() {
         assert!(page.text.contains("<title>") && page.text.contains("ПОТЕНЦИАЛ"));
     }
     assert!(pages[0].text.contains("&#60;script&#62;"), "typed text is shown back, escaped");
+}
+
+#[tokio::test]
+async fn a_link_to_an_address_left_behind_stays_dead_when_the_address_comes_back() {
+    let app = spawn_app().await;
+    let first = unique_email();
+    app.register(&first).await;
+    let first_link = app.confirmation_path(&first).await;
+    let second = unique_email();
+    for (from, to) in [(&first, &second), (&second, &first)] {
+        let changed = app.post_json("/email", &json!({"login": from, "password": PASSWORD, "email": to})).await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    }
+    let old = app.get(&first_link, "application/json", None).await;
+    assert_eq!(old.code(), "address_changed", "{}", old.text);
+    let paths = app.confirmation_paths(&first).await;
+    assert_eq!(paths.len(), 2);
+    assert_eq!(app.get(&paths[1], "application/json", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_link_of_a_registration_that_expired_says_to_register_again() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("UNCONFIRMED_EXPIRY_SECONDS".into(), "2".into());
+    })
+    .await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    // The registration's lifetime began before the answer came.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let link = app.confirmation_path(&email).await;
+    let gone = app.get(&link, "application/json", None).await;
+    assert_eq!(gone.status, StatusCode::GONE, "{}", gone.text);
+    assert_eq!(gone.code(), "registration_expired");
+    let page = app.get(&link, "text/html", None).await;
+    assert!(page.text.contains("href=\"/register\""), "the next step is to register again: {}", page.text);
+}
+
+#[tokio::test]
+async fn while_ses_refuses_letters_the_link_already_sent_keeps_working_and_nothing_counts_against_the_mailbox() {
+    let sender = OwnSender::new().await;
+    let app = spawn_app_with(|o| o.mail_from = Some(sender.address())).await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.json()["letter_sent"], true);
+    let first_link = app.confirmation_path(&email).await;
+
+    sender.accepts(false).await;
+    let resent = app.post_json("/confirm/resend", &json!({"login": email})).await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.text);
+    let message = resent.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.contains("отправили") && !message.contains("больше не действует"), "{message}");
+    // More failed letters than the mailbox takes in an hour (6).
+    for _ in 0..7 {
+        let login = app.login(&email, PASSWORD).await;
+        assert_eq!(login.code(), "email_not_confirmed");
+        let message = login.json()["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains("не удалось"), "says the letter did not go: {message}");
+    }
+    assert_eq!(app.letters_to(&email).await.len(), 1, "nothing went while SES refused");
+
+    sender.accepts(true).await;
+    let login = app.login(&email, PASSWORD).await;
+    let message = login.json()["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("Мы отправили новое письмо"), "failed letters did not use up the mailbox: {message}");
+    assert_eq!(app.letters_to(&email).await.len(), 2);
+
+    let first = app.get(&first_link, "application/json", None).await;
+    assert_eq!(first.status, StatusCode::OK, "the only letter's link kept working: {}", first.text);
+    assert_eq!(first.json()["already_confirmed"], false);
 }

@@ -73,6 +73,42 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Options)) -> TestApp {
     TestApp { stack, client }
 }
 
+/// A sender domain no other test uses, so that a test can make SES refuse
+/// its letters (and accept them again) without touching the others: start
+/// the app with `mail_from = Some(sender.address())`.
+pub struct OwnSender {
+    domain: String,
+    ses: aws_sdk_sesv2::Client,
+}
+
+impl OwnSender {
+    pub async fn new() -> Self {
+        let domain = format!("s{}.example", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let ses = aws_sdk_sesv2::Client::new(&local_stack::local_aws(&endpoint()).await);
+        let sender = Self { domain, ses };
+        sender.accepts(true).await;
+        sender
+    }
+
+    pub fn address(&self) -> String {
+        format!("cabinet@{}", self.domain)
+    }
+
+    /// Verifies the domain in SES (letters go) or removes it (SES refuses them).
+    pub async fn accepts(&self, accepted: bool) {
+        if accepted {
+            self.ses.create_email_identity().email_identity(&self.domain).send().await.expect("an SES identity");
+        } else {
+            self.ses
+                .delete_email_identity()
+                .email_identity(&self.domain)
+                .send()
+                .await
+                .expect("an SES identity removed");
+        }
+    }
+}
+
 /// An address no other test uses.
 pub fn unique_email() -> String {
     format!("r{}@example.ru", uuid::Uuid::new_v4().simple())
@@ -151,6 +187,15 @@ impl TestApp {
         let letter = letters.iter().rev().find(|l| l.text.contains("/confirm?token=")).expect("a confirmation letter");
         let start = letter.text.find("/confirm?token=").expect("a link");
         letter.text[start..].split_whitespace().next().expect("a link").to_owned()
+    }
+
+    /// The confirmation links of every letter to `email`, oldest first, as paths.
+    pub async fn confirmation_paths(&self, email: &str) -> Vec<String> {
+        let letters = self.letters_to(email).await;
+        letters
+            .iter()
+            .filter_map(|l| Some(l.text[l.text.find("/confirm?token=")?..].split_whitespace().next()?.to_owned()))
+            .collect()
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Answer {

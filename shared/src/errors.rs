@@ -28,6 +28,10 @@ pub enum ErrorCode {
     NotAuthenticated,
     InvalidToken,
     ExpiredToken,
+    /// A confirmation link to an address the registration has since left.
+    AddressChanged,
+    /// A confirmation link of a registration that is gone.
+    RegistrationExpired,
     UnsupportedMediaType,
     PayloadTooLarge,
     CrossSiteRequest,
@@ -132,7 +136,7 @@ impl FieldError {
             ErrorCode::RateLimited | ErrorCode::RegistrationPaused => 429,
             ErrorCode::CrossSiteRequest => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::ExpiredToken => 410,
+            ErrorCode::ExpiredToken | ErrorCode::AddressChanged | ErrorCode::RegistrationExpired => 410,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,

@@ -126,12 +126,22 @@ pub async fn check(
 
 /// Whether one more letter may go to `email` now (counted).
 pub async fn mailbox_allows(services: &Services, email: &Email) -> Result<bool, Unexpected> {
-    let subject = format!("email:{email}");
+    let subject = mailbox_subject(email);
     let allowed = check(services, &[(LETTERS_PER_MAILBOX, &subject)], Entry::default()).await?.is_ok();
     if !allowed {
         tracing::warn!("letter not sent: too many letters to one mailbox");
     }
     Ok(allowed)
+}
+
+/// Gives back the letter counted by [`mailbox_allows`] when it was not sent.
+pub async fn give_back_letter(services: &Services, email: &Email) -> Result<(), Unexpected> {
+    let limit = LETTERS_PER_MAILBOX;
+    services.store.refund_attempt(limit.action, &mailbox_subject(email), limit.window, clock::now()).await
+}
+
+fn mailbox_subject(email: &Email) -> String {
+    format!("email:{email}")
 }
 
 /// The lock subject of a resident, whichever identifier was typed.

@@ -5,7 +5,8 @@
 //! Keys of the residents table (`pk`):
 //! - `RESIDENT#<account>`: the resident; one per account number.
 //! - `EMAIL#<email>`: claims an address; one resident per address.
-//! - `CONFIRM#<sha256>`: a confirmation token; expires through TTL.
+//! - `CONFIRM#<sha256>`: a confirmation link; every one sent to the current
+//!   address works until it expires (TTL).
 //! - `SESSION#<sha256>`: a login session; expires through TTL.
 //! - `RESET#<sha256>`: a password reset token; expires through TTL.
 //! - `NEWEMAIL#<sha256>`: a pending change of a confirmed address; expires
@@ -91,6 +92,20 @@ pub enum InsertResidentError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub account: AccountNumber,
+    pub expires_at: i64,
+}
+
+/// A confirmation link as stored: whose it is, the address it was sent
+/// under ([`Resident::address_nonce`]), when it went and until when it works
+/// (Unix seconds, also the TTL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfirmationRecord {
+    pub account: AccountNumber,
+    /// Empty in links of the first version, which match no resident.
+    #[serde(default)]
+    pub address_nonce: String,
+    #[serde(default)]
+    pub sent_at: i64,
     pub expires_at: i64,
 }
 
@@ -233,34 +248,6 @@ fn to_item<T: Serialize>(key: String, value: &T) -> Result<Item, Unexpected> {
 
 fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, Unexpected> {
     serde_dynamo::from_item(item).context("reading an item from DynamoDB")
-}
-
-/// The update that gives a resident still awaiting e-mail confirmation a
-/// new confirmation token, and with `address` also moves them from the old
-/// address to the new one (only if they are still at the old one).
-fn unconfirmed_token_update(
-    table: &str,
-    account: &AccountNumber,
-    token: &TokenHash,
-    address: Option<(&Email, &Email)>,
-) -> Result<Update, Unexpected> {
-    let mut update = Update::builder()
-        .table_name(table)
-        .key("pk", pk(resident_key(account)))
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
-        .expression_attribute_values(":token", s(token.as_str()));
-    update = match address {
-        None => {
-            update.condition_expression("#status = :awaiting").update_expression("SET confirmation_token_hash = :token")
-        }
-        Some((old, new)) => update
-            .condition_expression("#status = :awaiting AND email = :old")
-            .update_expression("SET email = :new, confirmation_token_hash = :token REMOVE email_undeliverable")
-            .expression_attribute_values(":old", s(old.as_str()))
-            .expression_attribute_values(":new", s(new.as_str())),
-    };
-    update.build().context("building a confirmation token update")
 }
 
 /// A transactional put of an item that may exist only as an expired
@@ -499,21 +486,19 @@ impl Store {
         Ok(self.resident(&claim.account).await?.filter(|r| r.email == *email))
     }
 
-    /// Stores a new resident, their e-mail claim, their confirmation token and
-    /// the token of their status page in one transaction: either all exist
-    /// afterwards or none does, and of concurrent registrations of one
-    /// account or one address exactly one wins.
+    /// Stores a new resident, their e-mail claim and the token of their
+    /// status page in one transaction: either all exist afterwards or none
+    /// does, and of concurrent registrations of one account or one address
+    /// exactly one wins.
     #[tracing::instrument(skip_all)]
     pub async fn insert_resident(
         &self,
         resident: &Resident,
-        token: &TokenHash,
         status_token: &TokenHash,
-        token_expires_at: OffsetDateTime,
+        status_expires_at: OffsetDateTime,
     ) -> Result<(), InsertResidentError> {
         let table = &self.residents_table;
-        let confirmation =
-            TokenRecord { account: resident.account.clone(), expires_at: token_expires_at.unix_timestamp() };
+        let status = TokenRecord { account: resident.account.clone(), expires_at: status_expires_at.unix_timestamp() };
         let claim = EmailClaim { account: resident.account.clone(), expires_at: resident.expires_at };
         let mut attempt = 0;
         loop {
@@ -523,8 +508,7 @@ impl Store {
                 .transact_write_items()
                 .transact_items(put_replacing_expired(table, to_item(resident_key(&resident.account), resident)?, now)?)
                 .transact_items(put_replacing_expired(table, to_item(email_key(&resident.email), &claim)?, now)?)
-                .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
-                .transact_items(put(table, to_item(status_key(status_token), &confirmation)?, true)?)
+                .transact_items(put(table, to_item(status_key(status_token), &status)?, true)?)
                 .send()
                 .await;
             let Err(error) = result else {
@@ -549,30 +533,25 @@ impl Store {
         }
     }
 
-    /// Gives an unconfirmed resident a new confirmation token; the old one
-    /// stops working. False when the resident is no longer unconfirmed.
+    /// Stores a confirmation link about to be sent. Links sent earlier keep
+    /// working: a new letter never kills the one the resident may open first.
     #[tracing::instrument(skip_all)]
-    pub async fn replace_confirmation_token(
-        &self,
-        account: &AccountNumber,
-        token: &TokenHash,
-        token_expires_at: OffsetDateTime,
-    ) -> Result<bool, Unexpected> {
-        let table = &self.residents_table;
-        let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
-        let update = unconfirmed_token_update(table, account, token, None)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
+    pub async fn put_confirmation(&self, token: &TokenHash, record: &ConfirmationRecord) -> Result<(), Unexpected> {
+        self.client
+            .put_item()
+            .table_name(&self.residents_table)
+            .set_item(Some(to_item(confirmation_key(token), record)?))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if cancellation_codes(&error).is_some() => Ok(false),
-            Err(error) => Err(Unexpected::new("replacing a confirmation token", error)),
-        }
+            .await
+            .context("storing a confirmation link")?;
+        Ok(())
+    }
+
+    /// Removes a confirmation link whose letter was never sent.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_confirmation(&self, token: &TokenHash) -> Result<(), Unexpected> {
+        self.delete(confirmation_key(token), "removing an unsent confirmation link").await
     }
 
     /// The account of a registration status token, while it is valid.
@@ -589,22 +568,23 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<TokenRecord>, Unexpected> {
+    pub async fn confirmation(&self, token: &TokenHash) -> Result<Option<ConfirmationRecord>, Unexpected> {
         self.read(confirmation_key(token)).await
     }
 
     /// Moves a resident from "awaiting e-mail confirmation" to "awaiting
-    /// identification", only if `token` is still their current token.
-    /// Returns false when that no longer holds (confirmed already, or a newer
-    /// letter replaced the token).
-    #[tracing::instrument(skip_all)]
+    /// identification", only if they are still at the address the link was
+    /// sent under (`address_nonce`). Returns false when that no longer holds
+    /// (confirmed already, or the address changed meanwhile).
+    ///
     /// The registration stops expiring: the resident and the claim of
     /// `email` lose their `expires_at`, in the same transaction.
+    #[tracing::instrument(skip_all)]
     pub async fn confirm_email(
         &self,
         account: &AccountNumber,
         email: &Email,
-        token: &TokenHash,
+        address_nonce: &str,
         confirmed_at: OffsetDateTime,
         ready_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
@@ -613,12 +593,12 @@ impl Store {
             .table_name(table)
             .key("pk", pk(resident_key(account)))
             .condition_expression(
-                "#status = :awaiting AND confirmation_token_hash = :token AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+                "#status = :awaiting AND address_nonce = :nonce AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
             )
             .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at REMOVE expires_at")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
-            .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(":nonce", s(address_nonce))
             .expression_attribute_values(":email", s(email.as_str()))
             .expression_attribute_values(":now", n(confirmed_at.unix_timestamp()))
             .expression_attribute_values(":next", s(ResidentStatus::AwaitingIdentification.as_str()))
@@ -781,8 +761,9 @@ impl Store {
     }
 
     /// Moves an unconfirmed resident to another address: the resident's
-    /// e-mail and token, the release of the old address and the claim of the
-    /// new one, in one transaction. False when the resident is no longer
+    /// e-mail and address nonce (so links sent to the old address stop
+    /// working), the release of the old address and the claim of the new
+    /// one, in one transaction. False when the resident is no longer
     /// unconfirmed at `old`.
     #[tracing::instrument(skip_all)]
     pub async fn change_unconfirmed_email(
@@ -790,13 +771,22 @@ impl Store {
         account: &AccountNumber,
         old: &Email,
         new: &Email,
-        token: &TokenHash,
-        token_expires_at: OffsetDateTime,
+        address_nonce: &str,
         registration_expires_at: Option<i64>,
     ) -> Result<bool, InsertResidentError> {
         let table = &self.residents_table;
-        let confirmation = TokenRecord { account: account.clone(), expires_at: token_expires_at.unix_timestamp() };
-        let update = unconfirmed_token_update(table, account, token, Some((old, new)))?;
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("#status = :awaiting AND email = :old")
+            .update_expression("SET email = :new, address_nonce = :nonce REMOVE email_undeliverable")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
+            .expression_attribute_values(":old", s(old.as_str()))
+            .expression_attribute_values(":new", s(new.as_str()))
+            .expression_attribute_values(":nonce", s(address_nonce))
+            .build()
+            .context("building an address change")?;
         let claim = EmailClaim { account: account.clone(), expires_at: registration_expires_at };
         let now = crate::clock::now().unix_timestamp();
         let result = self
@@ -805,7 +795,6 @@ impl Store {
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(delete(table, email_key(old), false)?)
             .transact_items(put_replacing_expired(table, to_item(email_key(new), &claim)?, now)?)
-            .transact_items(put(table, to_item(confirmation_key(token), &confirmation)?, true)?)
             .send()
             .await;
         match result {

@@ -3,7 +3,6 @@
 //! `POST /confirm/resend`: the letter again.
 
 use cabinet::Services;
-use cabinet::clock;
 use cabinet::domain::AddressForm;
 use cabinet::domain::ResidentStatus;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
@@ -11,6 +10,7 @@ use cabinet::usecases::address::{AddressError, resend};
 use cabinet::usecases::confirm::{ConfirmError, Confirmed, confirm};
 use cabinet::web::pages::{ConfirmedPage, MessagePage};
 use cabinet::web::{self, Face};
+use cabinet::{clock, letters};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -39,23 +39,49 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     match confirm(services, &token, &base_url, &web::requester(&request)).await {
         Ok(Confirmed::Now { ready_at }) => answer(face, ResidentStatus::AwaitingIdentification, Some(ready_at), false),
         Ok(Confirmed::Already { status, ready_at }) => answer(face, status, ready_at, true),
-        Err(ConfirmError::InvalidToken) => web::errors(
+        Err(ConfirmError::InvalidToken) => link_refused(
             face,
-            &ErrorBody::new(vec![FieldError::field(
-                Field::Token,
-                ErrorCode::InvalidToken,
-                "Ссылка недействительна: возможно, она скопирована не целиком или мы уже прислали вам более новое письмо. Откройте ссылку из последнего письма или войдите с паролем — мы пришлём новую.",
-            )]),
+            ErrorCode::InvalidToken,
+            "Ссылка недействительна: скорее всего, она скопирована не целиком. Откройте её прямо из письма, нажав на неё, или войдите с e-mail или номером лицевого счёта и паролем — мы пришлём новую.",
         ),
-        Err(ConfirmError::Expired) => web::errors(
+        Err(ConfirmError::Expired) => link_refused(
             face,
-            &ErrorBody::new(vec![FieldError::field(
-                Field::Token,
-                ErrorCode::ExpiredToken,
-                "Срок действия ссылки истёк. Войдите с e-mail или номером лицевого счёта и паролем — мы пришлём новую ссылку.",
-            )]),
+            ErrorCode::ExpiredToken,
+            &format!(
+                "Срок действия ссылки истёк: она действует {} после отправки письма. Войдите с e-mail или номером лицевого счёта и паролем — мы пришлём новую ссылку.",
+                letters::human_duration(services.config.confirmation_token_ttl)
+            ),
+        ),
+        Err(ConfirmError::AddressChanged { masked_email }) => link_refused(
+            face,
+            ErrorCode::AddressChanged,
+            &format!(
+                "Эта ссылка была отправлена на прежний адрес, а после этого адрес регистрации изменили на {masked_email}. Откройте ссылку из письма, отправленного на {masked_email}, или войдите с паролем — мы пришлём новую."
+            ),
+        ),
+        Err(ConfirmError::RegistrationGone) => link_refused(
+            face,
+            ErrorCode::RegistrationExpired,
+            "Регистрация, к которой относится эта ссылка, не была подтверждена вовремя и удалена. Зарегистрируйтесь заново — ссылку для подтверждения пришлём в новом письме.",
         ),
         Err(ConfirmError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+/// A link that does not work: why, and the one next step.
+fn link_refused(face: Face, code: ErrorCode, message: &str) -> Response<Body> {
+    let error = FieldError::field(Field::Token, code, message);
+    match face {
+        Face::Json => web::errors(face, &ErrorBody::new(vec![error])),
+        Face::Html => {
+            let (heading, href, action) = match code {
+                ErrorCode::ExpiredToken => ("Срок действия ссылки истёк", "/login", "Войти и получить новую ссылку"),
+                ErrorCode::AddressChanged => ("Адрес регистрации изменён", "/login", "Войти"),
+                ErrorCode::RegistrationExpired => ("Регистрация удалена", "/register", "Зарегистрироваться заново"),
+                _ => ("Ссылка не сработала", "/login", "Войти и получить новую ссылку"),
+            };
+            web::html(error.status(), &MessagePage::new(heading, message, href, action))
+        }
     }
 }
 
@@ -67,11 +93,11 @@ async fn resend_letter(services: &Services, request: &Request, face: Face) -> Re
         Err(errors) => return web::errors(face, &errors),
     };
     let base_url = web::base_url(&services.config, request);
-    let message = "Если этот адрес или лицевой счёт зарегистрирован и ещё не подтверждён, мы отправили новое письмо со ссылкой. Старая ссылка больше не действует. Проверьте и папку «Спам».";
+    let message = "Если этот адрес или лицевой счёт зарегистрирован и ещё не подтверждён, мы отправим на него новое письмо со ссылкой. Ссылки из писем, отправленных раньше, тоже действуют. Проверьте и папку «Спам».";
     match resend(services, form.login.as_deref().unwrap_or_default(), &base_url, &web::requester(request)).await {
         Ok(()) => match face {
             Face::Json => web::json(202, &serde_json::json!({"status": "resent_if_unconfirmed", "message": message})),
-            Face::Html => web::html(202, &MessagePage::new("Письмо отправлено", message, "/login", "Перейти ко входу")),
+            Face::Html => web::html(202, &MessagePage::new("Запрос принят", message, "/login", "Перейти ко входу")),
         },
         Err(AddressError::Refused(errors)) => web::errors(face, &ErrorBody::new(errors)),
         Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),

@@ -22,4 +22,4 @@ pub use registration::{
     NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, account_error, email_error, parse_new_password,
 };
 pub use resident::{Consent, RejectionReason, Resident, ResidentStatus, Undeliverable, UndeliverableReason};
-pub use token::{RandomnessError, SecretToken, TokenHash};
+pub use token::{RandomnessError, SecretToken, TokenHash, new_address_nonce};

@@ -61,10 +61,13 @@ pub struct Resident {
     pub status: ResidentStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
-    /// Hash of the confirmation token now valid; replaced when a new letter
-    /// is sent, so older links stop working.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirmation_token_hash: Option<String>,
+    /// Random, renewed at registration and at every change of the address
+    /// before it is confirmed. Each confirmation link records the value it
+    /// was sent under, so every link sent to the current address works and
+    /// links to an earlier address (or of an earlier registration of the
+    /// account) do not.
+    #[serde(default)]
+    pub address_nonce: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub confirmed_at: Option<OffsetDateTime>,
     /// When identification is due: shown to the resident as "ready at".

@@ -19,6 +19,15 @@ pub struct TokenHash(String);
 #[error("the operating system's random generator failed: {0}")]
 pub struct RandomnessError(String);
 
+/// A fresh value for [`crate::domain::Resident::address_nonce`]: 128
+/// random bits, not secret (it only tells one address of a registration
+/// from another).
+pub fn new_address_nonce() -> Result<String, RandomnessError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| RandomnessError(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
 impl SecretToken {
     pub fn generate() -> Result<Self, RandomnessError> {
         let mut bytes = [0u8; 32];

@@ -128,8 +128,6 @@ pub async fn change_email(
     limits::check(services, &[(limits::CHANGE_EMAIL, subject.as_str())], entry)
         .await?
         .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
-    let token = SecretToken::generate().context("generating a confirmation token")?;
-    let expires_at = clock::now() + services.config.confirmation_token_ttl;
     let taken = || {
         AddressError::Refused(vec![FieldError::field(
             Field::Email,
@@ -138,16 +136,10 @@ pub async fn change_email(
         )])
     };
     if email != resident.email {
+        let address_nonce = domain::new_address_nonce().context("generating an address nonce")?;
         match services
             .store
-            .change_unconfirmed_email(
-                &resident.account,
-                &resident.email,
-                &email,
-                &token.hash(),
-                expires_at,
-                resident.expires_at,
-            )
+            .change_unconfirmed_email(&resident.account, &resident.email, &email, &address_nonce, resident.expires_at)
             .await
         {
             Ok(true) => {}
@@ -161,10 +153,11 @@ pub async fn change_email(
             Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
         }
         resident.email = email.clone();
+        resident.address_nonce = address_nonce;
         tracing::info!("unconfirmed e-mail address changed");
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailChanged, entry).await;
-        let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
+        let letter_sent = send_confirmation_letter(services, &resident, base_url).await;
         return Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() });
     }
     let letter_sent = resend_confirmation(services, &resident, base_url).await?;

@@ -5,10 +5,11 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{ResidentStatus, SecretToken};
+use crate::domain::{Resident, ResidentStatus, SecretToken};
 use crate::errors::Unexpected;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
+use crate::store::ConfirmationRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
@@ -18,16 +19,29 @@ pub enum Confirmed {
     Already { status: ResidentStatus, ready_at: Option<OffsetDateTime> },
 }
 
+/// Why a confirmation link does not work; each has its own next step.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
+    /// Not a link we sent (cut short when copied, most likely).
     #[error("the link is not valid")]
     InvalidToken,
     #[error("the link has expired")]
     Expired,
+    /// The link went to an address the registration has since left.
+    #[error("the address changed after the link was sent")]
+    AddressChanged { masked_email: String },
+    /// The registration was never confirmed and is gone (expired, or the
+    /// account was registered anew since).
+    #[error("the registration of the link no longer exists")]
+    RegistrationGone,
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
 
+/// Confirms the address with a link from a confirmation letter. Every link
+/// sent to the resident's current address works until it expires, however
+/// many letters came after it: the one a resident opens first is often an
+/// older one.
 #[tracing::instrument(skip_all)]
 pub async fn confirm(
     services: &Services,
@@ -36,15 +50,13 @@ pub async fn confirm(
     requester: &Requester,
 ) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
-    let hash = token.hash();
-    let record = services.store.confirmation(&hash).await?.ok_or(ConfirmError::InvalidToken)?;
-    let resident = services.store.resident(&record.account).await?.ok_or(ConfirmError::InvalidToken)?;
+    let record = services.store.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
+    let resident = services.store.resident(&record.account).await?.ok_or(ConfirmError::RegistrationGone)?;
+    if resident.address_nonce != record.address_nonce {
+        return Err(moved_on(&resident, &record));
+    }
     if resident.status != ResidentStatus::AwaitingEmailConfirmation {
         return Ok(Confirmed::Already { status: resident.status, ready_at: resident.ready_at });
-    }
-    if resident.confirmation_token_hash.as_deref() != Some(hash.as_str()) {
-        // A newer letter replaced this link.
-        return Err(ConfirmError::InvalidToken);
     }
     let now = clock::now();
     if record.expires_at <= now.unix_timestamp() {
@@ -56,12 +68,29 @@ pub async fn confirm(
     // Queue first: if the status update then fails, the job finds the
     // resident unconfirmed and does nothing, and the link still works.
     services.queue.schedule(&job, now).await?;
-    if services.store.confirm_email(&resident.account, &resident.email, &hash, now, ready_at).await? {
+    let nonce = &record.address_nonce;
+    if services.store.confirm_email(&resident.account, &resident.email, nonce, now, ready_at).await? {
         tracing::info!("e-mail confirmed");
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailConfirmed, entry).await;
         return Ok(Confirmed::Now { ready_at });
     }
-    let current = services.store.resident(&resident.account).await?.ok_or(ConfirmError::InvalidToken)?;
+    // Something changed since the read: another link confirmed it, or the
+    // address changed.
+    let current = services.store.resident(&resident.account).await?.ok_or(ConfirmError::RegistrationGone)?;
+    if current.address_nonce != record.address_nonce {
+        return Err(moved_on(&current, &record));
+    }
     Ok(Confirmed::Already { status: current.status, ready_at: current.ready_at })
+}
+
+/// A link whose registration has moved on: to another address, or, when the
+/// resident now on the account registered after the link went, to another
+/// registration altogether.
+fn moved_on(resident: &Resident, record: &ConfirmationRecord) -> ConfirmError {
+    if resident.registered_at.unix_timestamp() > record.sent_at || record.address_nonce.is_empty() {
+        ConfirmError::RegistrationGone
+    } else {
+        ConfirmError::AddressChanged { masked_email: resident.email.masked() }
+    }
 }

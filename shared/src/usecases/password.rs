@@ -101,6 +101,10 @@ async fn send_reset_link(
     let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
     if let Err(error) = services.mailer.send(&letter).await {
         tracing::error!(%error, "the reset letter could not be sent");
+        // A letter that did not go does not count against the mailbox.
+        if !known_device {
+            limits::give_back_letter(services, &resident.email).await?;
+        }
     }
     Ok(())
 }

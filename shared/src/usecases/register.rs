@@ -6,13 +6,13 @@ use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
     Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, Resident, ResidentStatus, SecretToken,
-    hash_password,
+    hash_password, new_address_nonce,
 };
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
 use crate::limits::{self, RateLimited};
 use crate::services::Services;
-use crate::store::InsertResidentError;
+use crate::store::{ConfirmationRecord, InsertResidentError};
 
 #[derive(Debug)]
 pub struct Registered {
@@ -172,10 +172,8 @@ pub async fn register(
         .await
         .context("hashing a password")?
         .context("hashing a password")?;
-    let token = SecretToken::generate().context("generating a confirmation token")?;
     let status_token = SecretToken::generate().context("generating a status token")?;
     let now = clock::now();
-    let token_expires_at = now + services.config.confirmation_token_ttl;
     let resident = Resident {
         account: registration.account.clone(),
         full_name: registration.full_name.clone(),
@@ -184,7 +182,7 @@ pub async fn register(
         password_hash,
         status: ResidentStatus::AwaitingEmailConfirmation,
         registered_at: now,
-        confirmation_token_hash: Some(token.hash().as_str().to_owned()),
+        address_nonce: new_address_nonce().context("generating an address nonce")?,
         confirmed_at: None,
         ready_at: None,
         identified_at: None,
@@ -200,7 +198,8 @@ pub async fn register(
         email_undeliverable: None,
         expires_at: Some((now + services.config.unconfirmed_expiry).unix_timestamp()),
     };
-    match services.store.insert_resident(&resident, &token.hash(), &status_token.hash(), token_expires_at).await {
+    let status_expires_at = now + services.config.confirmation_token_ttl;
+    match services.store.insert_resident(&resident, &status_token.hash(), status_expires_at).await {
         Ok(()) => {}
         Err(InsertResidentError::AccountTaken) => {
             return Err(RegisterError::Refused(vec![already_registered()]));
@@ -214,7 +213,7 @@ pub async fn register(
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::Registered, entry).await;
 
-    let letter_sent = send_confirmation_letter(services, &resident, &token, base_url).await;
+    let letter_sent = send_confirmation_letter(services, &resident, base_url).await;
     Ok(Registered {
         email: registration.email,
         email_suggestion: registration.email_suggestion,
@@ -263,29 +262,17 @@ pub async fn registration_status(
     }))
 }
 
-/// Sends the confirmation letter; a failure is logged and reported as false,
-/// never as a lost registration.
-pub async fn send_confirmation_letter(
-    services: &Services,
-    resident: &Resident,
-    token: &SecretToken,
-    base_url: &str,
-) -> bool {
-    let config = &services.config;
-    let link = confirmation_link(base_url, token);
-    let letter = letters::confirmation(
-        &resident.email,
-        &resident.account,
-        &link,
-        config.confirmation_token_ttl,
-        config.identify_delay,
-    );
-    let result = match letter {
-        Ok(letter) => services.mailer.send(&letter).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => true,
+/// Sends a confirmation letter with a new link to the resident's current
+/// address; links sent before keep working. A failure is logged and
+/// reported as false, never as a lost registration.
+///
+/// The link is stored before the letter goes and removed when SES refuses
+/// it: until SES accepts the letter the token exists nowhere else, so
+/// nobody can open it, and a letter that went never carries a link that
+/// was not stored.
+pub async fn send_confirmation_letter(services: &Services, resident: &Resident, base_url: &str) -> bool {
+    match try_send_confirmation_letter(services, resident, base_url).await {
+        Ok(sent) => sent,
         Err(error) => {
             tracing::error!(error = %error, "the confirmation letter could not be sent");
             false
@@ -293,16 +280,51 @@ pub async fn send_confirmation_letter(
     }
 }
 
-/// A new confirmation token and letter for an unconfirmed resident; older
-/// links stop working. False when nothing was sent.
+async fn try_send_confirmation_letter(
+    services: &Services,
+    resident: &Resident,
+    base_url: &str,
+) -> Result<bool, Unexpected> {
+    let config = &services.config;
+    let token = SecretToken::generate().context("generating a confirmation token")?;
+    let now = clock::now().unix_timestamp();
+    let lifetime = i64::try_from(config.confirmation_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    // A link cannot outlive its registration.
+    let expires_at =
+        resident.expires_at.map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
+    let record = ConfirmationRecord {
+        account: resident.account.clone(),
+        address_nonce: resident.address_nonce.clone(),
+        sent_at: now,
+        expires_at,
+    };
+    services.store.put_confirmation(&token.hash(), &record).await?;
+    let link = confirmation_link(base_url, &token);
+    let letter = letters::confirmation(
+        &resident.email,
+        &resident.account,
+        &link,
+        config.confirmation_token_ttl,
+        config.identify_delay,
+    )?;
+    if let Err(error) = services.mailer.send(&letter).await {
+        tracing::error!(error = %error, "SES refused the confirmation letter");
+        services.store.delete_confirmation(&token.hash()).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A new confirmation letter for an unconfirmed resident, within the
+/// mailbox's letter limit; a letter SES refused does not count. False when
+/// nothing was sent.
 pub async fn resend_confirmation(services: &Services, resident: &Resident, base_url: &str) -> Result<bool, Unexpected> {
     if !limits::mailbox_allows(services, &resident.email).await? {
         return Ok(false);
     }
-    let token = SecretToken::generate().context("generating a confirmation token")?;
-    let expires_at = clock::now() + services.config.confirmation_token_ttl;
-    if !services.store.replace_confirmation_token(&resident.account, &token.hash(), expires_at).await? {
-        return Ok(false);
+    let sent = send_confirmation_letter(services, resident, base_url).await;
+    if !sent {
+        limits::give_back_letter(services, &resident.email).await?;
     }
-    Ok(send_confirmation_letter(services, resident, &token, base_url).await)
+    Ok(sent)
 }
