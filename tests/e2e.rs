@@ -190,6 +190,29 @@ async fn names_pasted_with_tabs_and_line_breaks_register_in_both_faces() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
     assert_eq!(refused.json()["errors"][0]["field"], "full_name");
     assert!(refused.json()["errors"][0]["message"].as_str().unwrap_or_default().contains("«ФИО»"), "{}", refused.text);
+
+    // With the other errors at once, and in the form itself, not on a page
+    // of its own: the resident fixes it where it is.
+    let email = unique_email();
+    let fields = [
+        ("account", "100200300"),
+        ("full_name", "Иванов\u{1b}Иван Иванович"),
+        ("phone", "12"),
+        ("email", email.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("consent", "on"),
+    ];
+    let page = app.post_form("/register", &fields).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
+    assert!(page.text.contains("<form") && page.text.contains("«ФИО»"), "the form, with the error: {}", page.text);
+    assert!(page.text.contains(&email), "the other values are kept: {}", page.text);
+    assert!(page.text.contains("id=\"phone-error\""), "the phone's own error is shown too: {}", page.text);
+    body["phone"] = json!("12");
+    let both = app.post_json("/register", &body).await;
+    let fields: Vec<_> = both.json()["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert!(fields.contains(&json!("full_name")) && fields.contains(&json!("phone")), "{}", both.text);
+    assert!(app.letters_to(&email).await.is_empty());
 }
 
 #[tokio::test]
@@ -800,4 +823,34 @@ async fn while_ses_refuses_letters_the_link_already_sent_keeps_working_and_nothi
     let first = app.get(&first_link, "application/json", None).await;
     assert_eq!(first.status, StatusCode::OK, "the only letter's link kept working: {}", first.text);
     assert_eq!(first.json()["already_confirmed"], false);
+}
+
+#[tokio::test]
+async fn an_address_change_to_a_domain_that_cannot_exist_is_refused_before_any_letter() {
+    let app = spawn_app().await;
+    let wrong = unique_email();
+    app.register(&wrong).await;
+    let typo = format!("{}@mail.ry", wrong.split('@').next().unwrap());
+    let refused = app.post_json("/email", &json!({"login": wrong, "password": PASSWORD, "email": typo})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json()["errors"][0]["field"], "email");
+    assert_eq!(refused.json()["errors"][0]["suggestion"], typo.replace("mail.ry", "mail.ru"));
+    assert!(app.letters_to(&typo).await.is_empty());
+
+    // So is a change asked for from the account page.
+    let app = spawn_app().await;
+    let email = unique_email();
+    let cookie = app.active_resident(&email).await;
+    let answer = app
+        .client
+        .post(format!("{}/account/email", app.stack.url))
+        .header("cookie", &cookie)
+        .json(&json!({"password": PASSWORD, "email": "ivanov@yandex.ry"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["errors"][0]["suggestion"], "ivanov@yandex.ru", "{body}");
+    assert!(app.letters_to("ivanov@yandex.ry").await.is_empty());
 }

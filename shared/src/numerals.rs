@@ -38,9 +38,46 @@ pub fn count(n: u64, unit: Unit) -> String {
     format!("{n} {noun}")
 }
 
+/// "через …": a wait of `seconds` as a resident reads it, rounded up to
+/// the unit that fits (seconds under a minute, minutes under two hours,
+/// hours beyond), never zero.
+pub fn wait(seconds: u64) -> String {
+    let seconds = seconds.max(1);
+    if seconds < 60 {
+        return count(seconds, Unit::Second);
+    }
+    let minutes = seconds.div_ceil(60);
+    if minutes < 120 {
+        return count(minutes, Unit::Minute);
+    }
+    count(minutes.div_ceil(60), Unit::Hour)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_rounded_up_to_the_unit_that_fits() {
+        let table = [
+            (0, "1 секунду"),
+            (1, "1 секунду"),
+            (59, "59 секунд"),
+            (60, "1 минуту"),
+            (61, "2 минуты"),
+            (900, "15 минут"),
+            (3600, "60 минут"),
+            (7140, "119 минут"),
+            (7199, "2 часа"),
+            (7200, "2 часа"),
+            (7201, "3 часа"),
+            (86_000, "24 часа"),
+            (86_400, "24 часа"),
+        ];
+        for (seconds, expected) in table {
+            assert_eq!(wait(seconds), expected, "{seconds} s");
+        }
+    }
 
     #[test]
     fn the_noun_agrees_with_the_numeral() {

@@ -26,8 +26,15 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
 }
 
 async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
-    let form: LoginForm = match web::read_body(request) {
-        Ok(form) => form,
+    let form: LoginForm = match web::read_form(request) {
+        Ok((form, problems)) if problems.is_empty() => form,
+        Ok((form, problems)) => {
+            let body = ErrorBody::new(problems);
+            return match face {
+                Face::Json => web::json(body.status(), &body),
+                Face::Html => web::html(body.status(), &LoginPage::refused(form.login.unwrap_or_default(), &body)),
+            };
+        }
         Err(errors) => return web::errors(face, &errors),
     };
     let base_url = web::base_url(&services.config, request);
@@ -58,11 +65,9 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
         Face::Json => web::json(body.status(), &body),
         Face::Html => {
             let page = LoginPage {
-                login: form.login.unwrap_or_default(),
-                errors: body.errors.iter().map(|e| e.message.clone()).collect(),
-                notice: None,
                 unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
                 undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
+                ..LoginPage::refused(form.login.unwrap_or_default(), &body)
             };
             web::html(body.status(), &page)
         }

@@ -5,7 +5,7 @@
 
 use cabinet::Services;
 use cabinet::clock;
-use cabinet::domain::{AddressForm, RegistrationForm, ResidentStatus};
+use cabinet::domain::{AddressForm, NewRegistration, RegistrationForm, ResidentStatus};
 use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
 use cabinet::usecases::address::{AddressError, change_email};
 use cabinet::usecases::register::{RegisterError, Registered, register, registration_status};
@@ -40,8 +40,16 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
 }
 
 async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
-    let form: RegistrationForm = match web::read_body(request) {
-        Ok(form) => form,
+    let form: RegistrationForm = match web::read_form(request) {
+        Ok((form, problems)) if problems.is_empty() => form,
+        // The form again, with every field's error: those of the body and
+        // those of the values themselves.
+        Ok((form, mut problems)) => {
+            let others = NewRegistration::parse(&form).err().unwrap_or_default();
+            let named: Vec<_> = problems.iter().map(|p| p.field).collect();
+            problems.extend(others.into_iter().filter(|e| !named.contains(&e.field)));
+            return refused(face, &form, &ErrorBody::new(problems));
+        }
         Err(errors) => return web::errors(face, &errors),
     };
     let base_url = web::base_url(&services.config, request);

@@ -171,6 +171,12 @@ impl Email {
         if POPULAR_DOMAINS.contains(&domain) || OTHER_REAL_DOMAINS.contains(&domain) {
             return None;
         }
+        // A zone typed twice: `mail.ru.ru`, `gmail.com.ru`.
+        if let Some(popular) =
+            domain.rsplit_once('.').and_then(|(head, _)| POPULAR_DOMAINS.iter().find(|p| **p == head))
+        {
+            return Email::parse(&format!("{}@{popular}", self.local_part())).ok();
+        }
         // `gmail.ru` means gmail.com, not mail.ru one letter away.
         let label = domain.split('.').next().unwrap_or(domain);
         let same_name = POPULAR_DOMAINS.iter().find(|c| c.split('.').next() == Some(label));
@@ -189,15 +195,16 @@ impl Email {
     }
 
     /// What the resident probably meant by input that is not an address or
-    /// looks mistyped: Russian layout re-read as Latin keys, a comma for a
-    /// dot, then a popular-domain typo.
+    /// looks mistyped: Cyrillic look-alikes among Latin letters, or text
+    /// typed in the Russian layout, re-read as Latin; stray punctuation
+    /// tidied; then a popular-domain typo.
     pub fn suggest_for(input: &str) -> Option<Email> {
         let folded = text::fold(input);
         let mut candidates = Vec::new();
-        if folded.chars().any(|c| matches!(c, 'а'..='я' | 'А'..='Я' | 'ё' | 'Ё')) {
-            candidates.push(from_russian_layout(&folded));
+        if has_cyrillic(&folded) {
+            candidates.push(latin_look_alikes(&folded).unwrap_or_else(|| from_russian_layout(&folded)));
         }
-        candidates.push(folded.replace(',', ".").replace(' ', ""));
+        candidates.push(tidy(&folded));
         for candidate in candidates {
             if let Ok(email) = Email::parse(&candidate) {
                 let better = email.suggestion().unwrap_or(email);
@@ -236,10 +243,11 @@ impl Email {
     fn russian_layout_fix(&self) -> Option<Email> {
         let (unicode, result) = idna::domain_to_unicode(self.domain());
         result.ok()?;
-        if !unicode.chars().any(|c| matches!(c, 'а'..='я' | 'ё')) {
+        if !has_cyrillic(&unicode) {
             return None;
         }
-        let latin = Email::parse(&format!("{}@{}", self.local_part(), from_russian_layout(&unicode))).ok()?;
+        let latin = latin_look_alikes(&unicode).unwrap_or_else(|| from_russian_layout(&unicode));
+        let latin = Email::parse(&format!("{}@{latin}", self.local_part())).ok()?;
         if POPULAR_DOMAINS.contains(&latin.domain()) { Some(latin) } else { latin.suggestion() }
     }
 
@@ -252,6 +260,49 @@ impl Email {
         }
         suggestion.map(|suggestion| EmailDoubt::LikelyTypo { suggestion })
     }
+}
+
+fn has_cyrillic(input: &str) -> bool {
+    input.chars().any(|c| matches!(c, 'а'..='я' | 'А'..='Я' | 'ё' | 'Ё'))
+}
+
+/// Latin text with a few Cyrillic letters that look the same (`ivаnov`
+/// with a Cyrillic «а», pasted or typed on a phone) in plain Latin; `None`
+/// unless there is Latin around them and every Cyrillic letter has a twin
+/// (otherwise it is text typed in the Russian layout).
+fn latin_look_alikes(input: &str) -> Option<String> {
+    const CYRILLIC: &str = "аеёорсухкіАВЕКМНОРСТХУ";
+    const LATIN: &str = "aeeopcyxkiABEKMHOPCTXY";
+    if !input.chars().any(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    input
+        .chars()
+        .map(|c| match CYRILLIC.chars().position(|k| k == c) {
+            Some(i) => LATIN.chars().nth(i),
+            None if has_cyrillic(c.encode_utf8(&mut [0; 4])) => None,
+            None => Some(c),
+        })
+        .collect()
+}
+
+/// An address with stray punctuation put right: a comma for a dot, `@@`,
+/// a space for a dot in the domain (`mail ru`) or in the part before it,
+/// a dot left at the end (`mail.ru.`).
+fn tidy(input: &str) -> String {
+    let mut text = input.replace(',', ".");
+    while text.contains("@@") {
+        text = text.replace("@@", "@");
+    }
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return text.replace(' ', "");
+    };
+    let local = local.replace(' ', "");
+    let mut domain = domain.trim().replace(' ', ".");
+    while domain.contains("..") {
+        domain = domain.replace("..", ".");
+    }
+    format!("{local}@{}", domain.trim_matches('.'))
 }
 
 /// The Latin character on the key that produces `c` in the Russian layout.
@@ -353,6 +404,28 @@ mod tests {
         assert_eq!(suggestion_for("ivanov@yandex.tu").as_deref(), Some("ivanov@yandex.ru"));
         assert_eq!(suggestion_for("ivanov@ranbler.ru").as_deref(), Some("ivanov@rambler.ru"));
         assert_eq!(suggestion_for("ivanov@mail,ru").as_deref(), Some("ivanov@mail.ru"));
+    }
+
+    /// Found by review: these got no suggestion, or a wrong one.
+    #[test]
+    fn suggests_the_address_behind_stray_punctuation_and_look_alikes() {
+        for (input, expected) in [
+            ("ivanov@mail.ru.", "ivanov@mail.ru"),
+            ("ivanov@mail.ru,", "ivanov@mail.ru"),
+            ("ivanov@@mail.ru", "ivanov@mail.ru"),
+            ("ivanov@mail ru", "ivanov@mail.ru"),
+            ("ivanov@mail..ru", "ivanov@mail.ru"),
+            ("ivanov@mail.ru.ru", "ivanov@mail.ru"),
+            ("ivanov@gmail.com.ru", "ivanov@gmail.com"),
+            // A Cyrillic «а» and «о» in a Latin name are look-alikes, not the
+            // Russian layout (which would make "ivfnjv").
+            ("ivаnоv@mail.ru", "ivanov@mail.ru"),
+        ] {
+            assert_eq!(suggestion_for(input).as_deref(), Some(expected), "{input}");
+        }
+        assert_eq!(doubt("ivanov@mail.ru.ru"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@mail.ru") }));
+        assert_eq!(doubt("ivanov@mаil.ru"), Some(EmailDoubt::LikelyTypo { suggestion: email("ivanov@mail.ru") }));
+        assert_eq!(doubt("ivanov@yandex.com.tr"), None, "a real zone stays");
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub use login::{AddressForm, Login, LoginForm, ResetForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
 pub use phone::{Phone, PhoneError};
 pub use registration::{
-    NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, account_error, email_error, parse_new_password,
+    NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, account_error, check_doubt, email_error,
+    parse_new_password,
 };
 pub use resident::{Consent, RejectionReason, Resident, ResidentStatus, Undeliverable, UndeliverableReason};
 pub use token::{RandomnessError, SecretToken, TokenHash, new_address_nonce};

@@ -76,6 +76,16 @@ pub async fn resend(
     Ok(resent?)
 }
 
+/// A new address a letter may go to. One under no public suffix
+/// (`mail.ry`) is refused, with a suggestion when one fits; one that only
+/// looks like a typo of a popular mailbox is let through, and the page
+/// after the letter offers the fix (the resident is on the correcting path
+/// already, and a confirmed address stays until the new one is opened).
+fn new_address(input: &str) -> Result<Email, AddressError> {
+    let email = Email::parse(input).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, input)]))?;
+    domain::check_doubt(email, true).map_err(|e| AddressError::Refused(vec![e]))
+}
+
 /// The address the letter went to, masked, after a change.
 #[derive(Debug)]
 pub struct EmailChanged {
@@ -98,7 +108,7 @@ pub async fn change_email(
     if text::fold(login).is_empty() {
         return Err(login_required());
     }
-    let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
+    let email = new_address(new_email)?;
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
     limits::check(services, &[(limits::MAIL_PER_IP, requester.ip.as_str())], entry)
         .await?
@@ -180,7 +190,7 @@ pub async fn request_email_change(
     requester: &Requester,
     device: Option<&str>,
 ) -> Result<(String, bool), AddressError> {
-    let email = Email::parse(new_email).map_err(|e| AddressError::Refused(vec![domain::email_error(&e, new_email)]))?;
+    let email = new_address(new_email)?;
     // Checked before the password, so the answer tells nothing about it.
     if email == resident.email {
         return Err(AddressError::Refused(vec![FieldError::field(

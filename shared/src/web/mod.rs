@@ -76,15 +76,14 @@ pub const MAX_FIELD_CHARS: usize = 256;
 /// whitespace (NUL, escape...). Tabs, line breaks and the other
 /// [`crate::text::WHITESPACE_CONTROLS`] pass: copy-paste brings them, and
 /// every field folds them like spaces (a password keeps them as typed).
-fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
+fn check_field(name: &str, value: &str) -> Option<FieldError> {
     let field = Field::from_name(name);
     let label = field.map_or("Поле", Field::label);
     let error = |message: String| {
-        let error = match field {
+        Some(match field {
             Some(field) => FieldError::field(field, ErrorCode::Invalid, message),
             None => FieldError::general(ErrorCode::Invalid, message),
-        };
-        Err(ErrorBody::new(vec![error]))
+        })
     };
     if value.chars().count() > MAX_FIELD_CHARS {
         return error(format!("«{label}»: слишком длинное значение (больше {MAX_FIELD_CHARS} символов)."));
@@ -99,13 +98,21 @@ fn check_field(name: &str, value: &str) -> Result<(), ErrorBody> {
             u32::from(control)
         ));
     }
-    Ok(())
+    None
 }
 
 /// Decodes a form post or a JSON body into `T`, refusing other content
 /// types, oversized bodies, bodies that are not UTF-8 and fields that are
 /// too long or hold control characters other than whitespace.
 pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody> {
+    let (value, problems) = read_form(request)?;
+    if problems.is_empty() { Ok(value) } else { Err(ErrorBody::new(problems)) }
+}
+
+/// As [`read_body`], but a field that is too long or holds a control
+/// character comes back as a field error beside the decoded form, so that
+/// a page can show the form again with the error by its field.
+pub fn read_form<T: DeserializeOwned>(request: &Request) -> Result<(T, Vec<FieldError>), ErrorBody> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(body_error(ErrorCode::PayloadTooLarge, "Слишком большой запрос."));
@@ -121,19 +128,13 @@ pub fn read_body<T: DeserializeOwned>(request: &Request) -> Result<T, ErrorBody>
         let not_an_object = || body_error(ErrorCode::Invalid, "Тело запроса — не объект JSON с ожидаемыми полями.");
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_an_object())?;
         let object = value.as_object().ok_or_else(not_an_object)?;
-        for (name, field) in object {
-            if let Some(text) = field.as_str() {
-                check_field(name, text)?;
-            }
-        }
-        serde_json::from_value(value).map_err(|_| not_an_object())
+        let problems = object.iter().filter_map(|(name, field)| check_field(name, field.as_str()?)).collect::<Vec<_>>();
+        Ok((serde_json::from_value(value).map_err(|_| not_an_object())?, problems))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         let malformed = || body_error(ErrorCode::Invalid, "Форма отправлена в неверном виде.");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|_| malformed())?;
-        for (name, value) in &pairs {
-            check_field(name, value)?;
-        }
-        serde_urlencoded::from_bytes(bytes).map_err(|_| malformed())
+        let problems = pairs.iter().filter_map(|(name, value)| check_field(name, value)).collect::<Vec<_>>();
+        Ok((serde_urlencoded::from_bytes(bytes).map_err(|_| malformed())?, problems))
     } else {
         Err(body_error(
             ErrorCode::UnsupportedMediaType,
@@ -337,8 +338,7 @@ pub fn not_found(face: Face) -> Response<Body> {
 
 /// 429 with `Retry-After` and a Russian message saying when to try again.
 pub fn rate_limited(face: Face, retry_after_seconds: u64) -> Response<Body> {
-    let minutes = retry_after_seconds.div_ceil(60);
-    let wait = crate::numerals::count(minutes, crate::numerals::Unit::Minute);
+    let wait = crate::numerals::wait(retry_after_seconds);
     let message = format!("Слишком много попыток подряд. Попробуйте снова через {wait}.");
     with_retry_after(errors(face, &body_error(ErrorCode::RateLimited, &message)), retry_after_seconds)
 }
@@ -548,9 +548,13 @@ mod tests {
 
     #[test]
     fn the_rate_limit_message_says_the_minutes_as_russian_does() {
-        for (seconds, said) in
-            [(30, "через 1 минуту."), (150, "через 3 минуты."), (300, "через 5 минут."), (1260, "через 21 минуту.")]
-        {
+        for (seconds, said) in [
+            (30, "через 30 секунд."),
+            (150, "через 3 минуты."),
+            (300, "через 5 минут."),
+            (1260, "через 21 минуту."),
+            (86_400, "через 24 часа."),
+        ] {
             let response = rate_limited(Face::Json, seconds);
             let Body::Text(text) = response.body() else { panic!("a text body") };
             assert!(text.contains(said), "{text}");

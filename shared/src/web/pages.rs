@@ -109,6 +109,13 @@ pub struct LoginPage {
     pub undeliverable: bool,
 }
 
+impl LoginPage {
+    /// The login form again with the errors of a refused attempt.
+    pub fn refused(login: String, body: &crate::errors::ErrorBody) -> Self {
+        Self { login, errors: body.errors.iter().map(|e| e.message.clone()).collect(), ..Self::default() }
+    }
+}
+
 #[derive(Template, Default)]
 #[template(path = "pages/forgot.html")]
 pub struct ForgotPage {
