@@ -854,3 +854,87 @@ async fn an_address_change_to_a_domain_that_cannot_exist_is_refused_before_any_l
     assert_eq!(body["errors"][0]["suggestion"], "ivanov@yandex.ru", "{body}");
     assert!(app.letters_to("ivanov@yandex.ry").await.is_empty());
 }
+
+/// Issue 16: a job that never comes (its retries spent, in the dead-letter
+/// queue) leaves nobody "pending" forever: past the ready time, login and
+/// the status page identify the resident themselves.
+#[tokio::test]
+async fn a_resident_whose_identification_job_was_lost_gets_in_once_it_is_overdue() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("IDENTIFY_OVERDUE_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email();
+    let registered = app.register(&email).await;
+    let status_cookie = registered.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let path = app.confirmation_path(&email).await;
+    let sqs = aws_sdk_sqs::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    let confirmed = app.get(&path, "application/json", None).await;
+    // The job is lost before its delay ends.
+    sqs.purge_queue().queue_url(&app.stack.services.config.identify_queue_url).send().await.unwrap();
+    let ready_at = time::OffsetDateTime::parse(
+        confirmed.json()["ready_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let overdue = ready_at + time::Duration::seconds(2) - cabinet::clock::now();
+    tokio::time::sleep(overdue.try_into().unwrap_or_default()).await;
+    // No job did it meanwhile.
+    let before = app.get("/register/status", "application/json", Some(&status_cookie)).await;
+    assert_eq!(before.json()["status"], "active", "the status page identified the resident: {}", before.text);
+    assert!(before.json().get("delayed").is_none(), "{}", before.text);
+    assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::OK);
+    let letters = app.letters_to(&email).await;
+    assert_eq!(letters.len(), 2, "the confirmation letter and the 'cabinet is open' letter, once");
+}
+
+/// Issue 16: the "cabinet is open" letter is claimed before it is sent. A
+/// claim left by a sender that died (or could not give it back) goes stale
+/// and is taken again, so the letter is not lost; a fresh one is honoured.
+#[tokio::test]
+async fn a_stale_claim_on_the_identified_letter_is_taken_again_and_a_fresh_one_is_honoured() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("IDENTIFY_OVERDUE_SECONDS".into(), "1".into());
+    })
+    .await;
+    let aws = local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let config = &app.stack.services.config;
+    let now = cabinet::clock::now().unix_timestamp();
+    let cases = [
+        ("100200300", "Иванов Иван Иванович", now - 3600, 2),
+        ("100200301", "Салтыков-Щедрин Михаил Евграфович", now, 1),
+    ];
+    let mut emails = Vec::new();
+    for (account, name, _, _) in cases {
+        let email = unique_email();
+        let mut body = registration(&email);
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        assert_eq!(app.post_json("/register", &body).await.status, StatusCode::CREATED);
+        emails.push(email);
+    }
+    // Both jobs are lost before their delay ends (one purge a minute).
+    for email in &emails {
+        let confirmed = app.get(&app.confirmation_path(email).await, "application/json", None).await;
+        assert_eq!(confirmed.status, StatusCode::OK);
+    }
+    sqs.purge_queue().queue_url(&config.identify_queue_url).send().await.unwrap();
+    for (account, _, claimed_at, _) in cases {
+        dynamodb
+            .update_item()
+            .table_name(&config.residents_table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("RESIDENT#{account}")))
+            .update_expression("SET outcome_letter_claimed_at = :at")
+            .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::N(claimed_at.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    for ((account, _, _, letters), email) in cases.iter().zip(&emails) {
+        assert_eq!(app.login(email, PASSWORD).await.status, StatusCode::OK, "{account}");
+        assert_eq!(app.letters_to(email).await.len(), *letters, "{account}");
+    }
+}

@@ -43,6 +43,9 @@ pub struct Config {
     /// e-mail claim, tokens) goes away this long after it was made (the
     /// link's 24 h plus a margin).
     pub unconfirmed_expiry: Duration,
+    /// `IDENTIFY_OVERDUE_SECONDS`: this long past the ready time, login and
+    /// the status page run an identification whose job never came (120 s).
+    pub identify_overdue: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,7 @@ impl Config {
             ses_configuration_set: optional("SES_CONFIGURATION_SET"),
             audit_table: required("AUDIT_TABLE")?,
             unconfirmed_expiry: Duration::from_secs(number("UNCONFIRMED_EXPIRY_SECONDS", 25 * 3600)?),
+            identify_overdue: Duration::from_secs(number("IDENTIFY_OVERDUE_SECONDS", 120)?),
         })
     }
 
@@ -105,5 +109,6 @@ impl Config {
         "SES_CONFIGURATION_SET",
         "AUDIT_TABLE",
         "UNCONFIRMED_EXPIRY_SECONDS",
+        "IDENTIFY_OVERDUE_SECONDS",
     ];
 }

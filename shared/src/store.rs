@@ -451,7 +451,7 @@ impl Store {
                 "#status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
             )
             .update_expression(
-                "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_at, identified_at, rejection_reason",
+                "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_claimed_at, outcome_letter_sent_at, outcome_letter_at, identified_at, rejection_reason",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s(ResidentStatus::Active.as_str()))
@@ -663,22 +663,52 @@ impl Store {
         applied(update.send().await, "recording identification")
     }
 
-    /// Claims the right to send the "identified" letter; only one delivery of
-    /// a duplicated job gets it. [`Store::release_outcome_letter`] gives it
-    /// back when sending failed, so the retry sends it.
+    /// Claims the right to send the "identified" letter until it is marked
+    /// sent; only one delivery of a duplicated job gets it. A claim older
+    /// than `stale_after` can be taken again: its sender died, or failed and
+    /// could not give it back ([`Store::release_outcome_letter`]), and the
+    /// letter must not be lost.
     #[tracing::instrument(skip_all)]
-    pub async fn claim_outcome_letter(&self, account: &AccountNumber, at: OffsetDateTime) -> Result<bool, Unexpected> {
+    pub async fn claim_outcome_letter(
+        &self,
+        account: &AccountNumber,
+        at: OffsetDateTime,
+        stale_after: std::time::Duration,
+    ) -> Result<bool, Unexpected> {
+        let stale = at.unix_timestamp().saturating_sub(i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX));
         let result = self
             .client
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(resident_key(account)))
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(outcome_letter_at)")
-            .update_expression("SET outcome_letter_at = :at")
-            .expression_attribute_values(":at", timestamp(at))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_sent_at) AND (attribute_not_exists(outcome_letter_claimed_at) OR outcome_letter_claimed_at < :stale)",
+            )
+            .update_expression("SET outcome_letter_claimed_at = :at")
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .expression_attribute_values(":stale", n(stale))
             .send()
             .await;
         applied(result, "claiming the identification letter")
+    }
+
+    /// The "identified" letter went: no claim is taken again.
+    #[tracing::instrument(skip_all)]
+    pub async fn mark_outcome_letter_sent(
+        &self,
+        account: &AccountNumber,
+        at: OffsetDateTime,
+    ) -> Result<(), Unexpected> {
+        self.client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .update_expression("SET outcome_letter_sent_at = :at")
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .send()
+            .await
+            .context("marking the identification letter sent")?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -687,7 +717,7 @@ impl Store {
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(resident_key(account)))
-            .update_expression("REMOVE outcome_letter_at")
+            .update_expression("REMOVE outcome_letter_claimed_at")
             .send()
             .await
             .context("releasing the identification letter")?;

@@ -101,8 +101,9 @@ fn refusal(error: &LoginError) -> ErrorBody {
             body.email = Some(masked_email.clone());
             body
         }
-        LoginError::IdentificationPending { ready_at } => {
+        LoginError::IdentificationPending { ready_at, delayed } => {
             let message = match ready_at {
+                _ if *delayed => "E-mail подтверждён, но сверка данных задерживается из-за временной неполадки на нашей стороне. Она завершится сама, как только неполадка пройдёт, и мы пришлём письмо. Попробуйте войти через несколько минут.".to_owned(),
                 Some(at) if *at > clock::now() => format!(
                     "E-mail подтверждён, мы сверяем ваши данные с данными начислений. Личный кабинет откроется {}.",
                     clock::moscow(*at)

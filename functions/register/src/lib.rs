@@ -126,13 +126,16 @@ struct StatusJson {
     email_undeliverable: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ready_at: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    delayed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     rejection: Option<&'static str>,
 }
 
 /// `GET /register/status`: the stage of this browser's registration.
 async fn status(services: &Services, request: &Request, face: Face) -> Response<Body> {
-    let found = match registration_status(services, web::cookie(request, REGISTRATION_COOKIE)).await {
+    let base_url = web::base_url(&services.config, request);
+    let found = match registration_status(services, web::cookie(request, REGISTRATION_COOKIE), &base_url).await {
         Ok(found) => found,
         Err(error) => return web::internal_error(face, &error),
     };
@@ -150,7 +153,8 @@ async fn status(services: &Services, request: &Request, face: Face) -> Response<
         ResidentStatus::AwaitingIdentification | ResidentStatus::Rejected => 2,
         ResidentStatus::Active => 3,
     };
-    let ready_at = found.ready_at.filter(|_| found.status == ResidentStatus::AwaitingIdentification);
+    // A time long past is no promise: when identification is delayed, it is not shown.
+    let ready_at = found.ready_at.filter(|_| found.status == ResidentStatus::AwaitingIdentification && !found.delayed);
     match face {
         Face::Json => web::json(
             200,
@@ -160,6 +164,7 @@ async fn status(services: &Services, request: &Request, face: Face) -> Response<
                 email: found.masked_email,
                 email_undeliverable: found.undeliverable,
                 ready_at: ready_at.map(clock::rfc3339),
+                delayed: found.delayed,
                 rejection: found.rejection,
             },
         ),
@@ -172,6 +177,7 @@ async fn status(services: &Services, request: &Request, face: Face) -> Response<
                 undeliverable: found.undeliverable,
                 ready_at: ready_at.map(clock::moscow),
                 ready_at_iso: ready_at.map(clock::rfc3339).unwrap_or_default(),
+                delayed: found.delayed,
                 rejection: found.rejection.map(str::to_owned),
             },
         ),

@@ -46,6 +46,8 @@ pub struct Subscription {
     pub queue: String,
     pub binary: String,
     pub batch_size: i32,
+    /// The consumer function's timeout in seconds (its own, else Globals').
+    pub consumer_timeout: i64,
 }
 
 /// A function triggered by S3 events of a bucket.
@@ -73,6 +75,8 @@ pub struct Template {
     pub s3_triggers: Vec<S3Trigger>,
     /// Environment every function gets (Globals), unresolved.
     pub environment: Vec<(String, Value)>,
+    /// Timeout of every function that sets none (Globals; Lambda's default 3 s).
+    pub default_timeout: i64,
     pub parameters: BTreeMap<String, String>,
 }
 
@@ -142,6 +146,11 @@ impl Template {
                 }
             }
         }
+        template.default_timeout = get(&root, "Globals")
+            .and_then(|g| get(g, "Function"))
+            .and_then(|f| get(f, "Timeout"))
+            .and_then(Value::as_i64)
+            .unwrap_or(3);
         if let Some(variables) = get(&root, "Globals")
             .and_then(|g| get(g, "Function"))
             .and_then(|f| get(f, "Environment"))
@@ -206,6 +215,7 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
     let Some(events) = get(properties, "Events").and_then(Value::as_mapping) else {
         return Ok(());
     };
+    let timeout = get(properties, "Timeout").and_then(Value::as_i64).unwrap_or(template.default_timeout);
     let invoke_config = get(properties, "EventInvokeConfig");
     // Lambda's default for asynchronous invocations is two retries.
     let retries = invoke_config.and_then(|c| get(c, "MaximumRetryAttempts")).and_then(Value::as_u64).unwrap_or(2);
@@ -234,6 +244,7 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
                     .and_then(Value::as_i64)
                     .and_then(|b| i32::try_from(b).ok())
                     .unwrap_or(10),
+                consumer_timeout: timeout,
             }),
             Some("S3") => {
                 let events = match get(event_properties, "Events") {
@@ -262,4 +273,37 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS asks for a queue's visibility timeout of at least six times its
+    /// consumer's timeout: less, and a healthy job that is still running is
+    /// delivered again, and ends in the dead-letter queue.
+    #[test]
+    fn every_queue_gives_its_consumer_six_times_its_timeout() {
+        let template = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        assert!(!template.subscriptions.is_empty());
+        for subscription in &template.subscriptions {
+            let queue = template.queues.iter().find(|q| q.logical_id == subscription.queue).unwrap();
+            // SQS's default visibility timeout is 30 s.
+            let visibility = queue.visibility_timeout.unwrap_or(30);
+            assert!(
+                visibility >= 6 * subscription.consumer_timeout,
+                "{}: visibility {visibility} s, consumer {} times out at {} s",
+                subscription.queue,
+                subscription.binary,
+                subscription.consumer_timeout
+            );
+        }
+    }
+
+    #[test]
+    fn a_function_without_a_timeout_takes_the_global_one() {
+        let text = "Globals: {Function: {Timeout: 15}}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      Events: {E: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}\n";
+        let template = Template::parse(text).unwrap();
+        assert_eq!(template.subscriptions[0].consumer_timeout, 15);
+    }
 }

@@ -22,6 +22,11 @@ pub enum Identified {
     Done(Identification),
 }
 
+/// How long a claim on the "identified" letter holds before another
+/// delivery may take it: far longer than sending takes (the function's
+/// timeout is a minute), shorter than the queue's retry interval.
+pub const LETTER_CLAIM_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[tracing::instrument(skip_all, fields(account = %job.account))]
 pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Identified, Unexpected> {
     let now = clock::now();
@@ -59,7 +64,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         ResidentStatus::AwaitingEmailConfirmation => return Ok(Identified::Nothing),
     };
     // The decision stands whoever made it; the letter goes out once.
-    if !services.store.claim_outcome_letter(&resident.account, now).await? {
+    if !services.store.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
         return Ok(Identified::Nothing);
     }
     let letter = match outcome {
@@ -73,11 +78,53 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         Err(e) => Err(e),
     };
     if let Err(error) = sent {
-        services.store.release_outcome_letter(&resident.account).await?;
+        // Given back so the retry sends it; if this fails too, the claim
+        // goes stale and is taken again.
+        if let Err(release) = services.store.release_outcome_letter(&resident.account).await {
+            tracing::error!(error = %release, "the identification letter's claim could not be given back");
+        }
         return Err(error);
     }
+    services.store.mark_outcome_letter_sent(&resident.account, now).await?;
     tracing::info!(outcome = ?outcome, "resident identified");
     Ok(Identified::Done(outcome))
+}
+
+/// Whether the resident's identification should have ended a while ago
+/// (`Config::identify_overdue` past the ready time). Its job may be gone:
+/// retries spent against a failing dependency, it sits in the dead-letter
+/// queue, and nobody should be left "pending" forever.
+pub fn is_overdue(services: &Services, resident: &Resident, now: time::OffsetDateTime) -> bool {
+    resident.status == ResidentStatus::AwaitingIdentification
+        && resident.ready_at.is_some_and(|ready_at| now > ready_at + services.config.identify_overdue)
+}
+
+/// Identifies a resident whose job is overdue, now, with the same
+/// idempotent steps as the job (a late job or a second caller changes
+/// nothing more), and returns the resident as they stand afterwards.
+/// A failure is logged and leaves the resident as they were: the caller
+/// says the check is delayed.
+pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -> Resident {
+    if !is_overdue(services, &resident, clock::now()) {
+        return resident;
+    }
+    tracing::warn!("identification overdue: running it now");
+    let Some(ready_at) = resident.ready_at else {
+        return resident;
+    };
+    let job =
+        IdentificationJob { account: resident.account.clone(), not_before: ready_at, base_url: base_url.to_owned() };
+    if let Err(error) = identify(services, &job).await {
+        tracing::error!(error = %error, "overdue identification failed again");
+    }
+    match services.store.resident(&resident.account).await {
+        Ok(Some(current)) => current,
+        Ok(None) => resident,
+        Err(error) => {
+            tracing::error!(error = %error, "reading the resident after identification");
+            resident
+        }
+    }
 }
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {

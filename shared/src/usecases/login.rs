@@ -16,6 +16,7 @@ use crate::errors::{Context, Unexpected};
 use crate::limits::{self, RateLimited};
 use crate::services::Services;
 use crate::store::{DeviceRecord, LockRecord, SessionRecord};
+use crate::usecases::identify;
 use crate::usecases::register::resend_confirmation;
 
 /// A new session: the token goes into the cookie, its hash into DynamoDB.
@@ -39,7 +40,9 @@ pub enum LoginError {
     #[error("the e-mail address is not confirmed yet")]
     EmailNotConfirmed { masked_email: String, letter_sent: bool, undeliverable: Option<String> },
     #[error("identification is pending")]
-    IdentificationPending { ready_at: Option<OffsetDateTime> },
+    /// `delayed`: the time has long passed and running the check now failed
+    /// too (a fault of ours, not theirs).
+    IdentificationPending { ready_at: Option<OffsetDateTime>, delayed: bool },
     #[error("identification failed")]
     IdentificationFailed { reason: RejectionReason },
     #[error(transparent)]
@@ -294,6 +297,7 @@ pub async fn login(
         return Err(LoginError::InvalidCredentials);
     };
     let resident = verified.accept(services).await?;
+    let resident = identify::catch_up(services, resident, base_url).await;
     let entry = Entry { account: Some(&resident.account), ..entry };
     match resident.status {
         ResidentStatus::AwaitingEmailConfirmation => {
@@ -307,9 +311,10 @@ pub async fn login(
             };
             Err(LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable })
         }
-        ResidentStatus::AwaitingIdentification => {
-            Err(LoginError::IdentificationPending { ready_at: resident.ready_at })
-        }
+        ResidentStatus::AwaitingIdentification => Err(LoginError::IdentificationPending {
+            ready_at: resident.ready_at,
+            delayed: identify::is_overdue(services, &resident, clock::now()),
+        }),
         ResidentStatus::Rejected => Err(LoginError::IdentificationFailed {
             reason: resident.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),

@@ -13,6 +13,7 @@ use crate::letters;
 use crate::limits::{self, RateLimited};
 use crate::services::Services;
 use crate::store::{ConfirmationRecord, InsertResidentError};
+use crate::usecases::identify;
 
 #[derive(Debug)]
 pub struct Registered {
@@ -232,6 +233,8 @@ pub struct RegistrationStatus {
     /// Why mail to the address does not arrive, if it does not.
     pub undeliverable: Option<String>,
     pub ready_at: Option<time::OffsetDateTime>,
+    /// Identification is long overdue and running it now failed too.
+    pub delayed: bool,
     pub rejection: Option<&'static str>,
 }
 
@@ -241,6 +244,7 @@ pub struct RegistrationStatus {
 pub async fn registration_status(
     services: &Services,
     presented: Option<&str>,
+    base_url: &str,
 ) -> Result<Option<RegistrationStatus>, Unexpected> {
     let Some(token) = presented.and_then(SecretToken::from_presented) else {
         return Ok(None);
@@ -251,6 +255,7 @@ pub async fn registration_status(
     let Some(resident) = services.store.resident(&account).await? else {
         return Ok(None);
     };
+    let resident = identify::catch_up(services, resident, base_url).await;
     let masked_email = resident.email.masked();
     Ok(Some(RegistrationStatus {
         account,
@@ -258,6 +263,7 @@ pub async fn registration_status(
         undeliverable: resident.email_undeliverable.as_ref().map(|u| u.message(&masked_email)),
         masked_email,
         ready_at: resident.ready_at,
+        delayed: identify::is_overdue(services, &resident, clock::now()),
         rejection: resident.rejection_reason.map(|r| r.message()),
     }))
 }

@@ -94,6 +94,8 @@ pub struct StatusPage {
     pub undeliverable: Option<String>,
     pub ready_at: Option<String>,
     pub ready_at_iso: String,
+    /// Identification is long overdue and could not be run now either.
+    pub delayed: bool,
     pub rejection: Option<String>,
 }
 
