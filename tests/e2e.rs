@@ -938,3 +938,125 @@ async fn a_stale_claim_on_the_identified_letter_is_taken_again_and_a_fresh_one_i
         assert_eq!(app.letters_to(email).await.len(), *letters, "{account}");
     }
 }
+
+/// Found by attacking issue 14's links: a registration stored before
+/// address nonces existed (none on the resident, none on its links) could
+/// never be confirmed, and the page said "already confirmed".
+#[tokio::test]
+async fn a_registration_stored_before_address_nonces_is_confirmed_by_its_link() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let path = app.confirmation_path(&email).await;
+    let dynamodb =
+        aws_sdk_dynamodb::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    let table = &app.stack.services.config.residents_table;
+    let token = path.split_once("token=").unwrap().1;
+    let hash = cabinet::domain::SecretToken::from_presented(token).unwrap().hash();
+    for key in ["RESIDENT#100200300".to_owned(), format!("CONFIRM#{}", hash.as_str())] {
+        dynamodb
+            .update_item()
+            .table_name(table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
+            .update_expression("REMOVE address_nonce")
+            .send()
+            .await
+            .unwrap();
+    }
+    let confirmed = app.get(&path, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["already_confirmed"], false, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["status"], "awaiting_identification");
+}
+
+/// Found by attacking issue 14's links: a double submit of one address
+/// change told the losers their own new address belonged to another cabinet.
+#[tokio::test]
+async fn a_double_submitted_address_change_never_says_the_address_is_someone_elses() {
+    let app = spawn_app().await;
+    let wrong = unique_email();
+    app.register(&wrong).await;
+    let right = unique_email();
+    let body = json!({"login": "100200300", "password": PASSWORD, "email": right});
+    let answers = futures::future::join_all((0..3).map(|_| app.post_json("/email", &body))).await;
+    let texts: Vec<_> = answers.iter().map(|a| a.text.clone()).collect();
+    assert_eq!(answers.iter().filter(|a| a.status == StatusCode::OK).count(), 1, "{texts:?}");
+    assert!(answers.iter().all(|a| a.status == StatusCode::OK || a.code() != "email_taken"), "{texts:?}");
+    assert_eq!(app.get(&app.confirmation_path(&right).await, "application/json", None).await.status, StatusCode::OK);
+
+    // The same link of a confirmed address change, opened at once in four tabs.
+    let app = spawn_app().await;
+    let old = unique_email();
+    let cookie = app.active_resident(&old).await;
+    let new = unique_email();
+    let asked = app
+        .client
+        .post(format!("{}/account/email", app.stack.url))
+        .header("cookie", &cookie)
+        .json(&json!({"password": PASSWORD, "email": new}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let link = app.link_in_letter(&new, "/account/email/confirm?token=").await;
+    let opened = futures::future::join_all((0..4).map(|_| app.get(&link, "application/json", None))).await;
+    let texts: Vec<_> = opened.iter().map(|a| a.text.clone()).collect();
+    assert_eq!(opened.iter().filter(|a| a.status == StatusCode::OK).count(), 1, "{texts:?}");
+    assert!(opened.iter().all(|a| a.status == StatusCode::OK || a.code() != "email_taken"), "{texts:?}");
+}
+
+/// Found by attacking issue 14's links: "correcting" to the same address
+/// said it had changed and that earlier links were dead.
+#[tokio::test]
+async fn correcting_to_the_same_address_says_only_that_the_letter_went_again() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let first = app.confirmation_path(&email).await;
+    let answer =
+        app.post_json("/email", &json!({"login": email, "password": PASSWORD, "email": email.to_uppercase()})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let message = answer.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("тот же адрес") && !message.contains("изменён"), "{message}");
+    assert_eq!(app.get(&first, "application/json", None).await.json()["already_confirmed"], false);
+}
+
+/// Found by attacking issue 14's links: letters after an address change
+/// were not counted, so going back and forth flooded a mailbox past its
+/// hourly limit.
+#[tokio::test]
+async fn address_changes_back_and_forth_stop_at_the_mailbox_limit() {
+    let app = spawn_app().await;
+    let a = unique_email();
+    let b = unique_email();
+    app.register(&a).await;
+    // Six letters to A this hour (each login before confirming sends one).
+    for _ in 0..6 {
+        assert_eq!(app.login(&a, PASSWORD).await.code(), "email_not_confirmed");
+    }
+    let letters_to_a = app.letters_to(&a).await.len();
+    let to_b = app.post_json("/email", &json!({"login": a, "password": PASSWORD, "email": b})).await;
+    assert_eq!(to_b.status, StatusCode::OK, "{}", to_b.text);
+    let back = app.post_json("/email", &json!({"login": b, "password": PASSWORD, "email": a})).await;
+    assert_eq!(back.status, StatusCode::TOO_MANY_REQUESTS, "{}", back.text);
+    assert_eq!(app.letters_to(&a).await.len(), letters_to_a, "no seventh letter to A this hour");
+    let b_link = app.confirmation_path(&b).await;
+    assert_eq!(app.get(&b_link, "application/json", None).await.status, StatusCode::OK, "the registration stayed at B");
+}
+
+/// Found by attacking issue 14's links: a reset letter that SES refused
+/// killed the link of the reset letter that had gone before.
+#[tokio::test]
+async fn a_refused_reset_letter_leaves_the_earlier_reset_link_working() {
+    let sender = OwnSender::new().await;
+    let app = spawn_app_with(|o| o.mail_from = Some(sender.address())).await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    assert_eq!(app.post_json("/password/forgot", &json!({"login": email})).await.status, StatusCode::ACCEPTED);
+    let token = app.reset_token(&email).await;
+    sender.accepts(false).await;
+    assert_eq!(app.post_json("/password/forgot", &json!({"login": email})).await.status, StatusCode::ACCEPTED);
+    sender.accepts(true).await;
+    let page = app.get(&format!("/password/reset?token={token}"), "application/json", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+}

@@ -149,11 +149,16 @@ fn letter(to: &Email, subject: &str, html: &impl Template, text: &impl Template)
     })
 }
 
-/// "10 минут", "30 секунд": a wait as a resident reads it.
+/// "10 минут", "30 секунд", "24 часа": a lifetime or wait as a resident
+/// reads it; from two hours on, whole hours, rounded down (a link is never
+/// said to work longer than it does).
 pub fn human_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds < 60 {
         return count(seconds, Unit::Second);
+    }
+    if seconds >= 7200 {
+        return count(seconds / 3600, Unit::Hour);
     }
     let minutes = seconds.div_ceil(60);
     if minutes % 60 == 0 {

@@ -140,7 +140,8 @@ pub async fn give_back_letter(services: &Services, email: &Email) -> Result<(), 
     services.store.refund_attempt(limit.action, &mailbox_subject(email), limit.window, clock::now()).await
 }
 
-fn mailbox_subject(email: &Email) -> String {
+/// The subject [`LETTERS_PER_MAILBOX`] counts a mailbox under.
+pub fn mailbox_subject(email: &Email) -> String {
     format!("email:{email}")
 }
 

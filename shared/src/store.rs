@@ -311,7 +311,41 @@ fn applied<T>(result: Result<T, SdkError<UpdateItemError>>, context: &'static st
     }
 }
 
+/// How a transaction ended when it did not apply: one reason code per
+/// item, in order (`ConditionalCheckFailed`, `None`, ...).
+type Cancelled = Vec<String>;
+
+fn failed_at(codes: &Cancelled, index: usize) -> bool {
+    codes.get(index).is_some_and(|c| c == CONDITION_FAILED)
+}
+
 impl Store {
+    /// Runs a transaction, again while it only collided with another one
+    /// in flight (`TransactionConflict`, which is no answer about the data:
+    /// two tabs confirming at once must not get an error); `Ok(Err(codes))`
+    /// when a condition failed.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        context: &'static str,
+    ) -> Result<Result<(), Cancelled>, Unexpected> {
+        let mut attempt = 0;
+        loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let Err(error) = result else {
+                return Ok(Ok(()));
+            };
+            match cancellation_codes(&error) {
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => return Ok(Err(codes)),
+                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
+                _ => return Err(Unexpected::new(context, error)),
+            }
+        }
+    }
+
     pub fn new(client: Client, residents_table: impl Into<String>, billing_table: impl Into<String>) -> Self {
         let residents_table = residents_table.into();
         Self { client, audit_table: residents_table.clone(), residents_table, billing_table: billing_table.into() }
@@ -500,36 +534,22 @@ impl Store {
         let table = &self.residents_table;
         let status = TokenRecord { account: resident.account.clone(), expires_at: status_expires_at.unix_timestamp() };
         let claim = EmailClaim { account: resident.account.clone(), expires_at: resident.expires_at };
-        let mut attempt = 0;
-        loop {
-            let now = crate::clock::now().unix_timestamp();
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(put_replacing_expired(table, to_item(resident_key(&resident.account), resident)?, now)?)
-                .transact_items(put_replacing_expired(table, to_item(email_key(&resident.email), &claim)?, now)?)
-                .transact_items(put(table, to_item(status_key(status_token), &status)?, true)?)
-                .send()
-                .await;
-            let Err(error) = result else {
-                return Ok(());
-            };
-            if let Some(codes) = cancellation_codes(&error) {
-                if codes.first().is_some_and(|c| c == CONDITION_FAILED) {
-                    return Err(InsertResidentError::AccountTaken);
-                }
-                if codes.get(1).is_some_and(|c| c == CONDITION_FAILED) {
-                    return Err(InsertResidentError::EmailTaken);
-                }
-                // A concurrent registration of the same account or address
-                // is in flight: try again, and its outcome decides ours.
-                if codes.iter().any(|c| c == "TransactionConflict") {
-                    attempt += 1;
-                    backoff(attempt).await?;
-                    continue;
-                }
+        let now = crate::clock::now().unix_timestamp();
+        let items = vec![
+            put_replacing_expired(table, to_item(resident_key(&resident.account), resident)?, now)?,
+            put_replacing_expired(table, to_item(email_key(&resident.email), &claim)?, now)?,
+            put(table, to_item(status_key(status_token), &status)?, true)?,
+        ];
+        // Of concurrent registrations of one account or address, the one
+        // that went first decides the others' answers.
+        match self.transact(items, "storing a new resident").await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed_at(&codes, 0) => Err(InsertResidentError::AccountTaken),
+            Err(codes) if failed_at(&codes, 1) => Err(InsertResidentError::EmailTaken),
+            Err(_) => {
+                Err(Unexpected::new("storing a new resident", std::io::Error::other("a new status token collided"))
+                    .into())
             }
-            return Err(Unexpected::new("storing a new resident", error).into());
         }
     }
 
@@ -589,23 +609,27 @@ impl Store {
         ready_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let table = &self.residents_table;
-        let resident = Update::builder()
+        // Registrations stored before address nonces existed have none.
+        let same_address =
+            if address_nonce.is_empty() { "attribute_not_exists(address_nonce)" } else { "address_nonce = :nonce" };
+        let mut resident = Update::builder()
             .table_name(table)
             .key("pk", pk(resident_key(account)))
-            .condition_expression(
-                "#status = :awaiting AND address_nonce = :nonce AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
-            )
+            .condition_expression(format!(
+                "#status = :awaiting AND {same_address} AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+            ))
             .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at REMOVE expires_at")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
-            .expression_attribute_values(":nonce", s(address_nonce))
             .expression_attribute_values(":email", s(email.as_str()))
             .expression_attribute_values(":now", n(confirmed_at.unix_timestamp()))
             .expression_attribute_values(":next", s(ResidentStatus::AwaitingIdentification.as_str()))
             .expression_attribute_values(":confirmed_at", timestamp(confirmed_at))
-            .expression_attribute_values(":ready_at", timestamp(ready_at))
-            .build()
-            .context("building a confirmation")?;
+            .expression_attribute_values(":ready_at", timestamp(ready_at));
+        if !address_nonce.is_empty() {
+            resident = resident.expression_attribute_values(":nonce", s(address_nonce));
+        }
+        let resident = resident.build().context("building a confirmation")?;
         let claim = Update::builder()
             .table_name(table)
             .key("pk", pk(email_key(email)))
@@ -614,20 +638,11 @@ impl Store {
             .expression_attribute_values(":account", s(account.as_str()))
             .build()
             .context("building a confirmation")?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(resident).build())
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if cancellation_codes(&error).is_some_and(|c| c.iter().any(|c| c == CONDITION_FAILED)) => {
-                Ok(false)
-            }
-            Err(error) => Err(Unexpected::new("confirming an e-mail address", error)),
-        }
+        let items = vec![
+            TransactWriteItem::builder().update(resident).build(),
+            TransactWriteItem::builder().update(claim).build(),
+        ];
+        Ok(self.transact(items, "confirming an e-mail address").await?.is_ok())
     }
 
     /// Records the outcome of identification, only if the resident is still
@@ -819,23 +834,18 @@ impl Store {
             .context("building an address change")?;
         let claim = EmailClaim { account: account.clone(), expires_at: registration_expires_at };
         let now = crate::clock::now().unix_timestamp();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(delete(table, email_key(old), false)?)
-            .transact_items(put_replacing_expired(table, to_item(email_key(new), &claim)?, now)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
-                    Err(InsertResidentError::EmailTaken)
-                }
-                Some(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
-                _ => Err(Unexpected::new("changing an e-mail address", error).into()),
-            },
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            delete(table, email_key(old), false)?,
+            put_replacing_expired(table, to_item(email_key(new), &claim)?, now)?,
+        ];
+        // The resident first: when they are no longer at `old`, a request
+        // like this one (a double submit) got there first, and the claim of
+        // `new` failing is theirs, not another cabinet's.
+        match self.transact(items, "changing an e-mail address").await? {
+            Ok(()) => Ok(true),
+            Err(codes) if failed_at(&codes, 0) => Ok(false),
+            Err(_) => Err(InsertResidentError::EmailTaken),
         }
     }
 
@@ -922,6 +932,32 @@ impl Store {
             Err(error) if cancellation_codes(&error).is_some() => Ok(false),
             Err(error) => Err(Unexpected::new("issuing a reset token", error)),
         }
+    }
+
+    /// Puts back the reset link that `token` replaced, when the letter with
+    /// `token` never went: the earlier link, which did, keeps working. Only
+    /// if nothing replaced `token` meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn restore_reset_token(
+        &self,
+        account: &AccountNumber,
+        token: &TokenHash,
+        previous: Option<&str>,
+    ) -> Result<(), Unexpected> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(resident_key(account)))
+            .condition_expression("reset_token_hash = :token")
+            .expression_attribute_values(":token", s(token.as_str()));
+        let update = match previous {
+            Some(previous) => update
+                .update_expression("SET reset_token_hash = :previous")
+                .expression_attribute_values(":previous", s(previous)),
+            None => update.update_expression("REMOVE reset_token_hash"),
+        };
+        applied(update.send().await, "restoring a reset link").map(|_| ())
     }
 
     #[tracing::instrument(skip_all)]
@@ -1224,28 +1260,19 @@ impl Store {
     ) -> Result<bool, InsertResidentError> {
         let table = &self.residents_table;
         let claim = EmailClaim { account: account.clone(), expires_at: None };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(delete(table, email_key(from), false)?)
-            .transact_items(put_replacing_expired(
-                table,
-                to_item(email_key(to), &claim)?,
-                crate::clock::now().unix_timestamp(),
-            )?)
-            .transact_items(delete(table, token_key, true)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.get(2).is_some_and(|c| c == CONDITION_FAILED) => {
-                    Err(InsertResidentError::EmailTaken)
-                }
-                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => Ok(false),
-                _ => Err(Unexpected::new(what, error).into()),
-            },
+        let now = crate::clock::now().unix_timestamp();
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            delete(table, email_key(from), false)?,
+            put_replacing_expired(table, to_item(email_key(to), &claim)?, now)?,
+            delete(table, token_key, true)?,
+        ];
+        // The resident and the link first: when either no longer holds, a
+        // request like this one (the same link opened twice) got there first.
+        match self.transact(items, what).await? {
+            Ok(()) => Ok(true),
+            Err(codes) if failed_at(&codes, 0) || failed_at(&codes, 3) => Ok(false),
+            Err(_) => Err(InsertResidentError::EmailTaken),
         }
     }
 }

@@ -43,6 +43,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
             face,
             ErrorCode::InvalidToken,
             "Ссылка недействительна: скорее всего, она скопирована не целиком. Откройте её прямо из письма, нажав на неё, или войдите с e-mail или номером лицевого счёта и паролем — мы пришлём новую.",
+            ("Ссылка не сработала", LOGIN_FOR_A_NEW_LINK),
         ),
         Err(ConfirmError::Expired) => link_refused(
             face,
@@ -51,35 +52,52 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
                 "Срок действия ссылки истёк: она действует {} после отправки письма. Войдите с e-mail или номером лицевого счёта и паролем — мы пришлём новую ссылку.",
                 letters::human_duration(services.config.confirmation_token_ttl)
             ),
+            ("Срок действия ссылки истёк", LOGIN_FOR_A_NEW_LINK),
         ),
-        Err(ConfirmError::AddressChanged { masked_email }) => link_refused(
-            face,
-            ErrorCode::AddressChanged,
-            &format!(
-                "Эта ссылка была отправлена на прежний адрес, а после этого адрес регистрации изменили на {masked_email}. Откройте ссылку из письма, отправленного на {masked_email}, или войдите с паролем — мы пришлём новую."
-            ),
-        ),
-        Err(ConfirmError::RegistrationGone) => link_refused(
+        Err(ConfirmError::AddressChanged { masked_email, confirmed }) => {
+            let next = if confirmed {
+                format!("Адрес {masked_email} уже подтверждён: войдите с e-mail или номером лицевого счёта и паролем.")
+            } else {
+                format!(
+                    "Откройте ссылку из последнего письма, отправленного на {masked_email}, или войдите с паролем — мы пришлём новую."
+                )
+            };
+            link_refused(
+                face,
+                ErrorCode::AddressChanged,
+                &format!(
+                    "Эта ссылка из письма, отправленного до смены адреса регистрации, и больше не действует. {next}"
+                ),
+                ("Адрес регистрации изменён", LOGIN),
+            )
+        }
+        Err(ConfirmError::RegistrationGone { registered_again: false }) => link_refused(
             face,
             ErrorCode::RegistrationExpired,
             "Регистрация, к которой относится эта ссылка, не была подтверждена вовремя и удалена. Зарегистрируйтесь заново — ссылку для подтверждения пришлём в новом письме.",
+            ("Регистрация удалена", ("/register", "Зарегистрироваться заново")),
+        ),
+        Err(ConfirmError::RegistrationGone { registered_again: true }) => link_refused(
+            face,
+            ErrorCode::RegistrationExpired,
+            "Регистрация, к которой относится эта ссылка, не была подтверждена вовремя и удалена, а лицевой счёт с тех пор зарегистрировали заново. Если это сделали вы, войдите с паролем новой регистрации; если не вы — обратитесь в офис управляющей компании.",
+            ("Регистрация удалена", LOGIN),
         ),
         Err(ConfirmError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }
 
-/// A link that does not work: why, and the one next step.
-fn link_refused(face: Face, code: ErrorCode, message: &str) -> Response<Body> {
+const LOGIN: (&str, &str) = ("/login", "Войти");
+const LOGIN_FOR_A_NEW_LINK: (&str, &str) = ("/login", "Войти и получить новую ссылку");
+
+/// A link that does not work: why, and the one next step (a page heading,
+/// and where its one button leads).
+fn link_refused(face: Face, code: ErrorCode, message: &str, page: (&str, (&str, &str))) -> Response<Body> {
     let error = FieldError::field(Field::Token, code, message);
     match face {
         Face::Json => web::errors(face, &ErrorBody::new(vec![error])),
         Face::Html => {
-            let (heading, href, action) = match code {
-                ErrorCode::ExpiredToken => ("Срок действия ссылки истёк", "/login", "Войти и получить новую ссылку"),
-                ErrorCode::AddressChanged => ("Адрес регистрации изменён", "/login", "Войти"),
-                ErrorCode::RegistrationExpired => ("Регистрация удалена", "/register", "Зарегистрироваться заново"),
-                _ => ("Ссылка не сработала", "/login", "Войти и получить новую ссылку"),
-            };
+            let (heading, (href, action)) = page;
             web::html(error.status(), &MessagePage::new(heading, message, href, action))
         }
     }

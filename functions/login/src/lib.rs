@@ -94,7 +94,7 @@ fn refusal(error: &LoginError) -> ErrorBody {
                 )
             } else {
                 format!(
-                    "Адрес {masked_email} ещё не подтверждён, а новое письмо отправить не удалось. Попробуйте войти ещё раз через несколько минут."
+                    "Адрес {masked_email} ещё не подтверждён, а новое письмо сейчас отправить не удалось. Попробуйте войти ещё раз позже; ссылки из писем, отправленных раньше, действуют."
                 )
             };
             let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::EmailNotConfirmed, message)]);

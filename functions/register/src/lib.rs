@@ -93,10 +93,19 @@ async fn change(services: &Services, request: &Request, face: Face) -> Response<
                         email: changed.masked_email,
                         letter_sent: changed.letter_sent,
                         suggestion,
-                        message: if changed.letter_sent {
-                            "Адрес изменён, письмо со ссылкой отправлено на новый адрес. Ссылки, отправленные на прежний адрес, больше не действуют."
-                        } else {
-                            "Адрес изменён, но письмо на него отправить не удалось. Ссылки, отправленные на прежний адрес, больше не действуют. Попробуйте отправить письмо ещё раз через несколько минут."
+                        message: match (changed.changed, changed.letter_sent) {
+                            (true, true) => {
+                                "Адрес изменён, письмо со ссылкой отправлено на новый адрес. Ссылки, отправленные на прежний адрес, больше не действуют."
+                            }
+                            (true, false) => {
+                                "Адрес изменён, но письмо на него отправить не удалось. Ссылки, отправленные на прежний адрес, больше не действуют. Попробуйте отправить письмо ещё раз позже."
+                            }
+                            (false, true) => {
+                                "Это тот же адрес, что и был: мы отправили на него письмо ещё раз. Ссылки из прежних писем тоже действуют."
+                            }
+                            (false, false) => {
+                                "Это тот же адрес, что и был. Письмо на него сейчас отправить не удалось — попробуйте позже; ссылки из прежних писем действуют."
+                            }
                         },
                     },
                 ),
@@ -105,6 +114,7 @@ async fn change(services: &Services, request: &Request, face: Face) -> Response<
                     &CheckMailPage {
                         masked_email: changed.masked_email,
                         letter_sent: changed.letter_sent,
+                        address_changed: changed.changed,
                         suggestion,
                         login: email.to_owned(),
                     },
@@ -211,6 +221,7 @@ fn answer_body(face: Face, registered: &Registered) -> Response<Body> {
             &CheckMailPage {
                 masked_email: registered.email.masked(),
                 letter_sent: registered.letter_sent,
+                address_changed: false,
                 suggestion,
                 login: registered.email.to_string(),
             },

@@ -90,6 +90,9 @@ fn new_address(input: &str) -> Result<Email, AddressError> {
 #[derive(Debug)]
 pub struct EmailChanged {
     pub masked_email: String,
+    /// False when the address given was the current one: the letter was
+    /// only sent again.
+    pub changed: bool,
     pub letter_sent: bool,
     pub suggestion: Option<Email>,
 }
@@ -146,6 +149,11 @@ pub async fn change_email(
         )])
     };
     if email != resident.email {
+        // The letter to the new address counts against its mailbox: going
+        // back and forth between addresses must not flood one.
+        limits::check(services, &[(limits::LETTERS_PER_MAILBOX, &limits::mailbox_subject(&email))], entry)
+            .await?
+            .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
         let address_nonce = domain::new_address_nonce().context("generating an address nonce")?;
         match services
             .store
@@ -154,12 +162,16 @@ pub async fn change_email(
         {
             Ok(true) => {}
             Ok(false) => {
+                limits::give_back_letter(services, &email).await?;
                 return Err(AddressError::Refused(vec![FieldError::general(
                     ErrorCode::Invalid,
-                    "Данные изменились; попробуйте ещё раз.",
+                    "Регистрация изменилась, пока выполнялся запрос (например, форму отправили дважды). Проверьте почту: если письма нет, отправьте его ещё раз.",
                 )]));
             }
-            Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => return Err(taken()),
+            Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
+                limits::give_back_letter(services, &email).await?;
+                return Err(taken());
+            }
             Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
         }
         resident.email = email.clone();
@@ -168,10 +180,14 @@ pub async fn change_email(
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailChanged, entry).await;
         let letter_sent = send_confirmation_letter(services, &resident, base_url).await;
-        return Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() });
+        if !letter_sent {
+            limits::give_back_letter(services, &email).await?;
+        }
+        let suggestion = email.suggestion();
+        return Ok(EmailChanged { masked_email: email.masked(), changed: true, letter_sent, suggestion });
     }
     let letter_sent = resend_confirmation(services, &resident, base_url).await?;
-    Ok(EmailChanged { masked_email: email.masked(), letter_sent, suggestion: email.suggestion() })
+    Ok(EmailChanged { masked_email: email.masked(), changed: false, letter_sent, suggestion: email.suggestion() })
 }
 
 /// A change of a confirmed address, asked for from the account page: the

@@ -27,13 +27,14 @@ pub enum ConfirmError {
     InvalidToken,
     #[error("the link has expired")]
     Expired,
-    /// The link went to an address the registration has since left.
+    /// The link went to an address the registration has since left;
+    /// `confirmed`: the current one is confirmed already.
     #[error("the address changed after the link was sent")]
-    AddressChanged { masked_email: String },
-    /// The registration was never confirmed and is gone (expired, or the
-    /// account was registered anew since).
+    AddressChanged { masked_email: String, confirmed: bool },
+    /// The registration was never confirmed and is gone (expired);
+    /// `registered_again`: the account has been registered anew since.
     #[error("the registration of the link no longer exists")]
-    RegistrationGone,
+    RegistrationGone { registered_again: bool },
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -51,7 +52,8 @@ pub async fn confirm(
 ) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
     let record = services.store.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
-    let resident = services.store.resident(&record.account).await?.ok_or(ConfirmError::RegistrationGone)?;
+    let gone = ConfirmError::RegistrationGone { registered_again: false };
+    let resident = services.store.resident(&record.account).await?.ok_or(gone)?;
     if resident.address_nonce != record.address_nonce {
         return Err(moved_on(&resident, &record));
     }
@@ -77,9 +79,17 @@ pub async fn confirm(
     }
     // Something changed since the read: another link confirmed it, or the
     // address changed.
-    let current = services.store.resident(&resident.account).await?.ok_or(ConfirmError::RegistrationGone)?;
+    let gone = ConfirmError::RegistrationGone { registered_again: false };
+    let current = services.store.resident(&resident.account).await?.ok_or(gone)?;
     if current.address_nonce != record.address_nonce {
         return Err(moved_on(&current, &record));
+    }
+    if current.status == ResidentStatus::AwaitingEmailConfirmation {
+        // Nothing that this link depends on changed, yet it did not apply:
+        // never answer "confirmed" to a resident who is not.
+        return Err(
+            Unexpected::new("confirming an e-mail address", std::io::Error::other("the write did not apply")).into()
+        );
     }
     Ok(Confirmed::Already { status: current.status, ready_at: current.ready_at })
 }
@@ -89,8 +99,11 @@ pub async fn confirm(
 /// registration altogether.
 fn moved_on(resident: &Resident, record: &ConfirmationRecord) -> ConfirmError {
     if resident.registered_at.unix_timestamp() > record.sent_at || record.address_nonce.is_empty() {
-        ConfirmError::RegistrationGone
+        ConfirmError::RegistrationGone { registered_again: true }
     } else {
-        ConfirmError::AddressChanged { masked_email: resident.email.masked() }
+        ConfirmError::AddressChanged {
+            masked_email: resident.email.masked(),
+            confirmed: resident.status != ResidentStatus::AwaitingEmailConfirmation,
+        }
     }
 }

@@ -38,6 +38,13 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         tracing::warn!("identification job for an account with no resident");
         return Ok(Identified::Nothing);
     };
+    if resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now) {
+        // The job of an earlier confirmation (one that lost to an address
+        // change): the resident's own job comes at their ready time (and
+        // login runs it if it never does).
+        tracing::info!("identification job earlier than the resident's ready time: dropped");
+        return Ok(Identified::Nothing);
+    }
     let outcome = match resident.status {
         ResidentStatus::AwaitingIdentification => {
             let outcome = decide(services, &resident).await?;

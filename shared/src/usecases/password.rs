@@ -101,6 +101,9 @@ async fn send_reset_link(
     let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
     if let Err(error) = services.mailer.send(&letter).await {
         tracing::error!(%error, "the reset letter could not be sent");
+        // The link of the letter that did go before keeps working.
+        let previous = resident.reset_token_hash.as_deref();
+        services.store.restore_reset_token(&resident.account, &token.hash(), previous).await?;
         // A letter that did not go does not count against the mailbox.
         if !known_device {
             limits::give_back_letter(services, &resident.email).await?;

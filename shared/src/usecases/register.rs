@@ -306,13 +306,10 @@ async fn try_send_confirmation_letter(
     };
     services.store.put_confirmation(&token.hash(), &record).await?;
     let link = confirmation_link(base_url, &token);
-    let letter = letters::confirmation(
-        &resident.email,
-        &resident.account,
-        &link,
-        config.confirmation_token_ttl,
-        config.identify_delay,
-    )?;
+    // The letter says how long this link works, which its registration's
+    // expiry may cut short.
+    let valid_for = std::time::Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0));
+    let letter = letters::confirmation(&resident.email, &resident.account, &link, valid_for, config.identify_delay)?;
     if let Err(error) = services.mailer.send(&letter).await {
         tracing::error!(error = %error, "SES refused the confirmation letter");
         services.store.delete_confirmation(&token.hash()).await?;

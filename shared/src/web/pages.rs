@@ -66,6 +66,8 @@ impl RegisterPage {
 pub struct CheckMailPage {
     pub masked_email: String,
     pub letter_sent: bool,
+    /// Shown after the address was corrected (not after registration).
+    pub address_changed: bool,
     pub suggestion: Option<String>,
     /// What the resident registered with, for the resend and change forms.
     pub login: String,
