@@ -1,6 +1,9 @@
 //! The error model both faces share: a code clients can act on, the field it
 //! belongs to, and a Russian message a resident can act on.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::RequestId;
 use serde::Serialize;
 
 /// Every error code of the public contract (`openapi.yaml`).
@@ -36,6 +39,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     CrossSiteRequest,
     NotFound,
+    /// AWS throttled, failed or timed out: try again in `Retry-After` seconds.
+    Unavailable,
     Internal,
 }
 
@@ -139,6 +144,7 @@ impl FieldError {
             ErrorCode::ExpiredToken | ErrorCode::AddressChanged | ErrorCode::RegistrationExpired => 410,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
             _ => 400,
         }
@@ -178,16 +184,122 @@ impl ErrorBody {
 /// A failure that is not the resident's: it is logged with its cause, and the
 /// resident gets a plain "try again" page. Nothing half-done is left behind.
 #[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
+#[error("{context}: {source}{aws}")]
 pub struct Unexpected {
     pub context: &'static str,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
+    /// What AWS said, when it was an AWS call that failed.
+    pub aws: AwsFailure,
+}
+
+/// The parts of a failed AWS call that tell throttling from an outage from
+/// a bug: logged with every such error.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AwsFailure {
+    /// The error code (`ThrottlingException`, `InternalServerError`, ...),
+    /// or the kind of failure when AWS never answered (`timeout`, `dispatch`).
+    pub code: Option<String>,
+    pub request_id: Option<String>,
+    pub status: Option<u16>,
+    /// Likely to pass if tried again soon: throttling, a 5xx, a timeout, a
+    /// lost connection. The resident is told 503 and when to come back.
+    pub transient: bool,
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = &self.code {
+            write!(f, " (AWS {code}")?;
+            if let Some(status) = self.status {
+                write!(f, ", HTTP {status}")?;
+            }
+            if let Some(id) = &self.request_id {
+                write!(f, ", request {id}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+/// Error codes AWS services answer when a caller goes too fast.
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "SlowDown",
+    "TransactionInProgressException",
+];
+
+impl AwsFailure {
+    fn of<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Self {
+        let request_id = error.request_id().map(str::to_owned);
+        match error {
+            SdkError::TimeoutError(_) => {
+                Self { code: Some("timeout".into()), request_id, status: None, transient: true }
+            }
+            SdkError::DispatchFailure(_) => {
+                Self { code: Some("dispatch".into()), request_id, status: None, transient: true }
+            }
+            SdkError::ResponseError(_) => {
+                Self { code: Some("response".into()), request_id, status: None, transient: true }
+            }
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let code = service.err().code().map(str::to_owned);
+                let throttled = code.as_deref().is_some_and(|c| THROTTLING.contains(&c));
+                Self { transient: throttled || status >= 500, code, request_id, status: Some(status) }
+            }
+            _ => Self { code: Some("construction".into()), request_id, status: None, transient: false },
+        }
+    }
 }
 
 impl Unexpected {
     pub fn new(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { context, source: Box::new(source) }
+        Self { context, source: Box::new(source), aws: AwsFailure::default() }
+    }
+
+    /// A failed AWS call, with its code and request id kept for the logs.
+    pub fn aws<E>(context: &'static str, error: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let aws = AwsFailure::of(&error);
+        Self { context, source: Box::new(error), aws }
+    }
+
+    /// A failure of something busy (retries spent on throttling or
+    /// conflicts): likely to pass if tried again soon.
+    pub fn busy(context: &'static str, what: &'static str) -> Self {
+        let aws = AwsFailure { code: Some(what.to_owned()), transient: true, ..AwsFailure::default() };
+        Self { context, source: Box::new(std::io::Error::other(what)), aws }
+    }
+
+    /// Whether trying again soon may well work (see [`AwsFailure::transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.aws.transient
+    }
+}
+
+/// [`Context`] for AWS calls: keeps the error code and request id.
+pub trait AwsContext<T> {
+    fn aws_context(self, context: &'static str) -> Result<T, Unexpected>;
+}
+
+impl<T, E> AwsContext<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn aws_context(self, context: &'static str) -> Result<T, Unexpected> {
+        self.map_err(|e| Unexpected::aws(context, e))
     }
 }
 
@@ -199,5 +311,42 @@ pub trait Context<T> {
 impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
     fn context(self, context: &'static str) -> Result<T, Unexpected> {
         self.map_err(|e| Unexpected::new(context, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(code: &str, status: u16) -> Unexpected {
+        let error = GetItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        Unexpected::aws("reading", SdkError::service_error(error, raw))
+    }
+
+    #[test]
+    fn throttling_5xx_and_timeouts_are_transient_and_refusals_are_not() {
+        for (code, status, transient) in [
+            ("ThrottlingException", 400, true),
+            ("ProvisionedThroughputExceededException", 400, true),
+            ("RequestLimitExceeded", 400, true),
+            ("InternalServerError", 500, true),
+            ("ServiceUnavailable", 503, true),
+            ("ConditionalCheckFailedException", 400, false),
+            ("AccessDeniedException", 400, false),
+            ("ValidationException", 400, false),
+        ] {
+            let failure = service_error(code, status);
+            assert_eq!(failure.is_transient(), transient, "{code}");
+            assert_eq!(failure.aws.code.as_deref(), Some(code));
+            assert_eq!(failure.aws.status, Some(status));
+            assert!(failure.to_string().contains(code), "the log line names the code: {failure}");
+        }
+        let timeout: SdkError<GetItemError, HttpResponse> = SdkError::timeout_error("slow");
+        assert!(Unexpected::aws("reading", timeout).is_transient());
+        assert!(!Unexpected::new("mapping", std::io::Error::other("bug")).is_transient());
     }
 }

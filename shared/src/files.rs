@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::errors::{Context, Unexpected};
+use crate::errors::{AwsContext, Context, Unexpected};
 
 /// An object key as S3 events carry it (URL-encoded, `+` for spaces).
 pub fn object_key(encoded: &str) -> Result<String, Unexpected> {
@@ -45,8 +45,14 @@ impl BillingFiles {
         destination: &Path,
         max_bytes: u64,
     ) -> Result<Downloaded, Unexpected> {
-        let object =
-            self.client.get_object().bucket(bucket).key(key).send().await.context("reading a billing file from S3")?;
+        let object = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .aws_context("reading a billing file from S3")?;
         let etag = object.e_tag().unwrap_or_default().trim_matches('"').to_owned();
         let bytes = object.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if bytes > max_bytes {
@@ -76,7 +82,7 @@ impl BillingFiles {
             .body(body)
             .send()
             .await
-            .context("writing an import report to S3")?;
+            .aws_context("writing an import report to S3")?;
         Ok(())
     }
 
@@ -89,13 +95,13 @@ impl BillingFiles {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .context("writing an import report to S3")?;
+            .aws_context("writing an import report to S3")?;
         Ok(())
     }
 
     pub async fn tags(&self, bucket: &str, key: &str) -> Result<HashMap<String, String>, Unexpected> {
         let output =
-            self.client.get_object_tagging().bucket(bucket).key(key).send().await.context("reading S3 tags")?;
+            self.client.get_object_tagging().bucket(bucket).key(key).send().await.aws_context("reading S3 tags")?;
         Ok(output.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
     }
 
@@ -111,7 +117,7 @@ impl BillingFiles {
             .tagging(tagging.build().context("building S3 tags")?)
             .send()
             .await
-            .context("tagging a billing file")?;
+            .aws_context("tagging a billing file")?;
         Ok(())
     }
 }

@@ -124,6 +124,17 @@ pub async fn check(
     Ok(Ok(()))
 }
 
+/// Gives back attempts counted by [`check`] for a request that failed on
+/// our side: a fault must not use up a resident's tries. Best effort (the
+/// store may be what failed).
+pub async fn give_back(services: &Services, checks: &[(Limit, &str)]) {
+    for (limit, subject) in checks {
+        if let Err(error) = services.store.refund_attempt(limit.action, subject, limit.window, clock::now()).await {
+            tracing::warn!(error = %error, action = limit.action, "an attempt could not be given back");
+        }
+    }
+}
+
 /// Whether one more letter may go to `email` now (counted).
 pub async fn mailbox_allows(services: &Services, email: &Email) -> Result<bool, Unexpected> {
     let subject = mailbox_subject(email);

@@ -8,7 +8,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 
 use crate::domain::Email;
-use crate::errors::{Context, Unexpected};
+use crate::errors::{AwsContext, Context, Unexpected};
 
 /// A letter ready to send: both bodies already rendered.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ impl Mailer {
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
-            .context("sending a letter through SES")?;
+            .aws_context("sending a letter through SES")?;
         tracing::info!("letter sent");
         Ok(())
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::AccountNumber;
-use crate::errors::{Context, Unexpected};
+use crate::errors::{AwsContext, Context, Unexpected};
 
 /// SQS delays one message by at most 15 minutes; a longer wait is chained.
 pub const MAX_SQS_DELAY_SECONDS: i64 = 900;
@@ -59,7 +59,7 @@ impl IdentificationQueue {
             .delay_seconds(delay)
             .send()
             .await
-            .context("queueing an identification job")?;
+            .aws_context("queueing an identification job")?;
         Ok(())
     }
 }

@@ -49,8 +49,36 @@ impl Services {
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(lambda_timeouts()).await
+    }
+
+    /// As [`Services::from_env`], with other timeouts (the import moves
+    /// large files).
+    pub async fn from_env_with(timeouts: aws_config::timeout::TimeoutConfig) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
         Ok(Self::new(config, &aws))
     }
+}
+
+/// Timeouts of every AWS call in a function, well under the function's own
+/// (15 s for HTTP): a hung call is cut off and retried (the SDK's standard
+/// retries, three attempts), and the whole call gives up in time for the
+/// resident to get our 503 rather than API Gateway's error.
+pub fn lambda_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_millis(2_500))
+        .operation_timeout(std::time::Duration::from_secs(6))
+        .build()
+}
+
+/// Timeouts of the import's AWS calls: billing files and their reports are
+/// large, and the import has 15 minutes.
+pub fn import_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(180))
+        .build()
 }

@@ -44,7 +44,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccountNumber, BillingAccount, Email, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable,
 };
-use crate::errors::{Context, Unexpected};
+use crate::errors::{AwsContext, Context, Unexpected};
 
 use std::collections::HashMap;
 
@@ -57,7 +57,7 @@ const MAX_BATCH_ATTEMPTS: u32 = 10;
 /// full jitter so parallel writers do not retry in step.
 async fn backoff(attempt: u32) -> Result<(), Unexpected> {
     if attempt >= MAX_BATCH_ATTEMPTS {
-        return Err(Unexpected::new("DynamoDB kept items unprocessed", std::io::Error::other("too many retries")));
+        return Err(Unexpected::busy("retrying DynamoDB", "retries exhausted"));
     }
     let ceiling = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
     let jitter = getrandom::u64().unwrap_or(0) % (ceiling + 1);
@@ -307,7 +307,7 @@ fn applied<T>(result: Result<T, SdkError<UpdateItemError>>, context: &'static st
     match result {
         Ok(_) => Ok(true),
         Err(e) if condition_failed(&e) => Ok(false),
-        Err(e) => Err(Unexpected::new(context, e)),
+        Err(e) => Err(Unexpected::aws(context, e)),
     }
 }
 
@@ -341,7 +341,7 @@ impl Store {
                     attempt += 1;
                     backoff(attempt).await?;
                 }
-                _ => return Err(Unexpected::new(context, error)),
+                _ => return Err(Unexpected::aws(context, error)),
             }
         }
     }
@@ -366,7 +366,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .context("reading an item from DynamoDB")?;
+            .aws_context("reading an item from DynamoDB")?;
         Ok(output.item)
     }
 
@@ -391,7 +391,7 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .context("storing a billing account")?;
+            .aws_context("storing a billing account")?;
         Ok(())
     }
 
@@ -421,7 +421,7 @@ impl Store {
                 .request_items(&self.billing_table, keys)
                 .send()
                 .await
-                .context("reading billing accounts")?;
+                .aws_context("reading billing accounts")?;
             for item in output.responses.and_then(|mut r| r.remove(&self.billing_table)).unwrap_or_default() {
                 let account: BillingAccount = from_item(item)?;
                 found.insert(account.account.to_string(), account);
@@ -456,7 +456,7 @@ impl Store {
                 .request_items(&self.billing_table, writes)
                 .send()
                 .await
-                .context("writing billing accounts")?;
+                .aws_context("writing billing accounts")?;
             writes = output.unprocessed_items.and_then(|mut u| u.remove(&self.billing_table)).unwrap_or_default();
             if !writes.is_empty() {
                 attempt += 1;
@@ -564,7 +564,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .context("storing a confirmation link")?;
+            .aws_context("storing a confirmation link")?;
         Ok(())
     }
 
@@ -722,7 +722,7 @@ impl Store {
             .expression_attribute_values(":at", n(at.unix_timestamp()))
             .send()
             .await
-            .context("marking the identification letter sent")?;
+            .aws_context("marking the identification letter sent")?;
         Ok(())
     }
 
@@ -735,7 +735,7 @@ impl Store {
             .update_expression("REMOVE outcome_letter_claimed_at")
             .send()
             .await
-            .context("releasing the identification letter")?;
+            .aws_context("releasing the identification letter")?;
         Ok(())
     }
 
@@ -765,7 +765,7 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
-            .context("counting an attempt")?;
+            .aws_context("counting an attempt")?;
         let hits: u32 = output
             .attributes
             .and_then(|a| a.get("hits").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
@@ -801,7 +801,7 @@ impl Store {
             Ok(_) => Ok(()),
             // A new window began meanwhile: nothing to give back.
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(error) => Err(Unexpected::new("giving back an attempt", error)),
+            Err(error) => Err(Unexpected::aws("giving back an attempt", error)),
         }
     }
 
@@ -858,7 +858,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .context("storing a session")?;
+            .aws_context("storing a session")?;
         Ok(())
     }
 
@@ -889,7 +889,13 @@ impl Store {
     }
 
     async fn delete(&self, key: String, context: &'static str) -> Result<(), Unexpected> {
-        self.client.delete_item().table_name(&self.residents_table).key("pk", pk(key)).send().await.context(context)?;
+        self.client
+            .delete_item()
+            .table_name(&self.residents_table)
+            .key("pk", pk(key))
+            .send()
+            .await
+            .aws_context(context)?;
         Ok(())
     }
 
@@ -930,7 +936,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(error) if cancellation_codes(&error).is_some() => Ok(false),
-            Err(error) => Err(Unexpected::new("issuing a reset token", error)),
+            Err(error) => Err(Unexpected::aws("issuing a reset token", error)),
         }
     }
 
@@ -997,7 +1003,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(error) if cancellation_codes(&error).is_some() => Ok(false),
-            Err(error) => Err(Unexpected::new("resetting a password", error)),
+            Err(error) => Err(Unexpected::aws("resetting a password", error)),
         }
     }
 
@@ -1071,7 +1077,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .context("storing a device")?;
+            .aws_context("storing a device")?;
         Ok(())
     }
 
@@ -1091,7 +1097,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .context("storing an audit record")?;
+            .aws_context("storing an audit record")?;
         Ok(())
     }
 
@@ -1124,7 +1130,7 @@ impl Store {
         match result {
             Ok(_) => Ok(Some(claim.account)),
             Err(e) if condition_failed(&e) => Ok(None),
-            Err(e) => Err(Unexpected::new("marking an address undeliverable", e)),
+            Err(e) => Err(Unexpected::aws("marking an address undeliverable", e)),
         }
     }
 
@@ -1147,7 +1153,7 @@ impl Store {
             .transact_items(put(table, to_item(cancel_key(cancel), cancel_record)?, true)?)
             .send()
             .await
-            .context("storing an address change")?;
+            .aws_context("storing an address change")?;
         Ok(())
     }
 
@@ -1208,7 +1214,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(error) if cancellation_codes(&error).is_some() => Ok(false),
-            Err(error) => Err(Unexpected::new("cancelling address changes", error)),
+            Err(error) => Err(Unexpected::aws("cancelling address changes", error)),
         }
     }
 

@@ -60,6 +60,12 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
         Err(RegisterError::Paused { retry_after_seconds, error }) => {
             web::with_retry_after(refused(face, &form, &ErrorBody::new(vec![error])), retry_after_seconds)
         }
+        // The form comes back with what was typed (passwords aside).
+        Err(RegisterError::Unexpected(error)) if error.is_transient() && face == Face::Html => {
+            web::log_failure(&error);
+            let page = refused(face, &form, &web::unavailable_body());
+            web::with_retry_after(page, web::UNAVAILABLE_RETRY_AFTER_SECONDS)
+        }
         Err(RegisterError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }

@@ -61,6 +61,13 @@ pub struct Options {
     /// Function environment set over the template's, e.g.
     /// `CONFIRMATION_TOKEN_TTL_HOURS`.
     pub environment: HashMap<String, String>,
+    /// Where the functions' AWS calls go, if not to `endpoint` (which still
+    /// provisions): a proxy that injects faults, or a closed port.
+    pub function_endpoint: Option<String>,
+    /// Timeouts of the functions' AWS calls. The default is looser than in
+    /// AWS ([`cabinet::services::lambda_timeouts`]), since one moto serves
+    /// every test at once on two cores.
+    pub timeouts: aws_config::timeout::TimeoutConfig,
 }
 
 impl Options {
@@ -73,6 +80,12 @@ impl Options {
             billing_file: Some(repo_root().join("infra/sample-billing.csv")),
             mail_from: None,
             environment: HashMap::new(),
+            function_endpoint: None,
+            timeouts: aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
         }
     }
 }
@@ -148,6 +161,11 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     }
     environment.extend(options.environment.clone());
     let config = Config::from_lookup(|name| environment.get(name).cloned())?;
+    let function_aws = local_aws(options.function_endpoint.as_deref().unwrap_or(&options.endpoint))
+        .await
+        .into_builder()
+        .timeout_config(options.timeouts.clone())
+        .build();
     let services = Arc::new(Services::new(config.clone(), &aws));
     // Each function gets its own clients, recording the calls it makes.
     let calls = recorder::Calls::default();
@@ -158,16 +176,17 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         .map(|binary| {
             let recorder = || recorder::Recorder { function: (*binary).to_owned(), calls: calls.clone() };
             let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&aws).interceptor(recorder()).build(),
+                aws_sdk_dynamodb::config::Builder::from(&function_aws).interceptor(recorder()).build(),
             );
             let ses = aws_sdk_sesv2::Client::from_conf(
-                aws_sdk_sesv2::config::Builder::from(&aws).interceptor(recorder()).build(),
+                aws_sdk_sesv2::config::Builder::from(&function_aws).interceptor(recorder()).build(),
             );
             let sqs = aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&aws).interceptor(recorder()).build(),
+                aws_sdk_sqs::config::Builder::from(&function_aws).interceptor(recorder()).build(),
             );
-            let s3 =
-                aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&aws).interceptor(recorder()).build());
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&function_aws).interceptor(recorder()).build(),
+            );
             ((*binary).to_owned(), Arc::new(Services::with_clients(config.clone(), dynamodb, ses, sqs, s3)))
         })
         .collect();

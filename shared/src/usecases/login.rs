@@ -289,7 +289,26 @@ pub async fn login(
 ) -> Result<Session, LoginError> {
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &[(limits::LOGIN_PER_IP, &requester.ip)], entry).await??;
+    let counted = [(limits::LOGIN_PER_IP, requester.ip.as_str())];
+    limits::check(services, &counted, entry).await??;
+    let result = login_counted(services, form, base_url, previous, device, entry).await;
+    // A fault of ours does not use up the address's tries.
+    if matches!(result, Err(LoginError::Unexpected(_))) {
+        limits::give_back(services, &counted).await;
+    }
+    result
+}
+
+/// Login once its attempt is counted.
+async fn login_counted(
+    services: &Services,
+    form: &LoginForm,
+    base_url: &str,
+    previous: Option<&str>,
+    device: Option<&str>,
+    entry: Entry<'_>,
+) -> Result<Session, LoginError> {
+    let typed = form.login.as_deref().unwrap_or_default();
     let now = now_ms();
 
     let resident = find(services, typed).await?;

@@ -143,10 +143,32 @@ pub async fn register(
 ) -> Result<Registered, RegisterError> {
     let entry = Entry { requester: Some(requester), ..Entry::default() };
     limits::check(services, &[(limits::REGISTER_PER_IP, &requester.ip)], entry).await??;
-    let registration = NewRegistration::parse(form).map_err(RegisterError::Refused)?;
+    let registration = match NewRegistration::parse(form) {
+        Ok(registration) => registration,
+        Err(errors) => return Err(RegisterError::Refused(errors)),
+    };
     tracing::Span::current().record("account", registration.account.as_str());
     let entry = Entry { account: Some(&registration.account), ..entry };
-    limits::check(services, &[(limits::REGISTER_PER_ACCOUNT, registration.account.as_str())], entry).await??;
+    let counted = [
+        (limits::REGISTER_PER_IP, requester.ip.as_str()),
+        (limits::REGISTER_PER_ACCOUNT, registration.account.as_str()),
+    ];
+    limits::check(services, &counted[1..], entry).await??;
+    let result = register_counted(services, &registration, base_url, requester, entry).await;
+    if matches!(result, Err(RegisterError::Unexpected(_))) {
+        limits::give_back(services, &counted).await;
+    }
+    result
+}
+
+/// Registration once its attempt is counted.
+async fn register_counted(
+    services: &Services,
+    registration: &NewRegistration,
+    base_url: &str,
+    requester: &Requester,
+    entry: Entry<'_>,
+) -> Result<Registered, RegisterError> {
     refuse_if_paused(services, &registration.account).await?;
 
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
@@ -216,8 +238,8 @@ pub async fn register(
 
     let letter_sent = send_confirmation_letter(services, &resident, base_url).await;
     Ok(Registered {
-        email: registration.email,
-        email_suggestion: registration.email_suggestion,
+        email: registration.email.clone(),
+        email_suggestion: registration.email_suggestion.clone(),
         letter_sent,
         status_token,
         status_valid_for: services.config.confirmation_token_ttl,

@@ -379,10 +379,57 @@ pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
     }
 }
 
-/// Logs the cause and answers 500 without details.
+/// Logs a failure with AWS's error code and request id, when it has them.
+pub fn log_failure(error: &Unexpected) {
+    tracing::error!(
+        error = %error,
+        aws_code = error.aws.code.as_deref(),
+        aws_request_id = error.aws.request_id.as_deref(),
+        transient = error.is_transient(),
+        "request failed"
+    );
+}
+
+/// How long a resident is asked to wait after AWS throttled or failed.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// The answer when AWS throttled, failed or timed out: 503 with
+/// `Retry-After`; nothing is said about what was saved (the caller does not
+/// know).
+pub fn unavailable_body() -> ErrorBody {
+    let wait = crate::numerals::wait(UNAVAILABLE_RETRY_AFTER_SECONDS);
+    body_error(
+        ErrorCode::Unavailable,
+        &format!("Сервис сейчас перегружен или временно недоступен. Попробуйте ещё раз через {wait}."),
+    )
+}
+
+pub fn unavailable(face: Face) -> Response<Body> {
+    let body = unavailable_body();
+    let response = match face {
+        Face::Json => json(503, &body),
+        Face::Html => html(
+            503,
+            &MessagePage::new(
+                "Сервис временно недоступен",
+                &body.errors.iter().map(|e| e.message.clone()).collect::<String>(),
+                "/",
+                "На главную",
+            ),
+        ),
+    };
+    with_retry_after(response, UNAVAILABLE_RETRY_AFTER_SECONDS)
+}
+
+/// Logs the cause (with AWS's error code and request id, so throttling can
+/// be told from an outage) and answers without details: 503 with
+/// `Retry-After` when trying again soon may work, else 500.
 pub fn internal_error(face: Face, error: &Unexpected) -> Response<Body> {
-    tracing::error!(error = %error, "request failed");
-    let message = "Внутренняя ошибка сервиса. Ваши данные не потеряны — попробуйте ещё раз через минуту.";
+    log_failure(error);
+    if error.is_transient() {
+        return unavailable(face);
+    }
+    let message = "Внутренняя ошибка сервиса. Попробуйте ещё раз через минуту; если ошибка повторится, сообщите в офис управляющей компании.";
     match face {
         Face::Json => build(
             500,
@@ -430,10 +477,37 @@ where
     init_tracing();
     // Leaked once at start-up: the adapters live as long as the process.
     let services: &'static crate::Services = Box::leak(Box::new(crate::Services::from_env().await?));
-    lambda_http::run(lambda_http::service_fn(move |request| async move {
-        Ok::<_, std::convert::Infallible>(handler(services, request).await)
+    lambda_http::run(lambda_http::service_fn(move |request: Request| async move {
+        let budget = request.lambda_context_ref().map_or(DEFAULT_BUDGET, |context| budget_until(context.deadline));
+        Ok::<_, std::convert::Infallible>(answer_within(budget, Face::of(&request), handler(services, request)).await)
     }))
     .await
+}
+
+/// How long a request may take when the runtime gives no deadline.
+pub const DEFAULT_BUDGET: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// The time left before a Lambda deadline (Unix milliseconds), less a
+/// margin to answer in: the resident gets our 503, not API Gateway's error.
+pub fn budget_until(deadline_ms: u64) -> std::time::Duration {
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms).saturating_sub(1_500))
+}
+
+/// The handler's answer, or a 503 with `Retry-After` when it takes longer
+/// than `budget` (an AWS call hanging past its timeouts, many slow calls).
+pub async fn answer_within(
+    budget: std::time::Duration,
+    face: Face,
+    answer: impl std::future::Future<Output = Response<Body>>,
+) -> Response<Body> {
+    match tokio::time::timeout(budget, answer).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), "request out of time");
+            unavailable(face)
+        }
+    }
 }
 
 #[cfg(test)]
