@@ -194,16 +194,10 @@ async fn names_pasted_with_tabs_and_line_breaks_register_in_both_faces() {
     // With the other errors at once, and in the form itself, not on a page
     // of its own: the resident fixes it where it is.
     let email = unique_email();
-    let fields = [
-        ("account", "100200300"),
-        ("full_name", "Иванов\u{1b}Иван Иванович"),
-        ("phone", "12"),
-        ("email", email.as_str()),
-        ("password", PASSWORD),
-        ("password_confirm", PASSWORD),
-        ("consent", "on"),
-    ];
-    let page = app.post_form("/register", &fields).await;
+    let mut form = registration(&email);
+    form["full_name"] = json!("Иванов\u{1b}Иван Иванович");
+    form["phone"] = json!("12");
+    let page = app.post_registration_form(&form).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
     assert!(page.text.contains("<form") && page.text.contains("«ФИО»"), "the form, with the error: {}", page.text);
     assert!(page.text.contains(&email), "the other values are kept: {}", page.text);

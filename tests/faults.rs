@@ -33,16 +33,7 @@ async fn with_aws_unreachable_every_answer_is_a_503_that_says_when_to_come_back(
         assert!(message.contains("Попробуйте ещё раз через") && !message.contains("не потеряны"), "{message}");
     }
 
-    let fields = [
-        ("account", "100200300"),
-        ("full_name", "Иванов Иван Иванович"),
-        ("phone", "8 916 123 45 67"),
-        ("email", email.as_str()),
-        ("password", PASSWORD),
-        ("password_confirm", PASSWORD),
-        ("consent", "on"),
-    ];
-    let page = app.post_form("/register", &fields).await;
+    let page = app.post_registration_form(&registration(&email)).await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.headers.contains_key("retry-after"));
     assert!(

@@ -165,6 +165,23 @@ impl TestApp {
         self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes()).await
     }
 
+    /// POST /register as the HTML form sends it, from a body like
+    /// [`registration`]'s (consent `true` is the checked box).
+    pub async fn post_registration_form(&self, body: &Value) -> Answer {
+        let fields: Vec<(String, String)> = body
+            .as_object()
+            .expect("an object")
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Value::String(text) => Some((name.clone(), text.clone())),
+                Value::Bool(true) => Some((name.clone(), "on".to_owned())),
+                _ => None,
+            })
+            .collect();
+        let body = serde_urlencoded::to_string(&fields).expect("form encoding");
+        self.post_raw("/register", "application/x-www-form-urlencoded", body.into_bytes()).await
+    }
+
     pub async fn get(&self, path: &str, accept: &str, cookie: Option<&str>) -> Answer {
         let mut request = self.client.get(format!("{}{path}", self.stack.url)).header("accept", accept);
         if let Some(cookie) = cookie {
