@@ -95,8 +95,15 @@ async fn click_and_wait(client: &Client, selector: &str) {
 }
 
 /// The whole path through the pages: register, open the letter's link,
-/// wait, log in, see the account.
-async fn whole_path(app: &TestApp, client: &Client, account: &str, name: &str, label: &str, javascript: bool) {
+/// wait, log in, see the account and its balance said as `balance` (the
+/// sample accounts owe, are owed and are even).
+async fn whole_path(
+    app: &TestApp,
+    client: &Client,
+    (account, name, balance): (&str, &str, &str),
+    label: &str,
+    javascript: bool,
+) {
     let email = unique_email();
     client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
     screenshot(client, &format!("{label}-1-register")).await;
@@ -135,7 +142,12 @@ async fn whole_path(app: &TestApp, client: &Client, account: &str, name: &str, l
         submit(client).await;
         let text = page_text(client).await;
         if text.contains(&format!("Лицевой счёт {account}")) {
-            assert!(text.contains("Плательщик") && text.contains("Сальдо"), "{text}");
+            // Issue 14: «Сальдо» said neither who owes; the page now says
+            // «К оплате» or «Переплата» (the assertion changed with it).
+            // (WebDriver gives no-break spaces as spaces.)
+            let spaced = text.replace('\u{a0}', " ");
+            assert!(text.contains("Плательщик") && spaced.contains(balance), "{text}");
+            assert!(!text.contains("Сальдо") && !text.contains('−'), "no bare sign: {text}");
             screenshot(client, &format!("{label}-5-account")).await;
             return;
         }
@@ -154,10 +166,11 @@ async fn a_resident_goes_the_whole_way_on_a_phone_and_on_a_desktop() {
     let app = spawn_app().await;
     let phone = browser(PHONE, true).await;
     // Initials, against a record that has initials (issue 10).
-    whole_path(&app, &phone, "100200303", "Петров П. П.", "phone", true).await;
+    whole_path(&app, &phone, ("100200303", "Петров П. П.", "К оплате\n1 200,00 ₽"), "phone", true).await;
     phone.close().await.unwrap();
     let desktop = browser(DESKTOP, true).await;
-    whole_path(&app, &desktop, "100200301", "Салтыков - Щедрин Михаил Евграфович", "desktop", true).await;
+    let even = ("100200301", "Салтыков - Щедрин Михаил Евграфович", "К оплате\n0,00 ₽, задолженности нет");
+    whole_path(&app, &desktop, even, "desktop", true).await;
     desktop.close().await.unwrap();
 }
 
@@ -167,7 +180,7 @@ async fn a_resident_goes_the_whole_way_with_javascript_off() {
     let app = spawn_app().await;
     // Desktop size: chromedriver cannot emulate a phone with scripts off.
     let client = browser(DESKTOP, false).await;
-    whole_path(&app, &client, "100200302", "Федорова Алена Петровна", "nojs", false).await;
+    whole_path(&app, &client, ("100200302", "Федорова Алена Петровна", "Переплата\n150,00 ₽"), "nojs", false).await;
     client.close().await.unwrap();
 }
 

@@ -55,6 +55,8 @@ async fn a_resident_registers_confirms_waits_logs_in_and_sees_the_account() {
 
     let page = app.get("/account", "text/html", Some(&cookie)).await;
     assert!(page.text.contains("3\u{a0}450,67\u{a0}₽"), "{}", page.text);
+    // A positive balance is owed, and the page says so (issue 14).
+    assert!(page.text.contains("<dt>К оплате</dt><dd>3\u{a0}450,67\u{a0}₽</dd>"), "{}", page.text);
 
     let subjects: Vec<String> = app.letters_to(&email).await.into_iter().map(|l| l.subject).collect();
     assert_eq!(subjects.len(), 2, "{subjects:?}");

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use crate::domain::RegistrationForm;
+use crate::domain::{BalanceLine, RegistrationForm};
 use crate::errors::{ErrorBody, ErrorCode, Field};
 
 #[derive(Template, Default)]
@@ -134,7 +134,8 @@ pub struct AccountPage {
     pub account: String,
     pub full_name: String,
     pub address: Option<String>,
-    pub balance: Option<String>,
+    /// «К оплате» or «Переплата» and the amount (`BalanceLine::of`).
+    pub balance: BalanceLine,
     pub data_as_of: Option<String>,
     pub undeliverable: Option<String>,
     pub masked_email: String,
