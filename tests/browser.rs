@@ -131,6 +131,30 @@ async fn whole_path(
         assert!(confirmed.contains("Осталось") || confirmed.contains("Готово"), "a live countdown: {confirmed}");
     }
     screenshot(client, &format!("{label}-3-confirmed")).await;
+    // Issue 14: the stages say which is current, and the countdown is not
+    // announced every second: only the final «Готово» is, once.
+    let current = client.find(Locator::Css("ol.stages li[aria-current=step]")).await.unwrap().text().await.unwrap();
+    assert!(current.starts_with("Сверка с данными начислений"), "{current}");
+    let announced = client
+        .execute(
+            "return document.getElementById('countdown').closest('[aria-live], [role=status], [role=alert], [role=log]') === null",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(announced, json!(true), "the ticking countdown is outside every live region");
+    if javascript {
+        let status = client.find(Locator::Css("#countdown-done[role=status]")).await.unwrap();
+        let mut said = String::new();
+        for _ in 0..100 {
+            said = status.text().await.unwrap();
+            if !said.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(said, "Готово — можно входить.", "the end of the wait is said in the status region");
+    }
 
     for attempt in 0..60 {
         client.goto(&format!("{}/login", app.stack.url)).await.unwrap();

@@ -41,18 +41,24 @@
     });
   });
 
-  // Live countdown to the moment the cabinet opens.
+  // Countdown to the moment the cabinet opens. It changes every second, so
+  // it is not a live region (a screen reader would say it every second);
+  // only the final «Готово» goes to the status region next to it, once.
   Array.prototype.forEach.call(document.querySelectorAll("time[data-countdown]"), function (time) {
     var target = Date.parse(time.getAttribute("datetime"));
     var output = document.getElementById(time.getAttribute("data-countdown"));
-    if (!output || isNaN(target)) { return; }
+    var done = document.getElementById(time.getAttribute("data-countdown") + "-done");
+    if (!output || !done || isNaN(target)) { return; }
     function tick() {
       var left = Math.max(0, Math.round((target - Date.now()) / 1000));
       var minutes = Math.floor(left / 60), seconds = left % 60;
-      output.textContent = left > 0
-        ? "Осталось " + minutes + " мин " + (seconds < 10 ? "0" : "") + seconds + " с."
-        : "Готово — можно входить.";
-      if (left > 0) { setTimeout(tick, 1000); }
+      if (left > 0) {
+        output.textContent = "Осталось " + minutes + " мин " + (seconds < 10 ? "0" : "") + seconds + " с.";
+        setTimeout(tick, 1000);
+      } else {
+        output.hidden = true;
+        done.textContent = "Готово — можно входить.";
+      }
     }
     tick();
   });
