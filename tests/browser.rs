@@ -74,6 +74,43 @@ async fn page_text(client: &Client) -> String {
     client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
 }
 
+/// Focuses every link, button and field of the page in turn and measures
+/// its focus ring against the background it sits on (the nearest ancestor
+/// with one): WCAG 1.4.11 asks for 3:1. Returns the elements that fall
+/// short, with their ratio.
+async fn weak_focus_rings(client: &Client) -> Vec<String> {
+    let script = r#"
+        function rgb(color) { return (color.match(/[\d.]+/g) || []).map(Number); }
+        function luminance(c) {
+            var l = c.slice(0, 3).map(function (v) { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+            return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+        }
+        function background(element) {
+            for (var e = element; e; e = e.parentElement) {
+                var c = rgb(getComputedStyle(e).backgroundColor);
+                if (c.length === 3 || (c.length === 4 && c[3] > 0)) { return c; }
+            }
+            return [255, 255, 255];
+        }
+        var weak = [];
+        document.querySelectorAll("a[href], button, input:not([type=hidden])").forEach(function (element) {
+            if (!element.getClientRects().length) { return; }
+            element.focus();
+            var style = getComputedStyle(element);
+            var ring = rgb(style.outlineColor), behind = background(element.parentElement);
+            var a = luminance(ring) + 0.05, b = luminance(behind) + 0.05;
+            var ratio = Math.max(a, b) / Math.min(a, b);
+            if (style.outlineStyle === "none" || ratio < 3) {
+                weak.push(element.outerHTML.slice(0, 80) + " " + style.outlineStyle + " " + ratio.toFixed(2));
+            }
+        });
+        document.activeElement.blur();
+        return weak;
+    "#;
+    let weak = client.execute(script, vec![]).await.expect("the focus rings measured");
+    serde_json::from_value(weak).expect("a list")
+}
+
 /// Submits the page's form and waits for the next page to replace it.
 async fn submit(client: &Client) {
     click_and_wait(client, "main form button[type=submit]").await;
@@ -112,6 +149,7 @@ async fn whole_path(
             client.execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![]).await.unwrap();
         assert_eq!(fits, json!(true), "{label}: the form fits the width without scrolling sideways");
     }
+    assert_eq!(weak_focus_rings(client).await, Vec::<String>::new(), "{label}: focus rings of the form");
     fill(client, "account", account).await;
     fill(client, "full_name", name).await;
     fill(client, "phone", "8 916 123-45-67").await;
@@ -272,6 +310,8 @@ async fn help_privacy_and_missing_pages_share_the_layout() {
         let title = client.title().await.unwrap();
         assert!(title.ends_with("Личный кабинет ООО «Потенциал»"), "{title}");
         screenshot(&client, &format!("page{}", path.replace('/', "-"))).await;
+        // Issue 14: header, main and footer links alike.
+        assert_eq!(weak_focus_rings(&client).await, Vec::<String>::new(), "{path}");
     }
     client.close().await.unwrap();
 }
