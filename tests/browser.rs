@@ -150,6 +150,30 @@ async fn whole_path(
         assert_eq!(fits, json!(true), "{label}: the form fits the width without scrolling sideways");
     }
     assert_eq!(weak_focus_rings(client).await, Vec::<String>::new(), "{label}: focus rings of the form");
+    // Issue 14: every field is marked required (the «*» is explained on
+    // the page); the consent box is drawn 24×24 px, its name is the consent
+    // alone (the policy link is outside its label), and the link keeps its
+    // words whole.
+    let form = client
+        .execute(
+            r#"var box = document.getElementById("consent").getBoundingClientRect();
+               var link = document.querySelector("main a[href='/privacy']");
+               return {
+                 optional: Array.from(document.querySelectorAll("form[action='/register'] input:not([type=hidden])"))
+                   .filter(function (i) { return !i.required; }).map(function (i) { return i.id; }),
+                 box: [Math.round(box.width), Math.round(box.height)],
+                 link_in_label: link.closest("label") !== null,
+                 link_lines: link.getClientRects().length
+               };"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let expected = json!({"optional": [], "box": [24, 24], "link_in_label": false, "link_lines": 1});
+    assert_eq!(form, expected, "{label}");
+    assert!(page_text(client).await.contains("Все поля обязательны, они отмечены звёздочкой (*)."));
+    client.execute("document.getElementById('consent').scrollIntoView({block: 'center'})", vec![]).await.unwrap();
+    screenshot(client, &format!("{label}-1-register-consent")).await;
     fill(client, "account", account).await;
     fill(client, "full_name", name).await;
     fill(client, "phone", "8 916 123-45-67").await;
