@@ -263,6 +263,30 @@ async fn click_and_wait(client: &Client, selector: &str) {
     panic!("clicking {selector} did not lead to a new page: {}", page_text(client).await);
 }
 
+/// What an error page says first (issue 14): its title starts with
+/// «Ошибка: », the error summary at the top links each error to its
+/// field (returned, as `#id`), each linked field exists and is marked
+/// invalid, and focus is where the resident has to act (`focused`).
+async fn error_page(client: &Client, title: &str, focused: &str) -> Vec<String> {
+    let page_title = client.title().await.unwrap();
+    assert!(page_title.starts_with(&format!("Ошибка: {title} — ")), "{page_title}");
+    let summary = client
+        .execute(
+            r#"return Array.from(document.querySelectorAll(".error-summary a")).map(function (a) {
+                   var field = document.getElementById(a.getAttribute("href").slice(1));
+                   return [a.getAttribute("href"), field ? field.getAttribute("aria-invalid") : "no such field"];
+               });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let summary: Vec<(String, String)> = serde_json::from_value(summary).unwrap();
+    assert!(summary.iter().all(|(_, invalid)| invalid == "true"), "{summary:?}");
+    let active = client.execute("return document.activeElement.id || document.activeElement.className", vec![]);
+    assert_eq!(active.await.unwrap(), json!(focused), "{title}: focus");
+    summary.into_iter().map(|(href, _)| href).collect()
+}
+
 /// Fills the whole registration form (consent ticked) and sends it.
 async fn register_as(app: &TestApp, client: &Client, (account, name): (&str, &str), email: &str) {
     client.goto(&format!("{}/register", app.stack.url)).await.unwrap();
@@ -357,6 +381,10 @@ async fn whole_path(app: &TestApp, browser: &Browser, (account, name, balance): 
     submit(browser).await;
     assert!(page_text(browser).await.contains("Неверный e-mail, номер лицевого счёта или пароль"));
     step(browser, "path-4-login-error").await;
+    // Focus is on the password to type again, with scripts off too (it
+    // stayed on the page body).
+    assert_eq!(error_page(browser, "Вход", "password").await, ["#password"]);
+    assert_eq!(browser.title().await.unwrap(), "Ошибка: Вход — Личный кабинет ООО «Потенциал»");
 
     for attempt in 0..60 {
         browser.goto(&format!("{}/login", app.stack.url)).await.unwrap();
@@ -441,6 +469,13 @@ async fn a_failed_submit_keeps_the_values_puts_errors_by_their_fields_and_focuse
             assert_eq!(focused, json!("phone"));
             let alerts = client.get_alert_text().await;
             assert!(alerts.is_err(), "no script ran");
+            // Issue 14: «Ошибка: » in the title, and a summary at the top
+            // whose links lead to the fields.
+            let summary = error_page(&client, "Регистрация", "phone").await;
+            assert_eq!(summary, ["#phone", "#email", "#password", "#password_confirm", "#consent"]);
+            client.find(Locator::Css(".error-summary a[href='#email']")).await.unwrap().click().await.unwrap();
+            let focused = client.execute("return document.activeElement.id", vec![]).await.unwrap();
+            assert_eq!(focused, json!("email"), "the summary's link leads to the field");
             client.close().await;
         }
     })
@@ -559,6 +594,9 @@ async fn help_privacy_and_missing_pages_share_the_layout() {
                 assert_eq!(h1, heading, "{path}");
                 let title = client.title().await.unwrap();
                 assert!(title.ends_with("Личный кабинет ООО «Потенциал»"), "{title}");
+                // Issue 14: pages that say something went wrong say so first.
+                let error = !matches!(path, "/help" | "/privacy");
+                assert_eq!(title.starts_with(&format!("Ошибка: {heading} — ")), error, "{title}");
                 let name: String =
                     path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(24).collect();
                 step(&client, &format!("page{name}")).await;
@@ -632,6 +670,7 @@ async fn a_forgotten_password_is_replaced_from_the_login_page() {
             step(&client, "forgot-form").await;
             submit(&client).await;
             step(&client, "forgot-error").await;
+            assert_eq!(error_page(&client, "Восстановление пароля", "login").await, ["#login"]);
             fill(&client, "login", "100 200 300").await;
             submit(&client).await;
             assert!(page_text(&client).await.contains("мы отправили на него письмо"));
@@ -647,6 +686,7 @@ async fn a_forgotten_password_is_replaced_from_the_login_page() {
             submit(&client).await;
             assert!(page_text(&client).await.contains("Пароли не совпадают"));
             step(&client, "reset-mismatch").await;
+            assert_eq!(error_page(&client, "Новый пароль", "password_confirm").await, ["#password_confirm"]);
             fill(&client, "password", "зелёный троллейбус").await;
             fill(&client, "password_confirm", "зелёный троллейбус").await;
             submit(&client).await;

@@ -2,10 +2,11 @@
 (function () {
   "use strict";
 
-  // Focus the first field with an error, so keyboard and screen-reader users
-  // land where the problem is.
-  var invalid = document.querySelector("[aria-invalid=true]");
-  if (invalid) { invalid.focus(); }
+  // Focus where the problem is, so keyboard and screen-reader users land
+  // there: the page marks it with autofocus (which works without this
+  // file), else the first field with an error.
+  var problem = document.querySelector("[autofocus]") || document.querySelector("[aria-invalid=true]");
+  if (problem && document.activeElement !== problem) { problem.focus(); }
 
   // Show/hide password buttons.
   Array.prototype.forEach.call(document.querySelectorAll("input[type=password]"), function (input) {

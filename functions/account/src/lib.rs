@@ -73,7 +73,8 @@ fn back_to_account(
             } else {
                 body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")
             };
-            web::html(status, &MessagePage::new(heading, &text, "/account", "Вернуться в кабинет"))
+            let page = if body.errors.is_empty() { MessagePage::new } else { MessagePage::error };
+            web::html(status, &page(heading, &text, "/account", "Вернуться в кабинет"))
         }
     }
 }

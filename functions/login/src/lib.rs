@@ -57,12 +57,17 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     match face {
         Face::Json => web::json(body.status(), &body),
         Face::Html => {
-            let page = LoginPage {
-                login: form.login.unwrap_or_default(),
-                errors: body.errors.iter().map(|e| e.message.clone()).collect(),
-                notice: None,
-                unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
-                undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
+            let login = form.login.unwrap_or_default();
+            let page = match error {
+                // Not an error: the cabinet opens at the time said.
+                LoginError::IdentificationPending { .. } => {
+                    LoginPage { login, notice: body.errors.first().map(|e| e.message.clone()), ..LoginPage::default() }
+                }
+                _ => LoginPage {
+                    unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
+                    undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
+                    ..LoginPage::refused(login, &body)
+                },
             };
             web::html(body.status(), &page)
         }
