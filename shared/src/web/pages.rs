@@ -66,6 +66,10 @@ pub struct RegisterPage {
     /// Whether «Адрес верный» is offered: the typed address may be real
     /// (its domain exists) and was held back only as a likely typo.
     pub email_may_be_kept: bool,
+    /// «Адрес верный» was chosen for this address and it passed: the form
+    /// carries the choice (a hidden `email_as_typed` with the address), so
+    /// the resident is not asked again while other fields are corrected.
+    pub email_as_typed: Option<String>,
     /// The first field with an error (`autofocus` there works without JS).
     pub first_invalid: String,
 }
@@ -95,6 +99,12 @@ impl RegisterPage {
                     .email_input()
                     .and_then(|v| crate::domain::Email::parse(v).ok())
                     .is_some_and(|e| e.has_public_suffix()),
+            email_as_typed: form
+                .kept_as_typed()
+                .then(|| form.email_input())
+                .flatten()
+                .filter(|_| errors.for_field(Field::Email).is_none())
+                .map(str::to_owned),
             first_invalid: errors.errors.iter().find_map(|e| e.field).map(|f| f.name().to_owned()).unwrap_or_default(),
         }
     }
