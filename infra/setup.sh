@@ -15,10 +15,15 @@ if [ ! -f "$stamp" ] || ! cmp -s infra/requirements.txt "$stamp"; then
 fi
 
 # axe-core for the accessibility checks of the browser tests, pinned by
-# tests/axe/package-lock.json (the machine's Node.js and npm).
+# tests/axe/package-lock.json, with the machine's Node.js and npm (only the
+# browser tests need it, so running the cabinet locally does not).
 axe=tests/axe
 if [ ! -f "$axe/node_modules/.lock-installed" ] || ! cmp -s "$axe/package-lock.json" "$axe/node_modules/.lock-installed"; then
-  echo "==> Installing axe-core into $axe/node_modules (npm ci)"
-  (cd "$axe" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  cp "$axe/package-lock.json" "$axe/node_modules/.lock-installed"
+  if command -v npm >/dev/null; then
+    echo "==> Installing axe-core into $axe/node_modules (npm ci)"
+    (cd "$axe" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$axe/package-lock.json" "$axe/node_modules/.lock-installed"
+  else
+    echo "==> npm not found: the browser tests need it for axe-core (install Node.js and npm)" >&2
+  fi
 fi
