@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what running and testing need, into the repository (idempotent):
-# a Python venv in .venv with moto's server, cfn-lint and schemathesis.
+# a Python venv in .venv with moto's server, cfn-lint and schemathesis,
+# and axe-core (npm) for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,4 +12,18 @@ if [ ! -f "$stamp" ] || ! cmp -s infra/requirements.txt "$stamp"; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r infra/requirements.txt
   cp infra/requirements.txt "$stamp"
+fi
+
+# axe-core for the accessibility checks of the browser tests, pinned by
+# tests/axe/package-lock.json, with the machine's Node.js and npm (only the
+# browser tests need it, so running the cabinet locally does not).
+axe=tests/axe
+if [ ! -f "$axe/node_modules/.lock-installed" ] || ! cmp -s "$axe/package-lock.json" "$axe/node_modules/.lock-installed"; then
+  if command -v npm >/dev/null; then
+    echo "==> Installing axe-core into $axe/node_modules (npm ci)"
+    (cd "$axe" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$axe/package-lock.json" "$axe/node_modules/.lock-installed"
+  else
+    echo "==> npm not found: the browser tests need it for axe-core (install Node.js and npm)" >&2
+  fi
 fi

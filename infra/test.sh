@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine: installs what they need
-# (a venv with moto and cfn-lint; Debian's chromium and chromium-driver),
+# (a venv with moto and cfn-lint; Debian's chromium and chromium-driver;
+# axe-core from npm),
 # starts moto's server and chromedriver, then formatting, clippy, all Rust
 # tests (unit, property, against moto over HTTP and S3, in the browser) and
 # cfn-lint.

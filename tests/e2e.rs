@@ -55,6 +55,8 @@ async fn a_resident_registers_confirms_waits_logs_in_and_sees_the_account() {
 
     let page = app.get("/account", "text/html", Some(&cookie)).await;
     assert!(page.text.contains("3\u{a0}450,67\u{a0}₽"), "{}", page.text);
+    // A positive balance is owed, and the page says so (issue 14).
+    assert!(page.text.contains("<dt>К оплате</dt><dd>3\u{a0}450,67\u{a0}₽</dd>"), "{}", page.text);
 
     let subjects: Vec<String> = app.letters_to(&email).await.into_iter().map(|l| l.subject).collect();
     assert_eq!(subjects.len(), 2, "{subjects:?}");
@@ -300,6 +302,43 @@ async fn the_form_offers_both_ways_out_of_a_typo_and_each_registers() {
     let kept = app.post_form("/register", &as_typed).await;
     assert_eq!(kept.status, StatusCode::CREATED, "{}", kept.text);
     assert_eq!(app.letters_to(&other).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_address_kept_as_typed_is_carried_while_another_field_is_corrected() {
+    // Issue 14: «Адрес верный» pressed with the passwords not typed again;
+    // the form comes back for them and must not ask about the address again.
+    let app = spawn_app().await;
+    let typo = format!("r{}@gmial.com", uuid::Uuid::new_v4().simple());
+    let mut fields = vec![
+        ("account", "100200300"),
+        ("full_name", "Иванов Иван Иванович"),
+        ("phone", "8 916 123 45 67"),
+        ("email", typo.as_str()),
+        ("consent", "on"),
+        ("email_as_typed", "true"),
+    ];
+    let page = app.post_form("/register", &fields).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
+    let hidden = format!(r#"<input type="hidden" name="email_as_typed" value="{typo}">"#);
+    assert!(page.text.contains(&hidden), "{}", page.text);
+    assert!(!page.text.contains("Адрес верный") && !page.text.contains("email-error"), "{}", page.text);
+
+    // The form sent again as the browser sends it: the hidden field with
+    // the address. Another address typed meanwhile is checked anew.
+    fields.pop();
+    fields.extend([("email_as_typed", typo.as_str()), ("password", PASSWORD), ("password_confirm", PASSWORD)]);
+    let other = typo.replacen('r', "s", 1);
+    let mut changed = fields.clone();
+    changed[3] = ("email", other.as_str());
+    let asked = app.post_form("/register", &changed).await;
+    assert_eq!(asked.status, StatusCode::BAD_REQUEST);
+    assert!(asked.text.contains("Адрес верный") && !asked.text.contains(r#"type="hidden" name="email_as_typed""#));
+
+    let created = app.post_form("/register", &fields).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(app.letters_to(&typo).await.len(), 1);
+    assert!(app.letters_to(&other).await.is_empty());
 }
 
 #[tokio::test]

@@ -71,3 +71,55 @@ impl<'de> Visitor<'de> for FlagVisitor {
 pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     d.deserialize_any(FlagVisitor)
 }
+
+/// «Адрес верный» on the registration form: the resident says the address
+/// is meant as typed, though it looks like a typo of a popular mailbox.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum AsTyped {
+    #[default]
+    No,
+    /// Said of whatever address the form holds: the button's `true`, or
+    /// JSON's.
+    Yes,
+    /// Said of this address: the form shown again (another field was still
+    /// wrong) carries it in a hidden field, so the resident is not asked
+    /// again, while an address changed since is checked anew.
+    Of(String),
+}
+
+struct AsTypedVisitor;
+
+impl<'de> Visitor<'de> for AsTypedVisitor {
+    type Value = AsTyped;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("true, false or an e-mail address")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(if v { AsTyped::Yes } else { AsTyped::No })
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if FlagVisitor.visit_str::<E>(v)? {
+            Ok(AsTyped::Yes)
+        } else if v.contains('@') {
+            Ok(AsTyped::Of(v.to_owned()))
+        } else {
+            Ok(AsTyped::No)
+        }
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.visit_bool(v == 1)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(AsTyped::No)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(AsTyped::No)
+    }
+}
+
+/// `email_as_typed`: a flag (`true`, a form's `true`), or the address the
+/// flag was given for.
+pub fn as_typed<'de, D: Deserializer<'de>>(d: D) -> Result<AsTyped, D::Error> {
+    d.deserialize_any(AsTypedVisitor)
+}

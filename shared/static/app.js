@@ -2,10 +2,11 @@
 (function () {
   "use strict";
 
-  // Focus the first field with an error, so keyboard and screen-reader users
-  // land where the problem is.
-  var invalid = document.querySelector("[aria-invalid=true]");
-  if (invalid) { invalid.focus(); }
+  // Focus where the problem is, so keyboard and screen-reader users land
+  // there: the page marks it with autofocus (which works without this
+  // file), else the first field with an error.
+  var problem = document.querySelector("[autofocus]") || document.querySelector("[aria-invalid=true]");
+  if (problem && document.activeElement !== problem) { problem.focus(); }
 
   // Show/hide password buttons.
   Array.prototype.forEach.call(document.querySelectorAll("input[type=password]"), function (input) {
@@ -41,18 +42,24 @@
     });
   });
 
-  // Live countdown to the moment the cabinet opens.
+  // Countdown to the moment the cabinet opens. It changes every second, so
+  // it is not a live region (a screen reader would say it every second);
+  // only the final «Готово» goes to the status region next to it, once.
   Array.prototype.forEach.call(document.querySelectorAll("time[data-countdown]"), function (time) {
     var target = Date.parse(time.getAttribute("datetime"));
     var output = document.getElementById(time.getAttribute("data-countdown"));
-    if (!output || isNaN(target)) { return; }
+    var done = document.getElementById(time.getAttribute("data-countdown") + "-done");
+    if (!output || !done || isNaN(target)) { return; }
     function tick() {
       var left = Math.max(0, Math.round((target - Date.now()) / 1000));
       var minutes = Math.floor(left / 60), seconds = left % 60;
-      output.textContent = left > 0
-        ? "Осталось " + minutes + " мин " + (seconds < 10 ? "0" : "") + seconds + " с."
-        : "Готово — можно входить.";
-      if (left > 0) { setTimeout(tick, 1000); }
+      if (left > 0) {
+        output.textContent = "Осталось " + minutes + " мин " + (seconds < 10 ? "0" : "") + seconds + " с.";
+        setTimeout(tick, 1000);
+      } else {
+        output.hidden = true;
+        done.textContent = "Готово — можно входить.";
+      }
     }
     tick();
   });

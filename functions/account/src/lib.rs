@@ -6,7 +6,7 @@
 
 use cabinet::Services;
 use cabinet::clock;
-use cabinet::domain::AddressForm;
+use cabinet::domain::{AddressForm, BalanceLine};
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::account::{AccountError, AccountView, view};
 use cabinet::usecases::address::{
@@ -73,7 +73,8 @@ fn back_to_account(
             } else {
                 body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")
             };
-            web::html(status, &MessagePage::new(heading, &text, "/account", "Вернуться в кабинет"))
+            let page = if body.errors.is_empty() { MessagePage::new } else { MessagePage::error };
+            web::html(status, &page(heading, &text, "/account", "Вернуться в кабинет"))
         }
     }
 }
@@ -205,7 +206,7 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 account: view.account.to_string(),
                 full_name: view.full_name,
                 address: view.address,
-                balance: view.balance.map(|m| m.to_string()),
+                balance: BalanceLine::of(view.balance),
                 data_as_of: view.data_as_of.map(clock::moscow),
                 undeliverable: view.undeliverable,
                 masked_email: view.masked_email,

@@ -64,10 +64,17 @@ async fn submit(services: &Services, request: &Request, face: Face) -> Response<
     match face {
         Face::Json => web::json(body.status(), &body),
         Face::Html => {
-            let page = LoginPage {
-                unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
-                undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
-                ..LoginPage::refused(form.login.unwrap_or_default(), &body)
+            let login = form.login.unwrap_or_default();
+            let page = match error {
+                // Not an error: the cabinet opens at the time said.
+                LoginError::IdentificationPending { .. } => {
+                    LoginPage { login, notice: body.errors.first().map(|e| e.message.clone()), ..LoginPage::default() }
+                }
+                _ => LoginPage {
+                    unconfirmed: matches!(error, LoginError::EmailNotConfirmed { .. }),
+                    undeliverable: matches!(error, LoginError::EmailNotConfirmed { undeliverable: Some(_), .. }),
+                    ..LoginPage::refused(login, &body)
+                },
             };
             web::html(body.status(), &page)
         }

@@ -20,7 +20,9 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
         Err(refused) => return refused,
     };
     match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/password/forgot") => web::html(200, &forgot_page(services, String::new(), Vec::new())),
+        (Method::GET, "/password/forgot") => {
+            web::html(200, &ForgotPage { valid_for: valid_for(services), ..ForgotPage::default() })
+        }
         (Method::POST, "/password/forgot") => request_link(services, &request, face).await,
         (Method::GET, _) => show_reset_form(services, &request, face).await,
         (Method::POST, _) => set_password(services, &request, face).await,
@@ -28,8 +30,8 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     }
 }
 
-fn forgot_page(services: &Services, login: String, errors: Vec<String>) -> ForgotPage {
-    ForgotPage { login, errors, valid_for: human_duration(services.config.password_reset_ttl) }
+fn valid_for(services: &Services) -> String {
+    human_duration(services.config.password_reset_ttl)
 }
 
 async fn request_link(services: &Services, request: &Request, face: Face) -> Response<Body> {
@@ -88,17 +90,9 @@ async fn set_password(services: &Services, request: &Request, face: Face) -> Res
             match face {
                 Face::Json => web::json(body.status(), &body),
                 Face::Html => {
-                    let message = |field| body.for_field(field).map(|e| e.message.clone());
                     let account =
                         reset_target(services, &token).await.map(|r| r.account.to_string()).unwrap_or_default();
-                    let page = ResetPage {
-                        token,
-                        account,
-                        general_errors: body.general().map(|e| e.message.clone()).collect(),
-                        password_error: message(Field::Password),
-                        password_confirm_error: message(Field::PasswordConfirm),
-                    };
-                    web::html(body.status(), &page)
+                    web::html(body.status(), &ResetPage::refused(token, account, &body))
                 }
             }
         }
@@ -114,7 +108,7 @@ fn refusal(services: &Services, face: Face, error: ResetError, login: Option<Str
             Face::Json => web::json(body.status(), &body),
             Face::Html => web::html(
                 body.status(),
-                &MessagePage::new("Ссылка не работает", message, "/password/forgot", "Запросить новую ссылку"),
+                &MessagePage::error("Ссылка не работает", message, "/password/forgot", "Запросить новую ссылку"),
             ),
         }
     };
@@ -134,11 +128,7 @@ fn refusal(services: &Services, face: Face, error: ResetError, login: Option<Str
                 Face::Json => web::json(body.status(), &body),
                 Face::Html => web::html(
                     body.status(),
-                    &forgot_page(
-                        services,
-                        login.unwrap_or_default(),
-                        body.errors.iter().map(|e| e.message.clone()).collect(),
-                    ),
+                    &ForgotPage::refused(login.unwrap_or_default(), &body, valid_for(services)),
                 ),
             }
         }

@@ -161,7 +161,7 @@ async fn status(services: &Services, request: &Request, face: Face) -> Response<
             Face::Json => {
                 web::json(401, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, message)]))
             }
-            Face::Html => web::html(404, &MessagePage::new("Регистрация не найдена", message, "/login", "Войти")),
+            Face::Html => web::html(404, &MessagePage::error("Регистрация не найдена", message, "/login", "Войти")),
         };
     };
     let stage = match found.status {

@@ -12,7 +12,7 @@ mod resident;
 mod token;
 
 pub use account_number::{AccountNumber, AccountNumberError};
-pub use billing::{BillingAccount, Money};
+pub use billing::{BalanceLine, BillingAccount, Money};
 pub use email::{Email, EmailDoubt, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use login::{AddressForm, Login, LoginForm, ResetForm};

@@ -8,7 +8,7 @@ use super::{
     Phone, PhoneError,
 };
 use crate::errors::{ErrorCode, Field, FieldError};
-use crate::forms::{flag, text};
+use crate::forms::{AsTyped, as_typed, flag, text};
 
 /// The fields as they arrived. Everything is optional here so that a missing
 /// field is reported as `required` along with every other problem.
@@ -30,9 +30,9 @@ pub struct RegistrationForm {
     pub consent: bool,
     /// The resident says the address is right as typed: the check for a
     /// typo of a popular mailbox is skipped (a domain that does not exist
-    /// is still refused).
-    #[serde(default, deserialize_with = "flag")]
-    pub email_as_typed: bool,
+    /// is still refused). See [`RegistrationForm::kept_as_typed`].
+    #[serde(default, deserialize_with = "as_typed")]
+    pub email_as_typed: AsTyped,
     /// The suggested address the resident accepted («Исправить на …»,
     /// a submit button, so it works without JavaScript); replaces `email`.
     #[serde(default, deserialize_with = "text")]
@@ -43,6 +43,19 @@ impl RegistrationForm {
     /// The address to register: an accepted suggestion, else the one typed.
     pub fn email_input(&self) -> Option<&str> {
         present(&self.use_suggestion).or_else(|| present(&self.email))
+    }
+
+    /// Whether «Адрес верный» holds for the address in the form: said of
+    /// it (`true`), or of the same address when the form was shown again.
+    pub fn kept_as_typed(&self) -> bool {
+        match &self.email_as_typed {
+            AsTyped::No => false,
+            AsTyped::Yes => true,
+            AsTyped::Of(kept) => match (Email::parse(kept), self.email_input().map(Email::parse)) {
+                (Ok(kept), Some(Ok(typed))) => kept == typed,
+                _ => false,
+            },
+        }
     }
 }
 
@@ -240,7 +253,7 @@ impl NewRegistration {
             None => Err(required(Field::Email)),
             Some(v) => Email::parse(v)
                 .map_err(|e| email_error(&e, v))
-                .and_then(|email| check_doubt(email, form.email_as_typed)),
+                .and_then(|email| check_doubt(email, form.kept_as_typed())),
         };
         let personal: Vec<&str> = [
             account.as_ref().ok().map(AccountNumber::as_str),
@@ -359,7 +372,7 @@ mod tests {
         // meant (`email_as_typed`); mail.ry (no such zone) is refused always.
         let mut form = valid_form();
         form.email = Some("ivanov@gmial.com".into());
-        form.email_as_typed = true;
+        form.email_as_typed = AsTyped::Yes;
         let r = NewRegistration::parse(&form).unwrap();
         assert_eq!(r.email.as_str(), "ivanov@gmial.com");
         assert_eq!(r.email_suggestion.unwrap().as_str(), "ivanov@gmail.com");
@@ -387,7 +400,7 @@ mod tests {
     #[test]
     fn as_typed_skips_only_the_typo_check() {
         let mut form = valid_form();
-        form.email_as_typed = true;
+        form.email_as_typed = AsTyped::Yes;
         form.email = Some("ivanov@mail.ry".into());
         let errors = NewRegistration::parse(&form).unwrap_err();
         assert_eq!((errors[0].field, errors[0].code), (Some(Field::Email), ErrorCode::Invalid));
@@ -411,5 +424,32 @@ mod tests {
         let errors = NewRegistration::parse(&form).unwrap_err();
         assert_eq!(errors[0].suggestion.as_deref(), Some("ivanov@mail.ru"));
         assert!(errors[0].message.contains("Возможно, вы имели в виду ivanov@mail.ru?"));
+    }
+    #[test]
+    fn the_address_kept_as_typed_holds_for_that_address_only() {
+        // Issue 14: the form shown again carries «Адрес верный» with the
+        // address it was said of; the same address (in any case) is not
+        // questioned again, another one is.
+        let mut form = valid_form();
+        form.email = Some("Ivanov@Gmial.com ".into());
+        form.email_as_typed = AsTyped::Of("ivanov@gmial.com".into());
+        assert_eq!(NewRegistration::parse(&form).unwrap().email.as_str(), "ivanov@gmial.com");
+        form.email = Some("petrov@gmial.com".into());
+        assert_eq!(codes(&form), vec![(Some("email"), ErrorCode::EmailSuggestion)]);
+        form.email_as_typed = AsTyped::Of("not an address".into());
+        assert_eq!(codes(&form), vec![(Some("email"), ErrorCode::EmailSuggestion)]);
+    }
+
+    #[test]
+    fn email_as_typed_reads_a_flag_or_an_address_in_both_faces() {
+        let read = |body: &str| serde_urlencoded::from_str::<RegistrationForm>(body).unwrap().email_as_typed;
+        assert_eq!(read("email_as_typed=true"), AsTyped::Yes);
+        assert_eq!(read("email_as_typed=ivanov%40gmial.com"), AsTyped::Of("ivanov@gmial.com".into()));
+        assert_eq!(read("email_as_typed="), AsTyped::No);
+        assert_eq!(read("email=a%40b.ru"), AsTyped::No);
+        let json = |body: &str| serde_json::from_str::<RegistrationForm>(body).unwrap().email_as_typed;
+        assert_eq!(json(r#"{"email_as_typed": true}"#), AsTyped::Yes);
+        assert_eq!(json(r#"{"email_as_typed": false}"#), AsTyped::No);
+        assert_eq!(json(r#"{"email_as_typed": null}"#), AsTyped::No);
     }
 }

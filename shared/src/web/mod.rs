@@ -326,7 +326,7 @@ pub fn not_found(face: Face) -> Response<Body> {
         Face::Json => json(404, &body),
         Face::Html => html(
             404,
-            &MessagePage::new(
+            &MessagePage::error(
                 "Страница не найдена",
                 &body.errors.iter().map(|e| e.message.clone()).collect::<String>(),
                 "/",
@@ -374,7 +374,7 @@ pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
         Face::Json => json(body.status(), body),
         Face::Html => {
             let text = body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
-            html(body.status(), &MessagePage::new("Не получилось", &text, "/", "На главную"))
+            html(body.status(), &MessagePage::error("Не получилось", &text, "/", "На главную"))
         }
     }
 }
@@ -436,7 +436,7 @@ pub fn internal_error(face: Face, error: &Unexpected) -> Response<Body> {
             "application/json",
             serde_json::json!({"errors": [{"code": "internal", "message": message}]}).to_string(),
         ),
-        Face::Html => html(500, &MessagePage::new("Что-то пошло не так", message, "/", "На главную")),
+        Face::Html => html(500, &MessagePage::error("Что-то пошло не так", message, "/", "На главную")),
     }
 }
 

@@ -3,8 +3,46 @@
 
 use askama::Template;
 
-use crate::domain::RegistrationForm;
+use crate::domain::{BalanceLine, RegistrationForm};
 use crate::errors::{ErrorBody, ErrorCode, Field};
+
+/// The error summary at the top of a form (GOV.UK's pattern): every
+/// error, each linked to the field it is about. A page with one is titled
+/// «Ошибка: …».
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorSummary {
+    pub lines: Vec<SummaryLine>,
+}
+
+/// One error: its message and the `id` of its field, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryLine {
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl ErrorSummary {
+    /// Every error of `errors`, in order, each linked to the field `id_of`
+    /// names for it.
+    pub fn of(errors: &ErrorBody, id_of: impl Fn(Field) -> Option<&'static str>) -> Self {
+        let lines = errors
+            .errors
+            .iter()
+            .map(|e| SummaryLine { message: e.message.clone(), field: e.field.and_then(&id_of) })
+            .collect();
+        Self { lines }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Whether some error has a field to focus; if none has, the summary
+    /// itself takes the focus.
+    pub fn links_a_field(&self) -> bool {
+        self.lines.iter().any(|l| l.field.is_some())
+    }
+}
 
 #[derive(Template, Default)]
 #[template(path = "pages/register.html")]
@@ -14,7 +52,8 @@ pub struct RegisterPage {
     pub phone: String,
     pub email: String,
     pub consent: bool,
-    pub general_errors: Vec<String>,
+    /// Every error, above the form; a page with any is titled «Ошибка: …».
+    pub summary: ErrorSummary,
     pub account_error: Option<String>,
     pub full_name_error: Option<String>,
     pub phone_error: Option<String>,
@@ -27,6 +66,10 @@ pub struct RegisterPage {
     /// Whether «Адрес верный» is offered: the typed address may be real
     /// (its domain exists) and was held back only as a likely typo.
     pub email_may_be_kept: bool,
+    /// «Адрес верный» was chosen for this address and it passed: the form
+    /// carries the choice (a hidden `email_as_typed` with the address), so
+    /// the resident is not asked again while other fields are corrected.
+    pub email_as_typed: Option<String>,
     /// The first field with an error (`autofocus` there works without JS).
     pub first_invalid: String,
 }
@@ -42,7 +85,7 @@ impl RegisterPage {
             phone: form.phone.clone().unwrap_or_default(),
             email: form.email_input().unwrap_or_default().to_owned(),
             consent: form.consent,
-            general_errors: errors.general().map(|e| e.message.clone()).collect(),
+            summary: ErrorSummary::of(errors, |field| Some(field.name())),
             account_error: message(Field::Account),
             full_name_error: message(Field::FullName),
             phone_error: message(Field::Phone),
@@ -56,6 +99,12 @@ impl RegisterPage {
                     .email_input()
                     .and_then(|v| crate::domain::Email::parse(v).ok())
                     .is_some_and(|e| e.has_public_suffix()),
+            email_as_typed: form
+                .kept_as_typed()
+                .then(|| form.email_input())
+                .flatten()
+                .filter(|_| errors.for_field(Field::Email).is_none())
+                .map(str::to_owned),
             first_invalid: errors.errors.iter().find_map(|e| e.field).map(|f| f.name().to_owned()).unwrap_or_default(),
         }
     }
@@ -105,7 +154,10 @@ pub struct StatusPage {
 #[template(path = "pages/login.html")]
 pub struct LoginPage {
     pub login: String,
-    pub errors: Vec<String>,
+    pub summary: ErrorSummary,
+    /// Wrong login or password: said by both fields, and focus goes to the
+    /// password (or to the login when none was typed).
+    pub credentials_error: Option<String>,
     pub notice: Option<String>,
     /// The address is not confirmed: offer to resend or correct it here.
     pub unconfirmed: bool,
@@ -114,9 +166,22 @@ pub struct LoginPage {
 }
 
 impl LoginPage {
-    /// The login form again with the errors of a refused attempt.
-    pub fn refused(login: String, body: &crate::errors::ErrorBody) -> Self {
-        Self { login, errors: body.errors.iter().map(|e| e.message.clone()).collect(), ..Self::default() }
+    /// The form again after a refusal: an error tied to the login field is
+    /// the wrong pair of login and password, the others are general.
+    pub fn refused(login: String, errors: &ErrorBody) -> Self {
+        let mut page = Self {
+            login,
+            credentials_error: errors.for_field(Field::Login).map(|e| e.message.clone()),
+            ..Self::default()
+        };
+        let focus = page.focus();
+        page.summary = ErrorSummary::of(errors, |_| Some(focus));
+        page
+    }
+
+    /// Which field `autofocus` goes to after a wrong login or password.
+    pub fn focus(&self) -> &'static str {
+        if crate::text::fold(&self.login).is_empty() { "login" } else { "password" }
     }
 }
 
@@ -124,9 +189,22 @@ impl LoginPage {
 #[template(path = "pages/forgot.html")]
 pub struct ForgotPage {
     pub login: String,
-    pub errors: Vec<String>,
+    pub summary: ErrorSummary,
+    /// The error of the login field, shown under it.
+    pub login_error: Option<String>,
     /// How long the link works, e.g. "1 час".
     pub valid_for: String,
+}
+
+impl ForgotPage {
+    pub fn refused(login: String, errors: &ErrorBody, valid_for: String) -> Self {
+        Self {
+            summary: ErrorSummary::of(errors, |field| (field == Field::Login).then_some("login")),
+            login_error: errors.for_field(Field::Login).map(|e| e.message.clone()),
+            login,
+            valid_for,
+        }
+    }
 }
 
 #[derive(Template, Default)]
@@ -134,9 +212,25 @@ pub struct ForgotPage {
 pub struct ResetPage {
     pub token: String,
     pub account: String,
-    pub general_errors: Vec<String>,
+    pub summary: ErrorSummary,
     pub password_error: Option<String>,
     pub password_confirm_error: Option<String>,
+}
+
+impl ResetPage {
+    pub fn refused(token: String, account: String, errors: &ErrorBody) -> Self {
+        let message = |field| errors.for_field(field).map(|e| e.message.clone());
+        Self {
+            token,
+            account,
+            summary: ErrorSummary::of(errors, |field| match field {
+                Field::Password | Field::PasswordConfirm => Some(field.name()),
+                _ => None,
+            }),
+            password_error: message(Field::Password),
+            password_confirm_error: message(Field::PasswordConfirm),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -145,7 +239,8 @@ pub struct AccountPage {
     pub account: String,
     pub full_name: String,
     pub address: Option<String>,
-    pub balance: Option<String>,
+    /// «К оплате» or «Переплата» and the amount (`BalanceLine::of`).
+    pub balance: BalanceLine,
     pub data_as_of: Option<String>,
     pub undeliverable: Option<String>,
     pub masked_email: String,
@@ -158,11 +253,24 @@ pub struct MessagePage {
     pub text: String,
     pub link: String,
     pub link_label: String,
+    /// Something went wrong: the title starts with «Ошибка: ».
+    pub error: bool,
 }
 
 impl MessagePage {
     pub fn new(heading: &str, text: &str, link: &str, link_label: &str) -> Self {
-        Self { heading: heading.into(), text: text.into(), link: link.into(), link_label: link_label.into() }
+        Self {
+            heading: heading.into(),
+            text: text.into(),
+            link: link.into(),
+            link_label: link_label.into(),
+            error: false,
+        }
+    }
+
+    /// A page that says what went wrong (titled «Ошибка: …»).
+    pub fn error(heading: &str, text: &str, link: &str, link_label: &str) -> Self {
+        Self { error: true, ..Self::new(heading, text, link, link_label) }
     }
 }
 
@@ -177,4 +285,58 @@ pub struct HelpPage;
 #[template(path = "pages/privacy.html")]
 pub struct PrivacyPage {
     pub version: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::FieldError;
+
+    fn wrong_password() -> ErrorBody {
+        ErrorBody::new(vec![FieldError::field(Field::Login, ErrorCode::InvalidCredentials, "Неверный пароль.")])
+    }
+
+    #[test]
+    fn a_page_with_errors_is_titled_so_and_sums_them_up_with_links_to_the_fields() {
+        let errors = ErrorBody::new(vec![
+            FieldError::general(ErrorCode::AlreadyRegistered, "Уже зарегистрирован."),
+            FieldError::field(Field::Phone, ErrorCode::Invalid, "Не похоже на номер."),
+        ]);
+        let html = RegisterPage::with_errors(&RegistrationForm::default(), &errors).render().unwrap();
+        assert!(html.contains("<title>Ошибка: Регистрация — "), "{html}");
+        assert!(html.contains(r##"<li>Уже зарегистрирован.</li>"##), "{html}");
+        assert!(html.contains(r##"<li><a href="#phone">Не похоже на номер.</a></li>"##), "{html}");
+        let clean = RegisterPage::default().render().unwrap();
+        assert!(clean.contains("<title>Регистрация — ") && !clean.contains(r#"class="error-summary""#));
+    }
+
+    #[test]
+    fn with_no_field_to_go_to_the_summary_takes_the_focus() {
+        let errors = ErrorBody::new(vec![FieldError::general(ErrorCode::AlreadyRegistered, "Уже зарегистрирован.")]);
+        let html = RegisterPage::with_errors(&RegistrationForm::default(), &errors).render().unwrap();
+        assert_eq!(html.matches("autofocus").count(), 1, "{html}");
+        assert!(
+            html.contains(r#"class="error-summary" tabindex="-1" aria-labelledby="error-summary-title" autofocus"#)
+        );
+    }
+
+    #[test]
+    fn after_a_wrong_password_focus_goes_to_the_password_or_to_an_empty_login() {
+        for (login, focused) in [("ivanov@mail.ru", "password"), (" ", "login")] {
+            let html = LoginPage::refused(login.to_owned(), &wrong_password()).render().unwrap();
+            assert_eq!(html.matches("autofocus").count(), 1, "{html}");
+            let field = html.split("<input").find(|i| i.contains("autofocus")).unwrap_or_default();
+            assert!(field.contains(&format!(r#"id="{focused}""#)), "{login:?}: {field}");
+            assert!(html.contains(&format!(r##"<a href="#{focused}">Неверный пароль.</a>"##)), "{html}");
+            assert!(html.starts_with("<!doctype html>") && html.contains("<title>Ошибка: Вход — "));
+        }
+    }
+
+    #[test]
+    fn error_message_pages_are_titled_so() {
+        let error = MessagePage::error("Ссылка не работает", "Запросите новую.", "/", "На главную").render().unwrap();
+        assert!(error.contains("<title>Ошибка: Ссылка не работает — "));
+        let fine = MessagePage::new("Пароль изменён", "Войдите.", "/login", "Войти").render().unwrap();
+        assert!(fine.contains("<title>Пароль изменён — "));
+    }
 }
