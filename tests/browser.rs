@@ -594,7 +594,8 @@ async fn help_privacy_and_missing_pages_share_the_layout() {
                 ("/privacy", "Обработка персональных данных"),
                 ("/no-such-page", "Страница не найдена"),
                 ("/register/status", "Регистрация не найдена"),
-                ("/confirm?token=no-such-token", "Не получилось"),
+                // Issue 14: a dead link says why (here: not a link we sent).
+                ("/confirm?token=no-such-token", "Ссылка не сработала"),
                 ("/password/reset?token=no-such-token", "Ссылка не работает"),
             ] {
                 client.goto(&format!("{}{path}", app.stack.url)).await.unwrap();
@@ -649,7 +650,8 @@ async fn from_the_check_mail_page_the_letter_is_resent_and_the_address_corrected
 
             // And send the letter once more from there.
             click_and_wait(&client, "form[action='/confirm/resend'] button").await;
-            assert!(page_text(&client).await.contains("Письмо отправлено"));
+            // Issue 14: the answer never says a letter went (it may not have).
+            assert!(page_text(&client).await.contains("Запрос принят"));
             step(&client, "letter-resent").await;
             assert_eq!(app.letters_to(&corrected).await.len(), 2);
 

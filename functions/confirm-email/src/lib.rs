@@ -98,7 +98,7 @@ fn link_refused(face: Face, code: ErrorCode, message: &str, page: (&str, (&str, 
         Face::Json => web::errors(face, &ErrorBody::new(vec![error])),
         Face::Html => {
             let (heading, (href, action)) = page;
-            web::html(error.status(), &MessagePage::new(heading, message, href, action))
+            web::html(error.status(), &MessagePage::error(heading, message, href, action))
         }
     }
 }

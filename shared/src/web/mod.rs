@@ -410,7 +410,7 @@ pub fn unavailable(face: Face) -> Response<Body> {
         Face::Json => json(503, &body),
         Face::Html => html(
             503,
-            &MessagePage::new(
+            &MessagePage::error(
                 "Сервис временно недоступен",
                 &body.errors.iter().map(|e| e.message.clone()).collect::<String>(),
                 "/",
