@@ -205,7 +205,7 @@ async fn password_reset_works_once_ends_every_session_and_sends_a_notice() {
 
 #[tokio::test]
 async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_resident() {
-    const TTL: Duration = Duration::from_secs(8);
+    const TTL: Duration = Duration::from_secs(12);
     let app = spawn_app_with(|o| {
         // Long enough for the steps below on a loaded machine; the wait for
         // the expiry is measured from the request of the link.
