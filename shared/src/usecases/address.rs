@@ -40,6 +40,13 @@ async fn check_limits(
         .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })
 }
 
+/// Gives back what [`check_limits`] counted, for a request that failed on
+/// our side.
+async fn give_back_limits(services: &Services, limit: Limit, login: &str, requester: &Requester) {
+    let subject = limits::login_subject(login);
+    limits::give_back(services, &[(limits::MAIL_PER_IP, requester.ip.as_str()), (limit, subject.as_str())]).await;
+}
+
 fn login_required() -> AddressError {
     AddressError::Refused(vec![FieldError::field(
         Field::Login,
@@ -72,6 +79,9 @@ pub async fn resend(
         Ok::<_, Unexpected>(())
     }
     .await;
+    if resent.is_err() {
+        give_back_limits(services, limits::RESEND_CONFIRMATION, login, requester).await;
+    }
     answer_no_sooner_than(started).await;
     Ok(resent?)
 }

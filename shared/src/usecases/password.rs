@@ -65,6 +65,10 @@ pub async fn forgot(
     limits::check(services, &checks, entry).await??;
     let started = tokio::time::Instant::now();
     let sent = send_reset_link(services, login, base_url, requester, known.is_some()).await;
+    // A fault of ours does not use up the tries.
+    if matches!(sent, Err(ResetError::Unexpected(_))) {
+        limits::give_back(services, &checks).await;
+    }
     answer_no_sooner_than(started).await;
     sent
 }
