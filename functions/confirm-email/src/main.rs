@@ -1,3 +1,5 @@
+#![recursion_limit = "256"]
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     cabinet::web::run_http(confirm_email::handle).await
