@@ -20,7 +20,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use cabinet::{Config, Services};
 
-pub use mailbox::SentLetter;
+pub use mailbox::{SentLetter, sent_letters};
 pub use template::Template;
 
 /// The handler crates that serve HTTP routes, by binary name in template.yaml.
