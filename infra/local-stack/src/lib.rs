@@ -20,7 +20,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use cabinet::{Config, Services};
 
-pub use mailbox::SentLetter;
+pub use mailbox::{SentLetter, sent_letters};
 pub use template::Template;
 
 /// The handler crates that serve HTTP routes, by binary name in template.yaml.
@@ -134,62 +134,113 @@ impl Drop for LocalStack {
     }
 }
 
-/// The environment template.yaml gives every function, resolved against the
-/// local names and the parameters' defaults.
-fn function_environment(template: &Template, physical: &provision::Physical) -> HashMap<String, String> {
-    let lookup = |name: &str| template.parameters.get(name).or_else(|| physical.names.get(name)).cloned();
-    template
-        .environment
-        .iter()
-        .filter_map(|(name, value)| Some((name.clone(), template::resolve(value, &lookup)?)))
-        .collect()
+/// The resources of template.yaml, created on a local endpoint under a
+/// prefix of their names, with nothing served or delivered: what a deployed
+/// function finds around it.
+pub struct Resources {
+    pub template: Template,
+    physical: provision::Physical,
+}
+
+/// Creates the resources of template.yaml on `endpoint` (moto's server),
+/// named `<prefix>-<logical id>`.
+pub async fn provision(endpoint: &str, prefix: &str) -> Result<Resources, StackError> {
+    let template = Template::load(&repo_root().join("template.yaml"))?;
+    let physical = provision::provision(&template, &local_aws(endpoint).await, prefix).await?;
+    Ok(Resources { template, physical })
+}
+
+impl Resources {
+    /// Physical names by logical id (for a queue its URL, as `!Ref` gives).
+    pub fn names(&self) -> &HashMap<String, String> {
+        &self.physical.names
+    }
+
+    /// The ARN of a queue, by logical id.
+    pub fn queue_arn(&self, logical_id: &str) -> Option<&str> {
+        self.physical.queue_arns.get(logical_id).map(String::as_str)
+    }
+
+    /// The environment template.yaml gives the function deployed as
+    /// `binary`: Globals' variables, then its own, resolved against these
+    /// resources and the template's parameters (`template.parameters`, the
+    /// defaults unless changed, as `sam deploy --parameter-overrides`
+    /// would). A variable that does not resolve is an error, not left out.
+    pub fn function_environment(&self, binary: &str) -> Result<HashMap<String, String>, StackError> {
+        let function = self
+            .template
+            .functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .ok_or_else(|| StackError::Provision(format!("no function {binary} in template.yaml")))?;
+        self.environment(self.template.environment.iter().chain(&function.environment))
+    }
+
+    /// Globals' environment alone, resolved.
+    fn global_environment(&self) -> Result<HashMap<String, String>, StackError> {
+        self.environment(self.template.environment.iter())
+    }
+
+    fn environment<'a>(
+        &self,
+        variables: impl Iterator<Item = &'a (String, serde_yaml::Value)>,
+    ) -> Result<HashMap<String, String>, StackError> {
+        let lookup = |name: &str| self.template.parameters.get(name).or_else(|| self.physical.names.get(name)).cloned();
+        variables
+            .map(|(name, value)| match template::resolve(value, &lookup) {
+                Some(resolved) => Ok((name.clone(), resolved)),
+                None => Err(StackError::Provision(format!("{name} of template.yaml does not resolve locally"))),
+            })
+            .collect()
+    }
 }
 
 pub async fn start(options: Options) -> Result<LocalStack, StackError> {
-    let template = Template::load(&repo_root().join("template.yaml"))?;
     let aws = local_aws(&options.endpoint).await;
-    let physical = provision::provision(&template, &aws, &options.prefix).await?;
+    let resources = provision(&options.endpoint, &options.prefix).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
 
-    let mut environment = function_environment(&template, &physical);
-    environment.insert("IDENTIFY_DELAY_SECONDS".into(), options.identify_delay.as_secs().to_string());
-    environment.insert("PUBLIC_BASE_URL".into(), url.clone());
-    if let Some(from) = &options.mail_from {
-        environment.insert("MAIL_FROM".into(), from.clone());
-    }
-    environment.extend(options.environment.clone());
-    let config = Config::from_lookup(|name| environment.get(name).cloned())?;
+    // What the local stack sets over the template, for every function.
+    let local = |mut environment: HashMap<String, String>| {
+        environment.insert("IDENTIFY_DELAY_SECONDS".into(), options.identify_delay.as_secs().to_string());
+        environment.insert("PUBLIC_BASE_URL".into(), url.clone());
+        if let Some(from) = &options.mail_from {
+            environment.insert("MAIL_FROM".into(), from.clone());
+        }
+        environment.extend(options.environment.clone());
+        Config::from_lookup(|name| environment.get(name).cloned())
+    };
+    let config = local(resources.global_environment()?)?;
     let function_aws = local_aws(options.function_endpoint.as_deref().unwrap_or(&options.endpoint))
         .await
         .into_builder()
         .timeout_config(options.timeouts.clone())
         .build();
-    let services = Arc::new(Services::new(config.clone(), &aws));
-    // Each function gets its own clients, recording the calls it makes.
+    let services = Arc::new(Services::new(config, &aws));
+    // Each function gets its own clients, recording the calls it makes, and
+    // its own environment.
     let calls = recorder::Calls::default();
-    let functions: HashMap<String, Arc<Services>> = HTTP_FUNCTIONS
-        .iter()
-        .chain(SQS_FUNCTIONS)
-        .chain(S3_FUNCTIONS)
-        .map(|binary| {
-            let recorder = || recorder::Recorder { function: (*binary).to_owned(), calls: calls.clone() };
-            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&function_aws).interceptor(recorder()).build(),
-            );
-            let ses = aws_sdk_sesv2::Client::from_conf(
-                aws_sdk_sesv2::config::Builder::from(&function_aws).interceptor(recorder()).build(),
-            );
-            let sqs = aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&function_aws).interceptor(recorder()).build(),
-            );
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&function_aws).interceptor(recorder()).build(),
-            );
-            ((*binary).to_owned(), Arc::new(Services::with_clients(config.clone(), dynamodb, ses, sqs, s3)))
-        })
-        .collect();
+    let mut functions: HashMap<String, Arc<Services>> = HashMap::new();
+    for binary in HTTP_FUNCTIONS.iter().chain(SQS_FUNCTIONS).chain(S3_FUNCTIONS) {
+        let config = local(resources.function_environment(binary)?)?;
+        let recorder = || recorder::Recorder { function: (*binary).to_owned(), calls: calls.clone() };
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&function_aws).interceptor(recorder()).build(),
+        );
+        let ses = aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&function_aws).interceptor(recorder()).build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&function_aws).interceptor(recorder()).build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&function_aws).interceptor(recorder()).build(),
+        );
+        functions.insert((*binary).to_owned(), Arc::new(Services::with_clients(config, dynamodb, ses, sqs, s3)));
+    }
+    let Resources { template, physical } = resources;
 
     let mut tasks = Vec::new();
     let http = reqwest::Client::new();

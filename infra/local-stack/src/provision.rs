@@ -163,6 +163,14 @@ pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Re
             .await
             .map_err(|e| failed("creating the SES identity", aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
     }
+    // Letters are sent through it as in AWS (moto publishes no events).
+    for configuration_set in &template.configuration_sets {
+        let name = format!("{prefix}-{configuration_set}");
+        ses.create_configuration_set().configuration_set_name(&name).send().await.map_err(|e| {
+            failed(&format!("creating configuration set {name}"), aws_sdk_sesv2::error::DisplayErrorContext(e))
+        })?;
+        physical.names.insert(configuration_set.clone(), name);
+    }
     Ok(physical)
 }
 

@@ -1,6 +1,7 @@
 //! Reads `template.yaml`, the single source of resources and routes, into
 //! what the local stack needs to recreate: tables, queues, buckets, the SES
-//! identity, HTTP routes and SQS subscriptions.
+//! identity and configuration set, the functions with their environment,
+//! HTTP routes and SQS subscriptions.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,6 +64,20 @@ pub struct S3Trigger {
     pub on_failure: Option<String>,
 }
 
+/// A function of the template, with what Lambda gives it besides its events.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the cargo binary deployed.
+    pub binary: String,
+    /// `MemorySize` in MB (its own, else Globals', else Lambda's 128).
+    pub memory_size: i64,
+    /// `Timeout` in seconds (its own, else Globals', else Lambda's 3).
+    pub timeout: i64,
+    /// Its own `Environment.Variables`, unresolved; they override Globals'.
+    pub environment: Vec<(String, Value)>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Template {
     pub tables: Vec<Table>,
@@ -70,6 +85,9 @@ pub struct Template {
     pub buckets: Vec<String>,
     /// Parameter names of SES identities, resolved to their defaults.
     pub sender_identities: Vec<String>,
+    /// Logical ids of SES configuration sets.
+    pub configuration_sets: Vec<String>,
+    pub functions: Vec<Function>,
     pub routes: Vec<Route>,
     pub subscriptions: Vec<Subscription>,
     pub s3_triggers: Vec<S3Trigger>,
@@ -77,6 +95,8 @@ pub struct Template {
     pub environment: Vec<(String, Value)>,
     /// Timeout of every function that sets none (Globals; Lambda's default 3 s).
     pub default_timeout: i64,
+    /// Memory of every function that sets none (Globals; Lambda's default 128 MB).
+    pub default_memory_size: i64,
     pub parameters: BTreeMap<String, String>,
 }
 
@@ -146,19 +166,12 @@ impl Template {
                 }
             }
         }
-        template.default_timeout = get(&root, "Globals")
-            .and_then(|g| get(g, "Function"))
-            .and_then(|f| get(f, "Timeout"))
-            .and_then(Value::as_i64)
-            .unwrap_or(3);
-        if let Some(variables) = get(&root, "Globals")
-            .and_then(|g| get(g, "Function"))
-            .and_then(|f| get(f, "Environment"))
-            .and_then(|e| get(e, "Variables"))
-            .and_then(Value::as_mapping)
-        {
-            template.environment =
-                variables.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect();
+        let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
+        template.default_timeout = globals.and_then(|f| get(f, "Timeout")).and_then(Value::as_i64).unwrap_or(3);
+        template.default_memory_size =
+            globals.and_then(|f| get(f, "MemorySize")).and_then(Value::as_i64).unwrap_or(128);
+        if let Some(globals) = globals {
+            template.environment = variables(globals);
         }
         let resources = get(&root, "Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
         for (id, resource) in resources {
@@ -178,6 +191,7 @@ impl Template {
                         .ok_or_else(|| shape("EmailIdentity is neither text nor a parameter"))?;
                     template.sender_identities.push(value);
                 }
+                "AWS::SES::ConfigurationSet" => template.configuration_sets.push(id),
                 "AWS::Serverless::Function" => function(&mut template, &id, resource, properties)?,
                 _ => {}
             }
@@ -185,6 +199,15 @@ impl Template {
         template.routes.sort();
         Ok(template)
     }
+}
+
+/// `Environment.Variables` of a function or of Globals, unresolved.
+fn variables(function: &Value) -> Vec<(String, Value)> {
+    get(function, "Environment")
+        .and_then(|e| get(e, "Variables"))
+        .and_then(Value::as_mapping)
+        .map(|variables| variables.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect())
+        .unwrap_or_default()
 }
 
 fn table(id: &str, properties: &Value) -> Result<Table, TemplateError> {
@@ -212,10 +235,17 @@ fn function(template: &mut Template, id: &str, resource: &Value, properties: &Va
         .and_then(|m| get(m, "BuildProperties"))
         .and_then(|b| string(b, "Binary"))
         .ok_or_else(|| shape(format!("{id}: Metadata.BuildProperties.Binary missing")))?;
+    let timeout = get(properties, "Timeout").and_then(Value::as_i64).unwrap_or(template.default_timeout);
+    template.functions.push(Function {
+        logical_id: id.to_owned(),
+        binary: binary.clone(),
+        memory_size: get(properties, "MemorySize").and_then(Value::as_i64).unwrap_or(template.default_memory_size),
+        timeout,
+        environment: variables(properties),
+    });
     let Some(events) = get(properties, "Events").and_then(Value::as_mapping) else {
         return Ok(());
     };
-    let timeout = get(properties, "Timeout").and_then(Value::as_i64).unwrap_or(template.default_timeout);
     let invoke_config = get(properties, "EventInvokeConfig");
     // Lambda's default for asynchronous invocations is two retries.
     let retries = invoke_config.and_then(|c| get(c, "MaximumRetryAttempts")).and_then(Value::as_u64).unwrap_or(2);
@@ -305,5 +335,19 @@ mod tests {
         let text = "Globals: {Function: {Timeout: 15}}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      Events: {E: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}\n";
         let template = Template::parse(text).unwrap();
         assert_eq!(template.subscriptions[0].consumer_timeout, 15);
+    }
+
+    #[test]
+    fn a_function_has_the_global_memory_and_environment_unless_it_sets_its_own() {
+        let text = "Globals: {Function: {MemorySize: 256, Environment: {Variables: {A: one, B: two}}}}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      MemorySize: 1024\n      Environment: {Variables: {B: three}}\n  G:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: g}}\n";
+        let template = Template::parse(text).unwrap();
+        let names = |environment: &[(String, Value)]| -> Vec<String> {
+            environment.iter().map(|(name, value)| format!("{name}={}", value.as_str().unwrap())).collect()
+        };
+        assert_eq!(names(&template.environment), ["A=one", "B=two"]);
+        let f = template.functions.iter().find(|f| f.binary == "f").unwrap();
+        assert_eq!((f.memory_size, names(&f.environment)), (1024, vec!["B=three".to_owned()]));
+        let g = template.functions.iter().find(|f| f.binary == "g").unwrap();
+        assert_eq!((g.memory_size, g.timeout, g.environment.len()), (256, 3, 0));
     }
 }
