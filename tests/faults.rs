@@ -2,10 +2,109 @@
 
 //! Faults in the AWS calls the functions make (issue 16): the answer a
 //! resident gets, what is left behind, and that nothing is used up.
+//!
+//! The functions call AWS through a fault proxy (`fault_proxy.rs`) with
+//! the SDK timeouts they have in Lambda; each test makes chosen operations
+//! fail for good (until cleared), fail twice and then pass, lose their
+//! answer after the work was done, or answer late, and then checks the
+//! answer, the data left behind, and that the whole path still finishes
+//! once the fault clears.
 
+use std::time::{Duration, Instant};
+
+use e2e::fault_proxy::{Fault, FaultProxy, Rule};
 use e2e::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// A stack whose functions call AWS through `proxy`, with the timeouts of
+/// the Lambdas (attempt 2.5 s, call 6 s, three attempts).
+async fn app_behind(proxy: &FaultProxy) -> TestApp {
+    app_behind_with(proxy, |_| {}).await
+}
+
+async fn app_behind_with(proxy: &FaultProxy, configure: impl FnOnce(&mut local_stack::Options)) -> TestApp {
+    spawn_app_with(|o| {
+        o.function_endpoint = Some(proxy.url.clone());
+        o.timeouts = cabinet::services::lambda_timeouts();
+        configure(o);
+    })
+    .await
+}
+
+/// AWS's fault as the resident gets it: 503 `unavailable`, `Retry-After`,
+/// and in Russian when to come back, with no promise about what was saved.
+#[track_caller]
+fn assert_unavailable(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {}", answer.text);
+    let retry_after = answer.headers.get("retry-after").and_then(|v| v.to_str().ok());
+    assert_eq!(retry_after, Some("30"), "{what}: {:?}", answer.headers);
+    let message = if answer.text.starts_with('{') {
+        assert_eq!(answer.code(), "unavailable", "{what}");
+        answer.json()["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+    } else {
+        answer.text.clone()
+    };
+    assert!(message.contains("Попробуйте ещё раз через 30 секунд"), "{what}: {message}");
+}
+
+/// Items of the residents table whose key starts with `prefix`.
+async fn items(app: &TestApp, prefix: &str) -> Vec<Value> {
+    let all = app.stack.table_items("ResidentsTable").await.unwrap();
+    all.into_iter().filter(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with(prefix))).collect()
+}
+
+/// Attempts counted now under a rate limit (`RATE#<action>#<subject>#…`);
+/// `None` when none was ever counted.
+async fn hits(app: &TestApp, action: &str, subject: &str) -> Option<i64> {
+    let counters = items(app, &format!("RATE#{action}#{subject}#")).await;
+    (!counters.is_empty()).then(|| counters.iter().map(|c| c["hits"].as_i64().unwrap_or_default()).sum())
+}
+
+/// The rest of the path, once the fault cleared: the newest link confirms,
+/// identification runs, login opens the account page with the payer on it.
+async fn path_finishes(app: &TestApp, email: &str, password: &str) -> String {
+    let confirmed = app.get(&app.confirmation_path(email).await, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    account_opens(app, email, password).await
+}
+
+/// Login (once identified) and the account page; returns the session cookie.
+async fn account_opens(app: &TestApp, login: &str, password: &str) -> String {
+    let logged_in = app.login_when_ready(login, password).await;
+    assert_eq!(logged_in.status, StatusCode::OK, "{}", logged_in.text);
+    let cookie = logged_in.session_cookie().expect("a session cookie");
+    let page = app.get("/account", "application/json", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.json()["full_name"].as_str().is_some_and(|name| !name.is_empty()), "{}", page.text);
+    cookie
+}
+
+/// A registration of another sample account (each can be registered once).
+fn registration_of(account: &str, full_name: &str, email: &str) -> Value {
+    let mut body = registration(email);
+    body["account"] = json!(account);
+    body["full_name"] = json!(full_name);
+    body
+}
+
+/// The registration form of the sample resident, as a browser posts it.
+fn form(email: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("account", "100200300".into()),
+        ("full_name", "Иванов Иван Иванович".into()),
+        ("phone", "8 916 123 45 67".into()),
+        ("email", email.into()),
+        ("password", PASSWORD.into()),
+        ("password_confirm", PASSWORD.into()),
+        ("consent", "on".into()),
+    ]
+}
+
+async fn post_form(app: &TestApp, path: &str, fields: &[(&str, String)]) -> Answer {
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.post_form(path, &fields).await
+}
 
 /// Every call of the functions fails to connect (AWS unreachable): each
 /// use case answers 503 with `Retry-After` in Russian, and the registration
@@ -51,4 +150,246 @@ async fn with_aws_unreachable_every_answer_is_a_503_that_says_when_to_come_back(
         page.text
     );
     assert!(!page.text.contains(PASSWORD), "the password is never sent back");
+}
+
+/// DynamoDB throttling and AWS 5xx at registration, for good (until
+/// cleared): every try is a 503 with `Retry-After` (the form comes back
+/// with what was typed), nothing is stored half-way, no letter goes, no
+/// rate-limit attempt is used up; once the fault clears the same resident
+/// registers and gets all the way to the account page.
+#[tokio::test]
+async fn a_registration_under_a_lasting_fault_stores_nothing_and_goes_through_once_it_clears() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+
+    // The transaction that stores the resident is throttled.
+    proxy.always("DynamoDB.TransactWriteItems", Fault::Throttled);
+    for _ in 0..3 {
+        assert_unavailable(&app.register(&email).await, "throttled registration");
+    }
+    assert_eq!(proxy.faulted("DynamoDB.TransactWriteItems"), 9, "the SDK tried each three times");
+    let page = post_form(&app, "/register", &form(&email)).await;
+    assert_unavailable(&page, "throttled registration form");
+    assert!(page.text.contains("<form") && page.text.contains("Иванов Иван Иванович") && page.text.contains(&email));
+    assert!(!page.text.contains(PASSWORD), "the password is never sent back");
+    // AWS answers 500 to the billing read.
+    proxy.clear();
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::ServerError).containing("BillingAccounts"));
+    assert_unavailable(&app.register(&email).await, "billing read failing with 500");
+
+    for prefix in ["RESIDENT#", "EMAIL#", "STATUS#", "CONFIRM#"] {
+        assert_eq!(items(&app, prefix).await, Vec::<Value>::new(), "nothing stored under {prefix}");
+    }
+    assert!(app.letters_to(&email).await.is_empty(), "no letter");
+    assert_eq!(hits(&app, "register-account", "100200300").await, Some(0), "the account's tries were given back");
+    assert_eq!(hits(&app, "register-ip", "127.0.0.1").await, Some(0), "the address's tries were given back");
+
+    proxy.clear();
+    let registered = app.register(&email).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    path_finishes(&app, &email, PASSWORD).await;
+}
+
+/// An active resident's use cases under a lasting fault: the account page,
+/// a reset link, a new password and login each answer 503 while it lasts,
+/// keep the session and the links working, and use up neither the reset
+/// letters (3 per 15 min) nor the login lock (locked after 5 failures):
+/// A resident waiting for the letter, under a lasting fault: asking for it
+/// again (3 per 15 min) and correcting the address (5 per hour, letters to
+/// one mailbox 6 per hour, under the login lock) answer 503 while it lasts
+/// and use up none of those tries; once it clears, each works at the
+/// Two failures, then success, at every step of the path and with every
+/// kind of fault (throttling, a 5xx, a dropped connection, a lost answer):
+/// the SDK's retries hide them and the resident notices nothing. Each
+/// fault is checked to have happened.
+#[tokio::test]
+async fn two_failures_then_success_at_every_step_go_unnoticed() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+    let twice = |operation: &str, containing: &str, fault: Fault| {
+        proxy.add(Rule::new(operation, fault).containing(containing).times(2));
+    };
+    let all_injected = |expected: usize| {
+        let injected = proxy.calls().iter().filter(|c| c.fault.is_some()).count();
+        assert_eq!(injected, expected, "{:#?}", proxy.calls());
+    };
+
+    twice("DynamoDB.TransactWriteItems", "STATUS#", Fault::Throttled);
+    twice("SES.SendEmail", "", Fault::ServerError);
+    let registered = app.register(&email).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    assert_eq!(registered.json()["letter_sent"], true);
+    assert_eq!(app.letters_to(&email).await.len(), 1, "one letter");
+    all_injected(4);
+
+    twice("SES.SendEmail", "", Fault::Drop);
+    twice("DynamoDB.UpdateItem", "RATE#resend#", Fault::Throttled);
+    let resent = app.post_json("/confirm/resend", &json!({"login": email})).await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.text);
+    assert_eq!(app.letters_to(&email).await.len(), 2, "the letter went again");
+    all_injected(8);
+
+    twice("SQS.SendMessage", "", Fault::Throttled);
+    twice("DynamoDB.TransactWriteItems", "", Fault::LoseAnswer);
+    let confirmed = app.get(&app.confirmation_path(&email).await, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["already_confirmed"], false, "{}", confirmed.text);
+    all_injected(12);
+
+    // Identification reads the billing data; login stores the session;
+    // the account page reads the billing data again.
+    twice("DynamoDB.GetItem", "BillingAccounts", Fault::ServerError);
+    twice("DynamoDB.PutItem", "SESSION#", Fault::Throttled);
+    let cookie = account_opens(&app, &email, PASSWORD).await;
+    all_injected(16);
+    twice("DynamoDB.GetItem", "SESSION#", Fault::Drop);
+    let page = app.get("/account", "text/html", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    all_injected(18);
+
+    twice("DynamoDB.TransactWriteItems", "RESET#", Fault::LoseAnswer);
+    twice("SES.SendEmail", "", Fault::Throttled);
+    let asked = app.post_json("/password/forgot", &json!({"login": email})).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    let token = app.reset_token(&email).await;
+    all_injected(22);
+    let new_password = "зелёный троллейбус";
+    twice("DynamoDB.TransactWriteItems", "", Fault::ServerError);
+    let reset = json!({"token": token, "password": new_password, "password_confirm": new_password});
+    let done = app.post_json("/password/reset", &reset).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    all_injected(24);
+    assert_eq!(app.login(&email, new_password).await.status, StatusCode::OK);
+    let ready: Vec<_> = app.letters_to(&email).await.into_iter().filter(|l| l.text.contains("/login")).collect();
+    assert!(!ready.is_empty());
+}
+
+/// Answers lost after the work was done. Lost on every try, the resident
+/// gets a 503, and trying again gives a clear answer from which the path
+/// goes on: "already registered", then login sends the letter; the link
+/// confirms (the job queued twice identifies once); "link already used",
+/// and the new password works. Lost once, the SDK's retry of a conditional
+/// SES failing at registration. Throttled for good: the registration is
+/// kept, the resident told the letter did not go, and logging in sends it
+/// once SES is back. Its answer lost, or later than the SDK waits: the
+/// DynamoDB slower than the SDK waits (every answer 4 s late, the attempt
+/// timeout is 2.5 s): every use case answers 503 in time, none hangs; once
+/// DynamoDB is quick again the whole path finishes.
+#[tokio::test]
+async fn with_a_slow_endpoint_every_answer_is_a_503_in_time_and_the_path_finishes_after() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+    let cookie = app.active_resident(&email).await;
+
+    proxy.always("DynamoDB.*", Fault::Delay(Duration::from_secs(4)));
+    let other = unique_email();
+    let started = Instant::now();
+    let other_registration = registration_of("100200301", "Салтыков-Щедрин Михаил Евграфович", &other);
+    let forgot = json!({"login": email});
+    let (registered, logged_in, page, asked) = futures::join!(
+        app.post_json("/register", &other_registration),
+        app.login(&email, PASSWORD),
+        app.get("/account", "text/html", Some(&cookie)),
+        app.post_json("/password/forgot", &forgot),
+    );
+    let took = started.elapsed();
+    for (answer, what) in [(registered, "register"), (logged_in, "login"), (page, "account"), (asked, "reset")] {
+        assert_unavailable(&answer, what);
+    }
+    assert!(took < Duration::from_secs(10), "all answered in {took:?}");
+    proxy.clear();
+    // The late requests land meanwhile; none of them blocks the resident.
+    let registered = app.post_json("/register", &other_registration).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    path_finishes(&app, &other, PASSWORD).await;
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::OK);
+}
+
+/// The identification job under a lasting fault (the billing data cannot
+/// be read): the job fails and stays on its queue for a retry; the
+/// resident is told the check is delayed by a fault on our side; once the
+/// fault clears they get in (login runs the overdue check) and get one
+/// "cabinet is open" letter.
+#[tokio::test]
+async fn identification_under_a_lasting_fault_finishes_once_it_clears() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind_with(&proxy, |o| {
+        o.environment.insert("IDENTIFY_OVERDUE_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email();
+    let registered = app.register(&email).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    // From the confirmation on, the billing data cannot be read.
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("BillingAccounts"));
+    let confirmed = app.get(&app.confirmation_path(&email).await, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+
+    // The job runs after the wait and fails (three tries of the read).
+    for _ in 0..150 {
+        if proxy.faulted("DynamoDB.GetItem") >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(proxy.faulted("DynamoDB.GetItem") >= 3, "the job ran");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pending = app.login(&email, PASSWORD).await;
+    assert_eq!(pending.code(), "identification_pending", "{}", pending.text);
+    let message = pending.json()["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("задерживается из-за временной неполадки на нашей стороне"), "{message}");
+    let sqs = aws_sdk_sqs::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&app.stack.names["IdentifyQueue"])
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let waiting = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        .cloned();
+    assert_eq!(waiting.as_deref(), Some("1"), "the job waits on its queue for a retry");
+
+    proxy.clear();
+    account_opens(&app, &email, PASSWORD).await;
+    let opened = app.letters_to(&email).await.into_iter().filter(|l| !l.text.contains("/confirm?token=")).count();
+    assert_eq!(opened, 1, "one letter says the cabinet is open");
+}
+
+/// The billing import: throttled and failing twice per call it loads
+/// everything; unable to read the file for good, it ends in an
+/// `import_failed` report and changes nothing; uploaded again once the
+/// fault clears, the file loads.
+#[tokio::test]
+async fn the_import_rides_out_throttling_and_reports_a_lasting_fault() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let file = "Лицевой счёт;ФИО;Адрес;Сальдо\n600001;Кузнецов Андрей Викторович;г. Москва, ул. Лесная, д. 1;10,00\n";
+
+    proxy.next(2, "DynamoDB.BatchGetItem", Fault::ServerError);
+    proxy.next(2, "DynamoDB.BatchWriteItem", Fault::Throttled);
+    let report: Value =
+        serde_json::from_str(&app.stack.upload_billing_bytes("first.csv", file.into()).await.unwrap()).unwrap();
+    assert_eq!(report["status"], "loaded", "{report:#}");
+    assert_eq!(report["loaded"], 1, "{report:#}");
+    assert_eq!((proxy.faulted("DynamoDB.BatchGetItem"), proxy.faulted("DynamoDB.BatchWriteItem")), (2, 2));
+
+    let changed = file.replace("600001", "600002");
+    proxy.always("S3.GetObject", Fault::ServerError);
+    let report: Value =
+        serde_json::from_str(&app.stack.upload_billing_bytes("second.csv", changed.clone().into()).await.unwrap())
+            .unwrap();
+    assert_eq!(report["status"], "import_failed", "{report:#}");
+    let billing = app.stack.table_items("BillingAccountsTable").await.unwrap();
+    assert!(!billing.iter().any(|b| b.to_string().contains("600002")), "nothing loaded");
+
+    proxy.clear();
+    let report: Value =
+        serde_json::from_str(&app.stack.upload_billing_bytes("second.csv", changed.into()).await.unwrap()).unwrap();
+    assert_eq!(report["status"], "loaded", "{report:#}");
 }
