@@ -199,6 +199,86 @@ async fn a_registration_under_a_lasting_fault_stores_nothing_and_goes_through_on
 /// again (3 per 15 min) and correcting the address (5 per hour, letters to
 /// one mailbox 6 per hour, under the login lock) answer 503 while it lasts
 /// and use up none of those tries; once it clears, each works at the
+/// once the fault clears, each works at the first try.
+#[tokio::test]
+async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+    let cookie = app.active_resident(&email).await;
+
+    // The account page: the session cannot be read.
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::ServerError).containing("SESSION#"));
+    assert_unavailable(&app.get("/account", "text/html", Some(&cookie)).await, "account page");
+    assert_unavailable(&app.get("/account", "application/json", Some(&cookie)).await, "account JSON");
+    proxy.clear();
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::OK, "still logged in");
+
+    // A reset link asked for four times (the limit is three) while the
+    // resident's record cannot be read.
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("EMAIL#"));
+    for _ in 0..4 {
+        assert_unavailable(&app.post_json("/password/forgot", &json!({"login": email})).await, "reset request");
+    }
+    proxy.clear();
+    let asked = app.post_json("/password/forgot", &json!({"login": email})).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    let token = app.reset_token(&email).await;
+
+    // The new password cannot be stored: the link stays usable.
+    let new_password = "зелёный троллейбус";
+    let reset = json!({"token": token, "password": new_password, "password_confirm": new_password});
+    proxy.always("DynamoDB.TransactWriteItems", Fault::ServerError);
+    assert_unavailable(&app.post_json("/password/reset", &reset).await, "new password");
+    proxy.clear();
+    assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::OK, "the old password still holds");
+    let done = app.post_json("/password/reset", &reset).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+
+    // Six logins while the resident's own lock cannot be read: none of
+    // them is a failure of the resident's.
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("LOCK#resident:"));
+    for _ in 0..6 {
+        assert_unavailable(&app.login(&email, new_password).await, "login");
+    }
+    proxy.clear();
+    account_opens(&app, &email, new_password).await;
+}
+
+/// first try and the path finishes at the corrected address.
+#[tokio::test]
+async fn a_resident_waiting_for_the_letter_under_a_lasting_fault_uses_up_nothing() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let wrong = unique_email();
+    assert_eq!(app.register(&wrong).await.status, StatusCode::CREATED);
+    let old_link = app.confirmation_path(&wrong).await;
+
+    // The letter again, while the resident cannot be looked up.
+    proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("EMAIL#"));
+    for _ in 0..4 {
+        assert_unavailable(&app.post_json("/confirm/resend", &json!({"login": wrong})).await, "resend");
+    }
+    proxy.clear();
+    let resent = app.post_json("/confirm/resend", &json!({"login": wrong})).await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.text);
+    assert_eq!(app.letters_to(&wrong).await.len(), 2, "the letter went again");
+
+    // The address, seven times, while the transaction that moves it fails.
+    let right = unique_email();
+    let change = json!({"login": wrong, "password": PASSWORD, "email": right});
+    proxy.always("DynamoDB.TransactWriteItems", Fault::ServerError);
+    for _ in 0..7 {
+        assert_unavailable(&app.post_json("/email", &change).await, "address change");
+    }
+    proxy.clear();
+    assert_eq!(items(&app, "EMAIL#").await.len(), 1, "one address claimed");
+    let changed = app.post_json("/email", &change).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(app.get(&old_link, "application/json", None).await.code(), "address_changed");
+    path_finishes(&app, &right, PASSWORD).await;
+}
+
 /// Two failures, then success, at every step of the path and with every
 /// kind of fault (throttling, a 5xx, a dropped connection, a lost answer):
 /// the SDK's retries hide them and the resident notices nothing. Each
