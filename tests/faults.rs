@@ -354,6 +354,55 @@ async fn two_failures_then_success_at_every_step_go_unnoticed() {
 /// SES failing at registration. Throttled for good: the registration is
 /// kept, the resident told the letter did not go, and logging in sends it
 /// once SES is back. Its answer lost, or later than the SDK waits: the
+/// write finds its own item and the resident notices nothing.
+#[tokio::test]
+async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+
+    proxy.always("DynamoDB.TransactWriteItems", Fault::LoseAnswer);
+    assert_unavailable(&app.register(&email).await, "registration, its answer lost");
+    proxy.clear();
+    assert_eq!(items(&app, "RESIDENT#").await.len(), 1, "the registration was stored");
+    assert!(app.letters_to(&email).await.is_empty(), "no letter yet");
+    let again = app.register(&email).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(again.code(), "already_registered");
+    let login = app.login(&email, PASSWORD).await;
+    assert_eq!(login.code(), "email_not_confirmed", "{}", login.text);
+    assert_eq!(app.letters_to(&email).await.len(), 1, "login sent the letter");
+
+    // The job is queued on every try, the answers lost.
+    proxy.always("SQS.SendMessage", Fault::LoseAnswer);
+    let link = app.confirmation_path(&email).await;
+    assert_unavailable(&app.get(&link, "application/json", None).await, "confirmation, its job's answer lost");
+    proxy.clear();
+    let confirmed = app.get(&link, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["already_confirmed"], false);
+
+    // The session's conditional write: its answer lost once.
+    proxy.add(Rule::new("DynamoDB.PutItem", Fault::LoseAnswer).containing("SESSION#").times(1));
+    account_opens(&app, &email, PASSWORD).await;
+    assert_eq!(proxy.faulted("DynamoDB.PutItem"), 1);
+    let ready = app.letters_to(&email).await.into_iter().filter(|l| !l.text.contains("/confirm?token=")).count();
+    assert_eq!(ready, 1, "identified once, one letter");
+
+    // The new password's transaction: every answer lost.
+    assert_eq!(app.post_json("/password/forgot", &json!({"login": email})).await.status, StatusCode::ACCEPTED);
+    let token = app.reset_token(&email).await;
+    let new_password = "зелёный троллейбус";
+    let reset = json!({"token": token, "password": new_password, "password_confirm": new_password});
+    proxy.always("DynamoDB.TransactWriteItems", Fault::LoseAnswer);
+    assert_unavailable(&app.post_json("/password/reset", &reset).await, "new password, its answer lost");
+    proxy.clear();
+    let again = app.post_json("/password/reset", &reset).await;
+    assert_eq!(again.code(), "invalid_token", "{}", again.text);
+    assert!(again.text.contains("уже использована"), "{}", again.text);
+    account_opens(&app, &email, new_password).await;
+}
+
 /// DynamoDB slower than the SDK waits (every answer 4 s late, the attempt
 /// timeout is 2.5 s): every use case answers 503 in time, none hangs; once
 /// DynamoDB is quick again the whole path finishes.
