@@ -88,6 +88,19 @@ fn registration_of(account: &str, full_name: &str, email: &str) -> Value {
     body
 }
 
+/// Letters to `email` with a confirmation link, waiting up to 15 s for
+/// `at_least` of them (a late request of a slow SES lands late).
+async fn confirmation_letters(app: &TestApp, email: &str, at_least: usize) -> usize {
+    for _ in 0..150 {
+        let count = app.confirmation_paths(email).await.len();
+        if count >= at_least {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {at_least} letters to {email} in 15 s");
+}
+
 /// The registration form of the sample resident, as a browser posts it.
 fn form(email: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -401,6 +414,54 @@ async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes(
     assert_eq!(again.code(), "invalid_token", "{}", again.text);
     assert!(again.text.contains("уже использована"), "{}", again.text);
     account_opens(&app, &email, new_password).await;
+}
+
+/// letter may well have gone, so its link is kept and works.
+#[tokio::test]
+async fn ses_failing_keeps_the_registration_and_every_link_that_may_have_gone_works() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+
+    let first = unique_email();
+    proxy.always("SES.SendEmail", Fault::Throttled);
+    let registered = app.register(&first).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    assert_eq!(registered.json()["letter_sent"], false);
+    assert!(registered.json()["message"].as_str().unwrap().contains("Войдите с паролем"), "{}", registered.text);
+    assert_eq!(app.login(&first, PASSWORD).await.code(), "email_not_confirmed");
+    proxy.clear();
+    assert_eq!(app.login(&first, PASSWORD).await.code(), "email_not_confirmed");
+    assert_eq!(confirmation_letters(&app, &first, 1).await, 1, "the letter went once SES was back");
+    path_finishes(&app, &first, PASSWORD).await;
+
+    proxy.always("SES.SendEmail", Fault::LoseAnswer);
+    let asked = app.post_json("/password/forgot", &json!({"login": first})).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    proxy.clear();
+    let token = app.reset_token(&first).await;
+    let page = app.get(&format!("/password/reset?token={token}"), "application/json", None).await;
+    assert_eq!(page.status, StatusCode::OK, "the reset link that went works: {}", page.text);
+
+    let second = unique_email();
+    proxy.always("SES.SendEmail", Fault::LoseAnswer);
+    let registered =
+        app.post_json("/register", &registration_of("100200301", "Салтыков-Щедрин Михаил Евграфович", &second)).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    assert_eq!(registered.json()["letter_sent"], false, "nothing says a letter went");
+    proxy.clear();
+    assert_eq!(confirmation_letters(&app, &second, 3).await, 3, "each try went");
+    path_finishes(&app, &second, PASSWORD).await;
+
+    let third = unique_email();
+    proxy.always("SES.SendEmail", Fault::Delay(Duration::from_secs(4)));
+    let started = Instant::now();
+    let registered = app.post_json("/register", &registration_of("100200302", "Фёдорова Алёна Петровна", &third)).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "answered in {:?}", started.elapsed());
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    assert_eq!(registered.json()["letter_sent"], false);
+    proxy.clear();
+    confirmation_letters(&app, &third, 1).await;
+    path_finishes(&app, &third, PASSWORD).await;
 }
 
 /// DynamoDB slower than the SDK waits (every answer 4 s late, the attempt

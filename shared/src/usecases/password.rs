@@ -129,6 +129,12 @@ async fn issue_and_send(
     audit::record(services, AuditEvent::ResetRequested, entry).await;
     let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
     if let Err(error) = services.mailer.send(&letter).await {
+        // No answer, or a 5xx: the letter may well have gone, so its link
+        // is the one that works (only the newest does).
+        if error.aws.outcome_unknown() {
+            tracing::error!(%error, "SES did not say whether the reset letter went; its link is kept");
+            return Ok(false);
+        }
         tracing::error!(%error, "the reset letter could not be sent");
         // The link of the letter that did go before keeps working.
         let previous = resident.reset_token_hash.as_deref();

@@ -306,7 +306,8 @@ pub async fn registration_status(
 /// The link is stored before the letter goes and removed when SES refuses
 /// it: until SES accepts the letter the token exists nowhere else, so
 /// nobody can open it, and a letter that went never carries a link that
-/// was not stored.
+/// was not stored. When SES gives no answer (or a 5xx), the letter may
+/// have gone, and the link is kept.
 pub async fn send_confirmation_letter(services: &Services, resident: &Resident, base_url: &str) -> bool {
     match try_send_confirmation_letter(services, resident, base_url).await {
         Ok(sent) => sent,
@@ -342,6 +343,12 @@ async fn try_send_confirmation_letter(
     let valid_for = std::time::Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0));
     let letter = letters::confirmation(&resident.email, &resident.account, &link, valid_for, config.identify_delay)?;
     if let Err(error) = services.mailer.send(&letter).await {
+        // No answer, or a 5xx: the letter may well have gone (its answer
+        // lost or late), so its link stays; nobody else knows the token.
+        if error.aws.outcome_unknown() {
+            tracing::error!(error = %error, "SES did not say whether the confirmation letter went; its link is kept");
+            return Ok(false);
+        }
         tracing::error!(error = %error, "SES refused the confirmation letter");
         services.store.delete_confirmation(&token.hash()).await?;
         return Ok(false);
