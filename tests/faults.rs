@@ -10,6 +10,8 @@
 //! answer, the data left behind, and that the whole path still finishes
 //! once the fault clears.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use e2e::fault_proxy::{Fault, FaultProxy, Rule};
@@ -582,4 +584,75 @@ async fn the_import_rides_out_throttling_and_reports_a_lasting_fault() {
     let report: Value =
         serde_json::from_str(&app.stack.upload_billing_bytes("second.csv", changed.into()).await.unwrap()).unwrap();
     assert_eq!(report["status"], "loaded", "{report:#}");
+}
+
+/// The JSON log lines the functions write, captured from the first call on
+/// (the log subscriber is one for the whole test binary).
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing::subscriber::set_global_default(cabinet::web::json_logs(move || writer.clone(), "info")).unwrap();
+        captured
+    })
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn lines(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A failed call is logged with AWS's error code and the request id AWS
+/// gave its answer, so ops can tell throttling from an outage and quote
+/// the id to AWS support.
+#[tokio::test]
+async fn a_failed_call_is_logged_with_awss_error_code_and_request_id() {
+    let logs = captured_logs();
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let request_ids = |operation: &str| -> Vec<String> {
+        proxy.calls().iter().filter(|c| c.operation == operation).filter_map(|c| c.request_id.clone()).collect()
+    };
+
+    proxy.always("DynamoDB.TransactWriteItems", Fault::Throttled);
+    assert_unavailable(&app.register(&unique_email()).await, "throttled registration");
+    let ids = request_ids("DynamoDB.TransactWriteItems");
+    assert_eq!(ids.len(), 3, "three attempts");
+    let lines = logs.lines();
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["aws_request_id"].as_str().is_some_and(|id| ids.iter().any(|i| i == id)))
+        .unwrap_or_else(|| panic!("no log line with the request id of {ids:?}"));
+    assert_eq!(failed["fields"]["aws_code"], "ThrottlingException", "{failed}");
+    assert_eq!(failed["fields"]["transient"], true, "{failed}");
+    assert_eq!(failed["level"], "ERROR", "{failed}");
+
+    proxy.clear();
+    proxy.always("SES.SendEmail", Fault::ServerError);
+    let registered = app.register(&unique_email()).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    let ids = request_ids("SES.SendEmail");
+    let lines = logs.lines();
+    let refused = lines
+        .iter()
+        .find(|l| l["fields"]["error"].as_str().is_some_and(|e| ids.iter().any(|id| e.contains(id.as_str()))))
+        .unwrap_or_else(|| panic!("no log line with the request id of {ids:?}"));
+    let error = refused["fields"]["error"].as_str().unwrap();
+    assert!(error.contains("AWS InternalFailure, HTTP 500, request "), "{error}");
 }
