@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 pub use local_stack::SentLetter;
 
+pub mod fault_proxy;
+
 /// The wait between confirmation and identification in these tests.
 pub const TEST_DELAY: Duration = Duration::from_secs(2);
 
@@ -49,6 +51,11 @@ impl Answer {
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL must point at moto's server: run the tests with infra/test.sh")
+}
+
+/// A fault proxy in front of the local endpoint (see [`fault_proxy`]).
+pub async fn start_fault_proxy() -> fault_proxy::FaultProxy {
+    fault_proxy::FaultProxy::start(&endpoint()).await
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -262,6 +262,17 @@ impl AwsFailure {
     }
 }
 
+impl AwsFailure {
+    /// Whether the failed call may have been carried out all the same: no
+    /// answer came in time (a timeout, a lost connection, an answer cut
+    /// short) or AWS failed (5xx) after perhaps acting. Throttling and
+    /// other refusals were not carried out.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self.code.as_deref(), Some("timeout" | "dispatch" | "response"))
+            || self.status.is_some_and(|status| status >= 500)
+    }
+}
+
 impl Unexpected {
     pub fn new(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self { context, source: Box::new(source), aws: AwsFailure::default() }
@@ -348,5 +359,22 @@ mod tests {
         let timeout: SdkError<GetItemError, HttpResponse> = SdkError::timeout_error("slow");
         assert!(Unexpected::aws("reading", timeout).is_transient());
         assert!(!Unexpected::new("mapping", std::io::Error::other("bug")).is_transient());
+    }
+
+    #[test]
+    fn only_calls_that_got_no_answer_or_a_5xx_may_have_been_carried_out() {
+        for (code, status, unknown) in [
+            ("InternalServerError", 500, true),
+            ("ServiceUnavailable", 503, true),
+            ("TooManyRequestsException", 429, false),
+            ("ThrottlingException", 400, false),
+            ("MessageRejected", 400, false),
+        ] {
+            assert_eq!(service_error(code, status).aws.outcome_unknown(), unknown, "{code}");
+        }
+        let timeout: SdkError<GetItemError, HttpResponse> = SdkError::timeout_error("slow");
+        assert!(Unexpected::aws("sending", timeout).aws.outcome_unknown());
+        assert!(!Unexpected::busy("retrying", "retries exhausted").aws.outcome_unknown());
+        assert!(!Unexpected::new("mapping", std::io::Error::other("bug")).aws.outcome_unknown());
     }
 }

@@ -113,15 +113,40 @@ pub async fn check(
     checks: &[(Limit, &str)],
     entry: Entry<'_>,
 ) -> Result<Result<(), RateLimited>, Unexpected> {
-    for (limit, subject) in checks {
-        let counted =
-            services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, clock::now()).await?;
-        if let Err(retry_after_seconds) = counted {
-            audit::record(services, AuditEvent::RateLimited, Entry { detail: Some(limit.action), ..entry }).await;
-            return Ok(Err(RateLimited { retry_after_seconds }));
+    Counted::default().check(services, checks, entry).await
+}
+
+/// The attempts one request has counted so far, to be given back together
+/// when the request then fails on our side ([`Counted::give_back`]): a
+/// fault must not use up a resident's tries.
+#[derive(Debug, Default)]
+pub struct Counted(Vec<(Limit, String)>);
+
+impl Counted {
+    /// As [`check`], keeping each attempt it counted.
+    pub async fn check(
+        &mut self,
+        services: &Services,
+        checks: &[(Limit, &str)],
+        entry: Entry<'_>,
+    ) -> Result<Result<(), RateLimited>, Unexpected> {
+        for (limit, subject) in checks {
+            let counted =
+                services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, clock::now()).await?;
+            self.0.push((*limit, (*subject).to_owned()));
+            if let Err(retry_after_seconds) = counted {
+                audit::record(services, AuditEvent::RateLimited, Entry { detail: Some(limit.action), ..entry }).await;
+                return Ok(Err(RateLimited { retry_after_seconds }));
+            }
         }
+        Ok(Ok(()))
     }
-    Ok(Ok(()))
+
+    /// Gives back every attempt counted (best effort, as [`give_back`]).
+    pub async fn give_back(self, services: &Services) {
+        let checks: Vec<(Limit, &str)> = self.0.iter().map(|(limit, subject)| (*limit, subject.as_str())).collect();
+        give_back(services, &checks).await;
+    }
 }
 
 /// Gives back attempts counted by [`check`] for a request that failed on

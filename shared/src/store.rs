@@ -357,6 +357,31 @@ impl Store {
         self
     }
 
+    /// Stores an item under a key nobody else can hold (the hash of a fresh
+    /// random token, or a record id), only if it is new. The condition
+    /// guards against a collision that does not happen, so when it fails
+    /// the item is this very call's: an attempt whose answer was lost
+    /// stored it, and the SDK sent the call again. That is success, not
+    /// an error (it was a 500 to a resident whose session was stored).
+    async fn put_new(&self, table: &str, item: Item, context: &'static str) -> Result<(), Unexpected> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                tracing::info!(context, "stored already by an attempt whose answer was lost");
+                Ok(())
+            }
+            Err(error) => Err(Unexpected::aws(context, error)),
+        }
+    }
+
     async fn get(&self, table: &str, key_name: &str, key: String) -> Result<Option<Item>, Unexpected> {
         let output = self
             .client
@@ -557,15 +582,8 @@ impl Store {
     /// working: a new letter never kills the one the resident may open first.
     #[tracing::instrument(skip_all)]
     pub async fn put_confirmation(&self, token: &TokenHash, record: &ConfirmationRecord) -> Result<(), Unexpected> {
-        self.client
-            .put_item()
-            .table_name(&self.residents_table)
-            .set_item(Some(to_item(confirmation_key(token), record)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .aws_context("storing a confirmation link")?;
-        Ok(())
+        let item = to_item(confirmation_key(token), record)?;
+        self.put_new(&self.residents_table, item, "storing a confirmation link").await
     }
 
     /// Removes a confirmation link whose letter was never sent.
@@ -851,15 +869,7 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn create_session(&self, token: &TokenHash, record: &SessionRecord) -> Result<(), Unexpected> {
-        self.client
-            .put_item()
-            .table_name(&self.residents_table)
-            .set_item(Some(to_item(session_key(token), record)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .aws_context("storing a session")?;
-        Ok(())
+        self.put_new(&self.residents_table, to_item(session_key(token), record)?, "storing a session").await
     }
 
     /// A session as stored; whether it is still live is the caller's rule
@@ -1070,15 +1080,7 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn put_device(&self, token: &TokenHash, record: &DeviceRecord) -> Result<(), Unexpected> {
-        self.client
-            .put_item()
-            .table_name(&self.residents_table)
-            .set_item(Some(to_item(device_key(token), record)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .aws_context("storing a device")?;
-        Ok(())
+        self.put_new(&self.residents_table, to_item(device_key(token), record)?, "storing a device").await
     }
 
     #[tracing::instrument(skip_all)]
@@ -1089,16 +1091,8 @@ impl Store {
     /// Stores one audit record under `key` (built by `audit.rs`).
     #[tracing::instrument(skip_all)]
     pub async fn put_audit<T: Serialize>(&self, key: String, record: &T) -> Result<(), Unexpected> {
-        self.client
-            .put_item()
-            .table_name(&self.audit_table)
-            .set_item(Some(to_item(key, record)?))
-            // Evidence: a record is never overwritten.
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .aws_context("storing an audit record")?;
-        Ok(())
+        // Evidence: a record is never overwritten.
+        self.put_new(&self.audit_table, to_item(key, record)?, "storing an audit record").await
     }
 
     /// Marks the address `email` as not taking mail (a hard bounce or a

@@ -7,7 +7,7 @@ use crate::clock;
 use crate::domain::{Email, Password, ResidentStatus, SecretToken};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
-use crate::limits::{self, Limit};
+use crate::limits::{self, Counted, Limit};
 use crate::services::Services;
 use crate::store::{EmailChangeRecord, InsertResidentError};
 use crate::usecases::answer_no_sooner_than;
@@ -25,26 +25,30 @@ pub enum AddressError {
     Unexpected(#[from] Unexpected),
 }
 
-/// Counts an attempt per source address and per login identifier.
-async fn check_limits(
+/// Counts an attempt under each `(limit, subject)`, into `counted`.
+async fn count(
     services: &Services,
-    limit: Limit,
-    login: &str,
-    requester: &Requester,
+    counted: &mut Counted,
+    checks: &[(Limit, &str)],
+    entry: Entry<'_>,
 ) -> Result<(), AddressError> {
-    let subject = limits::login_subject(login);
-    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limit, subject.as_str())];
-    let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &checks, entry)
+    counted
+        .check(services, checks, entry)
         .await?
         .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })
 }
 
-/// Gives back what [`check_limits`] counted, for a request that failed on
-/// our side.
-async fn give_back_limits(services: &Services, limit: Limit, login: &str, requester: &Requester) {
-    let subject = limits::login_subject(login);
-    limits::give_back(services, &[(limits::MAIL_PER_IP, requester.ip.as_str()), (limit, subject.as_str())]).await;
+/// `result`, after giving back the attempts it counted when it failed on
+/// our side: a fault must not use up a resident's tries.
+async fn given_back_on_fault<T>(
+    services: &Services,
+    counted: Counted,
+    result: Result<T, AddressError>,
+) -> Result<T, AddressError> {
+    if matches!(result, Err(AddressError::Unexpected(_))) {
+        counted.give_back(services).await;
+    }
+    result
 }
 
 fn login_required() -> AddressError {
@@ -67,7 +71,13 @@ pub async fn resend(
     if text::fold(login).is_empty() {
         return Err(login_required());
     }
-    check_limits(services, limits::RESEND_CONFIRMATION, login, requester).await?;
+    let mut counted = Counted::default();
+    let subject = limits::login_subject(login);
+    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::RESEND_CONFIRMATION, subject.as_str())];
+    let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
+    if let Err(error) = count(services, &mut counted, &checks, entry).await {
+        return given_back_on_fault(services, counted, Err(error)).await;
+    }
     let started = tokio::time::Instant::now();
     let resent = async {
         if let Some(resident) = find(services, login).await? {
@@ -79,11 +89,8 @@ pub async fn resend(
         Ok::<_, Unexpected>(())
     }
     .await;
-    if resent.is_err() {
-        give_back_limits(services, limits::RESEND_CONFIRMATION, login, requester).await;
-    }
     answer_no_sooner_than(started).await;
-    Ok(resent?)
+    given_back_on_fault(services, counted, resent.map_err(AddressError::from)).await
 }
 
 /// A new address a letter may go to. One under no public suffix
@@ -122,10 +129,23 @@ pub async fn change_email(
         return Err(login_required());
     }
     let email = new_address(new_email)?;
+    let mut counted = Counted::default();
+    let result = change_email_counted(services, login, password, email, base_url, requester, &mut counted).await;
+    given_back_on_fault(services, counted, result).await
+}
+
+/// [`change_email`] of a valid address, counting its attempts into `counted`.
+async fn change_email_counted(
+    services: &Services,
+    login: &str,
+    password: &str,
+    email: Email,
+    base_url: &str,
+    requester: &Requester,
+    counted: &mut Counted,
+) -> Result<EmailChanged, AddressError> {
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &[(limits::MAIL_PER_IP, requester.ip.as_str())], entry)
-        .await?
-        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    count(services, counted, &[(limits::MAIL_PER_IP, requester.ip.as_str())], entry).await?;
     let resident = find(services, login).await?;
     // The same lock, counting and audit as login; a confirmed resident gets
     // the answer of a wrong password, so this is no password oracle.
@@ -148,9 +168,7 @@ pub async fn change_email(
     }
     let mut resident = verified.accept(services).await?;
     let subject = limits::login_subject(login);
-    limits::check(services, &[(limits::CHANGE_EMAIL, subject.as_str())], entry)
-        .await?
-        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    count(services, counted, &[(limits::CHANGE_EMAIL, subject.as_str())], entry).await?;
     let taken = || {
         AddressError::Refused(vec![FieldError::field(
             Field::Email,
@@ -161,9 +179,8 @@ pub async fn change_email(
     if email != resident.email {
         // The letter to the new address counts against its mailbox: going
         // back and forth between addresses must not flood one.
-        limits::check(services, &[(limits::LETTERS_PER_MAILBOX, &limits::mailbox_subject(&email))], entry)
-            .await?
-            .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+        let mailbox = limits::mailbox_subject(&email);
+        count(services, counted, &[(limits::LETTERS_PER_MAILBOX, &mailbox)], entry).await?;
         let address_nonce = domain::new_address_nonce().context("generating an address nonce")?;
         match services
             .store
@@ -239,16 +256,30 @@ pub async fn request_email_change(
         )]));
     };
     let resident = verified.accept(services).await?;
+    let mut counted = Counted::default();
     let subject = resident.account.to_string();
-    limits::check(services, &[(limits::CHANGE_CONFIRMED_EMAIL, &subject)], entry)
-        .await?
-        .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
+    let result = async {
+        count(services, &mut counted, &[(limits::CHANGE_CONFIRMED_EMAIL, &subject)], entry).await?;
+        send_email_change(services, &resident, &email, base_url, entry).await
+    }
+    .await;
+    given_back_on_fault(services, counted, result).await
+}
+
+/// The letters of a confirmed address change (see [`request_email_change`]).
+async fn send_email_change(
+    services: &Services,
+    resident: &domain::Resident,
+    email: &Email,
+    base_url: &str,
+    entry: Entry<'_>,
+) -> Result<(String, bool), AddressError> {
     let ttl = services.config.confirmation_token_ttl;
-    let sent = if services.store.resident_by_email(&email).await?.is_some() {
+    let sent = if services.store.resident_by_email(email).await?.is_some() {
         // The asker gets the answer of a free address; only the owner of
         // the address learns, from this letter, that it is in use.
         tracing::info!("address change to an address in use");
-        match letters::email_in_use(&email, &format!("{base_url}/login")) {
+        match letters::email_in_use(email, &format!("{base_url}/login")) {
             Ok(letter) => services.mailer.send(&letter).await,
             Err(error) => Err(error),
         }
@@ -275,7 +306,7 @@ pub async fn request_email_change(
             tracing::error!(%error, "the warning to the current address could not be sent");
         }
         let link = format!("{base_url}/account/email/confirm?token={}", token.expose());
-        match letters::email_change(&email, &resident.account, &link, ttl) {
+        match letters::email_change(email, &resident.account, &link, ttl) {
             Ok(letter) => services.mailer.send(&letter).await,
             Err(error) => Err(error),
         }

@@ -13,7 +13,7 @@ use crate::domain::{
     Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password,
 };
 use crate::errors::{Context, Unexpected};
-use crate::limits::{self, RateLimited};
+use crate::limits::{self, Counted, RateLimited};
 use crate::services::Services;
 use crate::store::{DeviceRecord, LockRecord, SessionRecord};
 use crate::usecases::identify;
@@ -144,16 +144,38 @@ pub async fn known_device(
     Ok(device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)))
 }
 
+/// An attempt counted against a lock by [`admit_attempt`], with what it
+/// changed, so that an attempt a fault of ours cut short can be given back.
+struct Admitted {
+    subject: String,
+    /// The number of the attempt in a row.
+    attempt: u32,
+    before: Option<LockRecord>,
+    after: LockRecord,
+}
+
+/// Gives back an admitted attempt that a fault of ours cut short (nothing
+/// was verified, or the password was right): the record goes back to what
+/// it was, unless another attempt moved it on meanwhile. Best effort: the
+/// store may be what failed.
+async fn give_back_attempt(services: &Services, admitted: &Admitted) {
+    let before = admitted.before.unwrap_or_default();
+    if let Err(error) = services.store.swap_lock_record(&admitted.subject, Some(admitted.after.failures), &before).await
+    {
+        tracing::warn!(%error, "a login attempt cut short by a fault could not be given back");
+    }
+}
+
 /// Counts an attempt of `subject` before its password is verified, refusing
 /// it while the subject is locked. The count and the lock it would earn
 /// are written together by a compare-and-swap, so of a burst of concurrent
 /// attempts each sees the one before it: no more are verified than the lock
-/// schedule allows. Returns the number of the attempt in a row.
+/// schedule allows.
 async fn admit_attempt(
     services: &Services,
     subject: &str,
     now_ms: i64,
-) -> Result<Result<u32, RateLimited>, Unexpected> {
+) -> Result<Result<Admitted, RateLimited>, Unexpected> {
     let now_s = now_ms.div_euclid(1000);
     let forget_at = now_s.saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
     for _ in 0..MAX_SWAPS {
@@ -169,7 +191,8 @@ async fn admit_attempt(
             .map_or(0, |lock| now_ms.saturating_add(millis(lock)));
         let next = LockRecord { failures, locked_until_ms, expires_at: forget_at };
         if services.store.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
-            return Ok(Ok(failures));
+            let subject = subject.to_owned();
+            return Ok(Ok(Admitted { subject, attempt: failures, before: stored, after: next }));
         }
     }
     tracing::warn!("too many concurrent attempts on one login");
@@ -180,21 +203,38 @@ async fn admit_attempt(
 pub struct Verified {
     pub resident: Resident,
     subjects: Subjects,
-    attempt: u32,
+    /// The attempts counted for it (the visible lock's first).
+    admitted: Vec<Admitted>,
 }
 
 impl std::fmt::Debug for Verified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verified").field("attempt", &self.attempt).finish_non_exhaustive()
+        f.debug_struct("Verified").field("attempt", &self.attempt()).finish_non_exhaustive()
     }
 }
 
 impl Verified {
-    /// The attempt succeeded: the failures before it are forgotten.
+    fn attempt(&self) -> u32 {
+        self.admitted.first().map_or(0, |a| a.attempt)
+    }
+
+    /// The attempt succeeded: the failures before it are forgotten. When
+    /// that fails, the attempt is at least given back: a right password is
+    /// no failure, whatever happened to the store.
     pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
-        services.store.clear_lock(&self.subjects.visible).await?;
-        if self.subjects.silent_is_resident {
-            services.store.clear_lock(&self.subjects.silent).await?;
+        let cleared = async {
+            services.store.clear_lock(&self.subjects.visible).await?;
+            if self.subjects.silent_is_resident {
+                services.store.clear_lock(&self.subjects.silent).await?;
+            }
+            Ok::<_, Unexpected>(())
+        }
+        .await;
+        if let Err(error) = cleared {
+            for admitted in &self.admitted {
+                give_back_attempt(services, admitted).await;
+            }
+            return Err(error);
         }
         Ok(self.resident)
     }
@@ -203,7 +243,7 @@ impl Verified {
     /// was asked: answered and counted exactly like a wrong password, so the
     /// answer tells nothing about the password.
     pub async fn refuse(self, services: &Services, entry: Entry<'_>) {
-        failed(services, self.attempt, Entry { detail: Some("state"), ..entry }).await;
+        failed(services, self.attempt(), Entry { detail: Some("state"), ..entry }).await;
     }
 }
 
@@ -230,30 +270,58 @@ pub async fn check_password(
 ) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
     let subjects = subjects(services, resident.as_ref(), typed, device).await?;
     let now = now_ms();
-    let attempt = match admit_attempt(services, &subjects.visible, now).await? {
-        Ok(attempt) => attempt,
+    let visible = match admit_attempt(services, &subjects.visible, now).await? {
+        Ok(admitted) => admitted,
         Err(limited) => {
             audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
             return Ok(Err(limited));
         }
     };
-    // The resident's own lock, whichever identifier was typed (or a decoy,
-    // the same calls): past it the password is not looked at.
-    let open = admit_attempt(services, &subjects.silent, now).await?.is_ok() || !subjects.silent_is_resident;
-    let phc = resident.as_ref().filter(|_| open).map(|r| r.password_hash.clone());
+    let mut admitted = vec![visible];
+    let verdict = verify_admitted(services, resident.as_ref(), password, &subjects, now, &mut admitted).await;
+    let verified = match verdict {
+        Ok(verified) => verified,
+        // Cut short by a fault of ours before a verdict: no failure of theirs.
+        Err(error) => {
+            for attempt in &admitted {
+                give_back_attempt(services, attempt).await;
+            }
+            return Err(error);
+        }
+    };
+    match resident.filter(|_| verified) {
+        Some(resident) => Ok(Ok(Some(Verified { resident, subjects, admitted }))),
+        None => {
+            tracing::info!("login refused");
+            failed(services, admitted.first().map_or(0, |a| a.attempt), entry).await;
+            Ok(Ok(None))
+        }
+    }
+}
+
+/// Past the visible lock: the resident's own lock (whichever identifier was
+/// typed, or a decoy with the same calls), then the password. True when it
+/// is the resident's and their lock is open; the attempts counted are
+/// added to `admitted`.
+async fn verify_admitted(
+    services: &Services,
+    resident: Option<&Resident>,
+    password: Password,
+    subjects: &Subjects,
+    now: i64,
+    admitted: &mut Vec<Admitted>,
+) -> Result<bool, Unexpected> {
+    let silent = admit_attempt(services, &subjects.silent, now).await?;
+    // Past the resident's own lock the password is not looked at.
+    let open = silent.is_ok() || !subjects.silent_is_resident;
+    admitted.extend(silent.ok());
+    let phc = resident.filter(|_| open).map(|r| r.password_hash.clone());
     // The hash is verified whether or not the login exists (or is locked),
     // so all take the same time.
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
         .await
         .context("verifying a password")?;
-    match resident.filter(|_| verified && open) {
-        Some(resident) => Ok(Ok(Some(Verified { resident, subjects, attempt }))),
-        None => {
-            tracing::info!("login refused");
-            failed(services, attempt, entry).await;
-            Ok(Ok(None))
-        }
-    }
+    Ok(verified && open && resident.is_some())
 }
 
 /// Remembers this browser as one that logged in as `resident`, unless the
@@ -289,12 +357,15 @@ pub async fn login(
 ) -> Result<Session, LoginError> {
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
-    let counted = [(limits::LOGIN_PER_IP, requester.ip.as_str())];
-    limits::check(services, &counted, entry).await??;
-    let result = login_counted(services, form, base_url, previous, device, entry).await;
+    let mut counted = Counted::default();
+    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, requester.ip.as_str())], entry).await {
+        Ok(Ok(())) => login_counted(services, form, base_url, previous, device, entry).await,
+        Ok(Err(limited)) => Err(limited.into()),
+        Err(error) => Err(error.into()),
+    };
     // A fault of ours does not use up the address's tries.
     if matches!(result, Err(LoginError::Unexpected(_))) {
-        limits::give_back(services, &counted).await;
+        counted.give_back(services).await;
     }
     result
 }

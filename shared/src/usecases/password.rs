@@ -8,7 +8,7 @@ use crate::clock;
 use crate::domain::{AccountNumber, Resident, ResidentStatus, SecretToken, hash_password, parse_new_password};
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
-use crate::limits::{self, RateLimited};
+use crate::limits::{self, Counted, RateLimited};
 use crate::services::Services;
 use crate::text;
 use crate::usecases::answer_no_sooner_than;
@@ -62,14 +62,22 @@ pub async fn forgot(
     let subject = known.clone().unwrap_or_else(|| limits::login_subject(login));
     let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::PASSWORD_RESET, subject.as_str())];
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
-    limits::check(services, &checks, entry).await??;
-    let started = tokio::time::Instant::now();
-    let sent = send_reset_link(services, login, base_url, requester, known.is_some()).await;
-    // A fault of ours does not use up the tries.
+    let mut counted = Counted::default();
+    let limited = counted.check(services, &checks, entry).await;
+    let sent = match limited {
+        Ok(Ok(())) => {
+            let started = tokio::time::Instant::now();
+            let sent = send_reset_link(services, login, base_url, requester, known.is_some()).await;
+            answer_no_sooner_than(started).await;
+            sent
+        }
+        Ok(Err(limited)) => Err(limited.into()),
+        Err(error) => Err(error.into()),
+    };
+    // A fault of ours does not use up the resident's tries.
     if matches!(sent, Err(ResetError::Unexpected(_))) {
-        limits::give_back(services, &checks).await;
+        counted.give_back(services).await;
     }
-    answer_no_sooner_than(started).await;
     sent
 }
 
@@ -95,25 +103,45 @@ async fn send_reset_link(
     {
         return Ok(());
     }
+    let sent = issue_and_send(services, &resident, base_url, requester).await;
+    // A letter that did not go does not count against the mailbox.
+    if !known_device && !matches!(sent, Ok(true)) {
+        if let Err(error) = limits::give_back_letter(services, &resident.email).await {
+            tracing::warn!(%error, "a letter that did not go could not be given back");
+        }
+    }
+    sent.map(|_| ())
+}
+
+/// Issues a reset link and sends it; true when the letter went.
+async fn issue_and_send(
+    services: &Services,
+    resident: &Resident,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<bool, ResetError> {
     let token = SecretToken::generate().context("generating a reset token")?;
     let ttl = services.config.password_reset_ttl;
     if !services.store.issue_reset_token(&resident.account, &token.hash(), clock::now() + ttl).await? {
-        return Ok(());
+        return Ok(false);
     }
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetRequested, entry).await;
     let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
     if let Err(error) = services.mailer.send(&letter).await {
+        // No answer, or a 5xx: the letter may well have gone, so its link
+        // is the one that works (only the newest does).
+        if error.aws.outcome_unknown() {
+            tracing::error!(%error, "SES did not say whether the reset letter went; its link is kept");
+            return Ok(false);
+        }
         tracing::error!(%error, "the reset letter could not be sent");
         // The link of the letter that did go before keeps working.
         let previous = resident.reset_token_hash.as_deref();
         services.store.restore_reset_token(&resident.account, &token.hash(), previous).await?;
-        // A letter that did not go does not count against the mailbox.
-        if !known_device {
-            limits::give_back_letter(services, &resident.email).await?;
-        }
+        return Ok(false);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The resident a reset link belongs to, if the link still works.

@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
 use crate::letters;
-use crate::limits::{self, RateLimited};
+use crate::limits::{self, Counted, RateLimited};
 use crate::services::Services;
 use crate::store::{ConfirmationRecord, InsertResidentError};
 use crate::usecases::identify;
@@ -141,24 +141,33 @@ pub async fn register(
     base_url: &str,
     requester: &Requester,
 ) -> Result<Registered, RegisterError> {
+    let mut counted = Counted::default();
+    let result = register_counting(services, form, base_url, requester, &mut counted).await;
+    // A fault of ours does not use up the tries of the address or the account.
+    if matches!(result, Err(RegisterError::Unexpected(_))) {
+        counted.give_back(services).await;
+    }
+    result
+}
+
+/// Registration, counting its attempts into `counted`.
+async fn register_counting(
+    services: &Services,
+    form: &RegistrationForm,
+    base_url: &str,
+    requester: &Requester,
+    counted: &mut Counted,
+) -> Result<Registered, RegisterError> {
     let entry = Entry { requester: Some(requester), ..Entry::default() };
-    limits::check(services, &[(limits::REGISTER_PER_IP, &requester.ip)], entry).await??;
+    counted.check(services, &[(limits::REGISTER_PER_IP, &requester.ip)], entry).await??;
     let registration = match NewRegistration::parse(form) {
         Ok(registration) => registration,
         Err(errors) => return Err(RegisterError::Refused(errors)),
     };
     tracing::Span::current().record("account", registration.account.as_str());
     let entry = Entry { account: Some(&registration.account), ..entry };
-    let counted = [
-        (limits::REGISTER_PER_IP, requester.ip.as_str()),
-        (limits::REGISTER_PER_ACCOUNT, registration.account.as_str()),
-    ];
-    limits::check(services, &counted[1..], entry).await??;
-    let result = register_counted(services, &registration, base_url, requester, entry).await;
-    if matches!(result, Err(RegisterError::Unexpected(_))) {
-        limits::give_back(services, &counted).await;
-    }
-    result
+    counted.check(services, &[(limits::REGISTER_PER_ACCOUNT, registration.account.as_str())], entry).await??;
+    register_counted(services, &registration, base_url, requester, entry).await
 }
 
 /// Registration once its attempt is counted.
@@ -297,7 +306,8 @@ pub async fn registration_status(
 /// The link is stored before the letter goes and removed when SES refuses
 /// it: until SES accepts the letter the token exists nowhere else, so
 /// nobody can open it, and a letter that went never carries a link that
-/// was not stored.
+/// was not stored. When SES gives no answer (or a 5xx), the letter may
+/// have gone, and the link is kept.
 pub async fn send_confirmation_letter(services: &Services, resident: &Resident, base_url: &str) -> bool {
     match try_send_confirmation_letter(services, resident, base_url).await {
         Ok(sent) => sent,
@@ -333,6 +343,12 @@ async fn try_send_confirmation_letter(
     let valid_for = std::time::Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0));
     let letter = letters::confirmation(&resident.email, &resident.account, &link, valid_for, config.identify_delay)?;
     if let Err(error) = services.mailer.send(&letter).await {
+        // No answer, or a 5xx: the letter may well have gone (its answer
+        // lost or late), so its link stays; nobody else knows the token.
+        if error.aws.outcome_unknown() {
+            tracing::error!(error = %error, "SES did not say whether the confirmation letter went; its link is kept");
+            return Ok(false);
+        }
         tracing::error!(error = %error, "SES refused the confirmation letter");
         services.store.delete_confirmation(&token.hash()).await?;
         return Ok(false);
