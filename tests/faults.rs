@@ -200,11 +200,7 @@ async fn a_registration_under_a_lasting_fault_stores_nothing_and_goes_through_on
 /// An active resident's use cases under a lasting fault: the account page,
 /// a reset link, a new password and login each answer 503 while it lasts,
 /// keep the session and the links working, and use up neither the reset
-/// letters (3 per 15 min) nor the login lock (locked after 5 failures):
-/// A resident waiting for the letter, under a lasting fault: asking for it
-/// again (3 per 15 min) and correcting the address (5 per hour, letters to
-/// one mailbox 6 per hour, under the login lock) answer 503 while it lasts
-/// and use up none of those tries; once it clears, each works at the
+/// letters (3 per 15 min) nor the login lock (locked after 5 failures);
 /// once the fault clears, each works at the first try.
 #[tokio::test]
 async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
@@ -251,7 +247,11 @@ async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
     account_opens(&app, &email, new_password).await;
 }
 
-/// first try and the path finishes at the corrected address.
+/// A resident waiting for the letter, under a lasting fault: asking for it
+/// again (3 per 15 min) and correcting the address (5 per hour, letters to
+/// one mailbox 6 per hour, under the login lock) answer 503 while it lasts
+/// and use up none of those tries; once it clears, each works at the first
+/// try and the path finishes at the corrected address.
 #[tokio::test]
 async fn a_resident_waiting_for_the_letter_under_a_lasting_fault_uses_up_nothing() {
     let proxy = start_fault_proxy().await;
@@ -356,11 +356,7 @@ async fn two_failures_then_success_at_every_step_go_unnoticed() {
 /// gets a 503, and trying again gives a clear answer from which the path
 /// goes on: "already registered", then login sends the letter; the link
 /// confirms (the job queued twice identifies once); "link already used",
-/// and the new password works. Lost once, the SDK's retry of a conditional
-/// SES failing at registration. Throttled for good: the registration is
-/// kept, the resident told the letter did not go, and logging in sends it
-/// once SES is back. Its answer lost, or later than the SDK waits: the
-/// write finds its own item and the resident notices nothing.
+/// and the new password works.
 #[tokio::test]
 async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes() {
     let proxy = start_fault_proxy().await;
@@ -409,6 +405,9 @@ async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes(
     account_opens(&app, &email, new_password).await;
 }
 
+/// SES failing at registration. Throttled for good: the registration is
+/// kept, the resident told the letter did not go, and logging in sends it
+/// once SES is back. Its answer lost, or later than the SDK waits: the
 /// letter may well have gone, so its link is kept and works.
 #[tokio::test]
 async fn ses_failing_keeps_the_registration_and_every_link_that_may_have_gone_works() {
