@@ -10,8 +10,6 @@
 //! answer, the data left behind, and that the whole path still finishes
 //! once the fault clears.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use e2e::fault_proxy::{Fault, FaultProxy, Rule};
@@ -574,38 +572,6 @@ async fn the_import_rides_out_throttling_and_reports_a_lasting_fault() {
     let report: Value =
         serde_json::from_str(&app.stack.upload_billing_bytes("second.csv", changed.into()).await.unwrap()).unwrap();
     assert_eq!(report["status"], "loaded", "{report:#}");
-}
-
-/// The JSON log lines the functions write, captured from the first call on
-/// (the log subscriber is one for the whole test binary).
-fn captured_logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        tracing::subscriber::set_global_default(cabinet::web::json_logs(move || writer.clone(), "info")).unwrap();
-        captured
-    })
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// A failed call is logged with AWS's error code and the request id AWS

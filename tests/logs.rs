@@ -4,32 +4,15 @@
 //! lines), hold no password, token, name, phone or e-mail address in clear.
 //! One test in its own binary: it owns the process-wide log subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use e2e::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_full_flow_logs_no_personal_data_or_secrets() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(cabinet::web::json_logs(move || writer.clone(), "info")).unwrap();
+    let captured = captured_logs();
 
     let app = spawn_app().await;
     let email = unique_email();
@@ -58,7 +41,7 @@ async fn a_full_flow_logs_no_personal_data_or_secrets() {
     app.stack.send_to_queue("MailEventsQueue", &bounce.to_string()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))

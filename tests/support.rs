@@ -355,3 +355,42 @@ pub fn xlsx(rows: &[Vec<&str>]) -> Vec<u8> {
     archive.finish().expect("a zip file");
     buffer.into_inner()
 }
+
+/// The JSON log lines the functions write in this test binary, captured
+/// from the first call on (the log subscriber is one for the whole
+/// process).
+pub fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = CapturedLogs::default();
+        let writer = captured.clone();
+        tracing::subscriber::set_global_default(cabinet::web::json_logs(move || writer.clone(), "info"))
+            .expect("the only log subscriber of this test binary");
+        captured
+    })
+}
+
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("the log buffer").clone()).expect("UTF-8 logs")
+    }
+
+    /// Every JSON line written so far.
+    pub fn lines(&self) -> Vec<Value> {
+        self.text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("the log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
