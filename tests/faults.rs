@@ -253,11 +253,13 @@ async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
 
     // Six logins while the resident's own lock cannot be read: none of
     // them is a failure of the resident's.
+    let logins = hits(&app, "login-ip", "127.0.0.1").await;
     proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("LOCK#resident:"));
     for _ in 0..6 {
         assert_unavailable(&app.login(&email, new_password).await, "login");
     }
     proxy.clear();
+    assert_eq!(hits(&app, "login-ip", "127.0.0.1").await, logins, "the address's logins were given back");
     account_opens(&app, &email, new_password).await;
 }
 
@@ -603,8 +605,8 @@ async fn the_cabinet_is_open_letter_goes_once_when_its_claims_answer_is_lost() {
     assert_eq!(opened, 1, "one letter says the cabinet is open");
 }
 
-/// The billing import: throttled and failing twice per call it loads
-/// everything; unable to read the file for good, it ends in an
+/// The billing import: throttled (S3 `SlowDown`, DynamoDB) and failing
+/// twice per call it loads everything; unable to read the file for good, it ends in an
 /// `import_failed` report and changes nothing; uploaded again once the
 /// fault clears, the file loads.
 #[tokio::test]
@@ -613,13 +615,15 @@ async fn the_import_rides_out_throttling_and_reports_a_lasting_fault() {
     let app = app_behind(&proxy).await;
     let file = "Лицевой счёт;ФИО;Адрес;Сальдо\n600001;Кузнецов Андрей Викторович;г. Москва, ул. Лесная, д. 1;10,00\n";
 
+    proxy.next(2, "S3.GetObject", Fault::Throttled);
     proxy.next(2, "DynamoDB.BatchGetItem", Fault::ServerError);
     proxy.next(2, "DynamoDB.BatchWriteItem", Fault::Throttled);
     let report: Value =
         serde_json::from_str(&app.stack.upload_billing_bytes("first.csv", file.into()).await.unwrap()).unwrap();
     assert_eq!(report["status"], "loaded", "{report:#}");
     assert_eq!(report["loaded"], 1, "{report:#}");
-    assert_eq!((proxy.faulted("DynamoDB.BatchGetItem"), proxy.faulted("DynamoDB.BatchWriteItem")), (2, 2));
+    let faulted = ["S3.GetObject", "DynamoDB.BatchGetItem", "DynamoDB.BatchWriteItem"].map(|o| proxy.faulted(o));
+    assert_eq!(faulted, [2, 2, 2]);
 
     let changed = file.replace("600001", "600002");
     proxy.always("S3.GetObject", Fault::ServerError);
