@@ -804,19 +804,20 @@ impl Store {
         Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
     }
 
-    /// Gives back one attempt counted by [`Store::count_attempt`] in the
-    /// same window (an attempt that turned out not to count, such as a name
-    /// check that matched).
+    /// Gives back one attempt counted by [`Store::count_attempt`] at
+    /// `counted_at`, in that window (an attempt that turned out not to
+    /// count, such as a name check that matched, or a request that failed
+    /// on our side).
     #[tracing::instrument(skip_all, fields(action))]
     pub async fn refund_attempt(
         &self,
         action: &str,
         subject: &str,
         window: std::time::Duration,
-        now: OffsetDateTime,
+        counted_at: OffsetDateTime,
     ) -> Result<(), Unexpected> {
         let window_seconds = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
-        let start = now.unix_timestamp() - now.unix_timestamp().rem_euclid(window_seconds);
+        let start = counted_at.unix_timestamp() - counted_at.unix_timestamp().rem_euclid(window_seconds);
         let result = self
             .client
             .update_item()
@@ -830,7 +831,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            // A new window began meanwhile: nothing to give back.
+            // None left in that window (its item gone, or given back already).
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(error) => Err(Unexpected::aws("giving back an attempt", error)),
         }
