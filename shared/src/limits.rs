@@ -120,7 +120,7 @@ pub async fn check(
 /// when the request then fails on our side ([`Counted::give_back`]): a
 /// fault must not use up a resident's tries.
 #[derive(Debug, Default)]
-pub struct Counted(Vec<(Limit, String)>);
+pub struct Counted(Vec<(Limit, String, time::OffsetDateTime)>);
 
 impl Counted {
     /// As [`check`], keeping each attempt it counted.
@@ -131,9 +131,10 @@ impl Counted {
         entry: Entry<'_>,
     ) -> Result<Result<(), RateLimited>, Unexpected> {
         for (limit, subject) in checks {
+            let now = clock::now();
             let counted =
-                services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, clock::now()).await?;
-            self.0.push((*limit, (*subject).to_owned()));
+                services.store.count_attempt(limit.action, subject, limit.window, limit.attempts, now).await?;
+            self.0.push((*limit, (*subject).to_owned(), now));
             if let Err(retry_after_seconds) = counted {
                 audit::record(services, AuditEvent::RateLimited, Entry { detail: Some(limit.action), ..entry }).await;
                 return Ok(Err(RateLimited { retry_after_seconds }));
@@ -142,20 +143,14 @@ impl Counted {
         Ok(Ok(()))
     }
 
-    /// Gives back every attempt counted (best effort, as [`give_back`]).
+    /// Gives back every attempt counted, each to the window it was counted
+    /// in (that window may have ended meanwhile). Best effort: the store may
+    /// be what failed.
     pub async fn give_back(self, services: &Services) {
-        let checks: Vec<(Limit, &str)> = self.0.iter().map(|(limit, subject)| (*limit, subject.as_str())).collect();
-        give_back(services, &checks).await;
-    }
-}
-
-/// Gives back attempts counted by [`check`] for a request that failed on
-/// our side: a fault must not use up a resident's tries. Best effort (the
-/// store may be what failed).
-pub async fn give_back(services: &Services, checks: &[(Limit, &str)]) {
-    for (limit, subject) in checks {
-        if let Err(error) = services.store.refund_attempt(limit.action, subject, limit.window, clock::now()).await {
-            tracing::warn!(error = %error, action = limit.action, "an attempt could not be given back");
+        for (limit, subject, at) in self.0 {
+            if let Err(error) = services.store.refund_attempt(limit.action, &subject, limit.window, at).await {
+                tracing::warn!(error = %error, action = limit.action, "an attempt could not be given back");
+            }
         }
     }
 }

@@ -510,7 +510,7 @@ impl Store {
                 "#status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
             )
             .update_expression(
-                "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_claimed_at, outcome_letter_sent_at, outcome_letter_at, identified_at, rejection_reason",
+                "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_claimed_at, outcome_letter_claim, outcome_letter_sent_at, outcome_letter_at, identified_at, rejection_reason",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s(ResidentStatus::Active.as_str()))
@@ -701,6 +701,10 @@ impl Store {
     /// than `stale_after` can be taken again: its sender died, or failed and
     /// could not give it back ([`Store::release_outcome_letter`]), and the
     /// letter must not be lost.
+    ///
+    /// Each claim carries an id of its own: when the condition fails, the
+    /// claim found may be this very call's, taken by an attempt whose
+    /// answer was lost (the SDK sent the call again), and then it is ours.
     #[tracing::instrument(skip_all)]
     pub async fn claim_outcome_letter(
         &self,
@@ -709,6 +713,7 @@ impl Store {
         stale_after: std::time::Duration,
     ) -> Result<bool, Unexpected> {
         let stale = at.unix_timestamp().saturating_sub(i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX));
+        let claim = uuid::Uuid::new_v4().simple().to_string();
         let result = self
             .client
             .update_item()
@@ -717,12 +722,20 @@ impl Store {
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(outcome_letter_sent_at) AND (attribute_not_exists(outcome_letter_claimed_at) OR outcome_letter_claimed_at < :stale)",
             )
-            .update_expression("SET outcome_letter_claimed_at = :at")
+            .update_expression("SET outcome_letter_claimed_at = :at, outcome_letter_claim = :claim")
             .expression_attribute_values(":at", n(at.unix_timestamp()))
             .expression_attribute_values(":stale", n(stale))
+            .expression_attribute_values(":claim", s(claim.as_str()))
             .send()
             .await;
-        applied(result, "claiming the identification letter")
+        if applied(result, "claiming the identification letter")? {
+            return Ok(true);
+        }
+        let Some(item) = self.get(&self.residents_table, "pk", resident_key(account)).await? else {
+            return Ok(false);
+        };
+        let ours = item.get("outcome_letter_claim").and_then(|c| c.as_s().ok()).is_some_and(|c| *c == claim);
+        Ok(ours && !item.contains_key("outcome_letter_sent_at"))
     }
 
     /// The "identified" letter went: no claim is taken again.
@@ -750,7 +763,7 @@ impl Store {
             .update_item()
             .table_name(&self.residents_table)
             .key("pk", pk(resident_key(account)))
-            .update_expression("REMOVE outcome_letter_claimed_at")
+            .update_expression("REMOVE outcome_letter_claimed_at, outcome_letter_claim")
             .send()
             .await
             .aws_context("releasing the identification letter")?;
@@ -791,19 +804,20 @@ impl Store {
         Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
     }
 
-    /// Gives back one attempt counted by [`Store::count_attempt`] in the
-    /// same window (an attempt that turned out not to count, such as a name
-    /// check that matched).
+    /// Gives back one attempt counted by [`Store::count_attempt`] at
+    /// `counted_at`, in that window (an attempt that turned out not to
+    /// count, such as a name check that matched, or a request that failed
+    /// on our side).
     #[tracing::instrument(skip_all, fields(action))]
     pub async fn refund_attempt(
         &self,
         action: &str,
         subject: &str,
         window: std::time::Duration,
-        now: OffsetDateTime,
+        counted_at: OffsetDateTime,
     ) -> Result<(), Unexpected> {
         let window_seconds = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
-        let start = now.unix_timestamp() - now.unix_timestamp().rem_euclid(window_seconds);
+        let start = counted_at.unix_timestamp() - counted_at.unix_timestamp().rem_euclid(window_seconds);
         let result = self
             .client
             .update_item()
@@ -817,7 +831,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            // A new window began meanwhile: nothing to give back.
+            // None left in that window (its item gone, or given back already).
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(error) => Err(Unexpected::aws("giving back an attempt", error)),
         }

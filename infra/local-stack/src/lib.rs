@@ -68,6 +68,11 @@ pub struct Options {
     /// AWS ([`cabinet::services::lambda_timeouts`]), since one moto serves
     /// every test at once on two cores.
     pub timeouts: aws_config::timeout::TimeoutConfig,
+    /// How long an HTTP request may take before it is answered 503, as in
+    /// Lambda, where `web::run_http` gives each request the function's
+    /// deadline less a margin; `None`: no limit (the default, since one
+    /// moto serves every test at once).
+    pub request_budget: Option<Duration>,
 }
 
 impl Options {
@@ -86,6 +91,7 @@ impl Options {
                 .operation_attempt_timeout(Duration::from_secs(20))
                 .operation_timeout(Duration::from_secs(60))
                 .build(),
+            request_budget: None,
         }
     }
 }
@@ -253,6 +259,7 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
             endpoint: options.endpoint.clone(),
             http: http.clone(),
             domain: url.trim_start_matches("http://").to_owned(),
+            budget: options.request_budget,
         },
     )));
     for subscription in &template.subscriptions {

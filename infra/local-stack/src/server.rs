@@ -34,6 +34,9 @@ pub struct State {
     pub http: reqwest::Client,
     /// `host:port` the stack listens on: API Gateway's `domainName`.
     pub domain: String,
+    /// How long a request may take before it is answered 503 (see
+    /// `Options::request_budget`).
+    pub budget: Option<std::time::Duration>,
 }
 
 /// API Gateway's payload limit.
@@ -124,17 +127,25 @@ async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Res
         return web::not_found(face);
     };
     let services = state.functions.get(&route.binary).unwrap_or(&state.services);
-    match route.binary.as_str() {
-        "register" => register::handle(services, request).await,
-        "confirm-email" => confirm_email::handle(services, request).await,
-        "login" => login::handle(services, request).await,
-        "password" => password::handle(services, request).await,
-        "account" => account::handle(services, request).await,
-        "pages" => pages::handle(services, request).await,
-        other => {
-            tracing::error!(function = other, "no local handler for this function");
-            web::errors(face, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]))
+    let handled = async {
+        match route.binary.as_str() {
+            "register" => register::handle(services, request).await,
+            "confirm-email" => confirm_email::handle(services, request).await,
+            "login" => login::handle(services, request).await,
+            "password" => password::handle(services, request).await,
+            "account" => account::handle(services, request).await,
+            "pages" => pages::handle(services, request).await,
+            other => {
+                tracing::error!(function = other, "no local handler for this function");
+                let body = ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]);
+                web::errors(face, &body)
+            }
         }
+    };
+    // What the Lambda runtime's deadline does through `web::run_http`.
+    match state.budget {
+        Some(budget) => web::answer_within(budget, face, handled).await,
+        None => handled.await,
     }
 }
 
