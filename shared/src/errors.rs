@@ -39,6 +39,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     CrossSiteRequest,
     NotFound,
+    /// A known path asked with a method it does not serve.
+    MethodNotAllowed,
     /// AWS throttled, failed or timed out: try again in `Retry-After` seconds.
     Unavailable,
     Internal,
@@ -141,6 +143,7 @@ impl FieldError {
             ErrorCode::RateLimited | ErrorCode::RegistrationPaused => 429,
             ErrorCode::CrossSiteRequest => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::ExpiredToken | ErrorCode::AddressChanged | ErrorCode::RegistrationExpired => 410,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::PayloadTooLarge => 413,

@@ -4,7 +4,6 @@
 //! `GET /account/email/cancel?token=...` the "not me" link sent to the old
 //! address.
 
-use cabinet::Services;
 use cabinet::clock;
 use cabinet::domain::{AddressForm, BalanceLine};
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
@@ -14,9 +13,9 @@ use cabinet::usecases::address::{
 };
 use cabinet::usecases::login::session_resident;
 use cabinet::web::pages::{AccountPage, MessagePage};
+use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, RequestExt, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -32,18 +31,12 @@ struct AccountJson {
     email_undeliverable: Option<String>,
 }
 
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = match web::admit(&services.config, &request) {
-        Ok(face) => face,
-        Err(refused) => return refused,
-    };
-    match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/account") => show(services, &request, face).await,
-        (Method::POST, "/account/email") => change_email(services, &request, face).await,
-        (Method::GET, "/account/email/confirm") => confirm_change(services, &request, face).await,
-        (Method::GET, "/account/email/cancel") => cancel_change(services, &request, face).await,
-        _ => web::method_not_allowed(face),
-    }
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/account", show)
+        .post("/account/email", change_email)
+        .get("/account/email/confirm", confirm_change)
+        .get("/account/email/cancel", cancel_change)
 }
 
 fn not_authenticated(face: Face) -> Response<Body> {
@@ -79,7 +72,8 @@ fn back_to_account(
     }
 }
 
-async fn change_email(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn change_email(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: AddressForm = match web::read_body(request) {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),
@@ -117,7 +111,8 @@ async fn change_email(services: &Services, request: &Request, face: Face) -> Res
     }
 }
 
-async fn confirm_change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn confirm_change(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     let refused = |code, message: &str| {
         let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
@@ -145,7 +140,8 @@ async fn confirm_change(services: &Services, request: &Request, face: Face) -> R
     }
 }
 
-async fn cancel_change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn cancel_change(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     let refused = |code, message: &str| {
         let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
@@ -179,7 +175,8 @@ async fn cancel_change(services: &Services, request: &Request, face: Face) -> Re
     }
 }
 
-async fn show(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn show(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     match view(services, web::cookie(request, SESSION_COOKIE)).await {
         Ok(account) => answer(face, account),
         Err(AccountError::NotAuthenticated) => not_authenticated(face),

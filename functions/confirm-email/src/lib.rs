@@ -2,17 +2,16 @@
 //! page a resident can return to for the stage and ready time);
 //! `POST /confirm/resend`: the letter again.
 
-use cabinet::Services;
 use cabinet::domain::AddressForm;
 use cabinet::domain::ResidentStatus;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::address::{AddressError, resend};
 use cabinet::usecases::confirm::{ConfirmError, Confirmed, confirm};
 use cabinet::web::pages::{ConfirmedPage, MessagePage};
+use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, Face};
 use cabinet::{clock, letters};
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, RequestExt, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -23,20 +22,15 @@ struct ConfirmedJson {
     already_confirmed: bool,
 }
 
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = match web::admit(&services.config, &request) {
-        Ok(face) => face,
-        Err(refused) => return refused,
-    };
-    if request.method() == Method::POST && request.uri().path() == "/confirm/resend" {
-        return resend_letter(services, &request, face).await;
-    }
-    if request.method() != Method::GET {
-        return web::method_not_allowed(face);
-    }
+pub fn routes() -> Routes {
+    Routes::new().get("/confirm", confirm_link).post("/confirm/resend", resend_letter)
+}
+
+async fn confirm_link(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
-    let base_url = web::base_url(&services.config, &request);
-    match confirm(services, &token, &base_url, &web::requester(&request)).await {
+    let base_url = web::base_url(&services.config, request);
+    match confirm(services, &token, &base_url, &web::requester(request)).await {
         Ok(Confirmed::Now { ready_at }) => answer(face, ResidentStatus::AwaitingIdentification, Some(ready_at), false),
         Ok(Confirmed::Already { status, ready_at }) => answer(face, status, ready_at, true),
         Err(ConfirmError::InvalidToken) => link_refused(
@@ -105,7 +99,8 @@ fn link_refused(face: Face, code: ErrorCode, message: &str, page: (&str, (&str, 
 
 /// `POST /confirm/resend`: the letter again, without telling whether the
 /// login exists.
-async fn resend_letter(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn resend_letter(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: AddressForm = match web::read_body(request) {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),

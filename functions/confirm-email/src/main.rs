@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cabinet::web::run_http(confirm_email::handle).await
+    cabinet::web::run_http(confirm_email::routes).await
 }

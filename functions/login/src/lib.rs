@@ -1,31 +1,25 @@
 //! `GET /login` shows the form, `POST /login` logs in, `POST /logout` ends
 //! the session; `GET /` leads to the login page.
 
-use cabinet::Services;
 use cabinet::clock;
 use cabinet::domain::LoginForm;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::login::{DEVICE_LIFETIME, LoginError, login, logout};
 use cabinet::web::pages::LoginPage;
+use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = match web::admit(&services.config, &request) {
-        Ok(face) => face,
-        Err(refused) => return refused,
-    };
-    match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/") => web::redirect("/login"),
-        (Method::GET, _) => web::html(200, &LoginPage::default()),
-        (Method::POST, "/logout") => end_session(services, &request, face).await,
-        (Method::POST, _) => submit(services, &request, face).await,
-        _ => web::method_not_allowed(face),
-    }
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", |_: Incoming| async { web::redirect("/login") })
+        .get("/login", |_: Incoming| async { web::html(200, &LoginPage::default()) })
+        .post("/login", submit)
+        .post("/logout", end_session)
 }
 
-async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn submit(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: LoginForm = match web::read_form(request) {
         Ok((form, problems)) if problems.is_empty() => form,
         Ok((form, problems)) => {
@@ -127,7 +121,8 @@ fn refusal(error: &LoginError) -> ErrorBody {
     }
 }
 
-async fn end_session(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn end_session(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     if let Some(token) = web::cookie(request, SESSION_COOKIE) {
         if let Err(error) = logout(services, token, &web::requester(request)).await {
             return web::internal_error(face, &error);

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cabinet::web::run_http(login::handle).await
+    cabinet::web::run_http(login::routes).await
 }

@@ -1,25 +1,34 @@
 //! Static pages and assets: help, the personal data policy, the script that
 //! enhances the pages, the icon, and the 404 page for any other address.
 
-use cabinet::Services;
 use cabinet::web::pages::{HelpPage, PRIVACY_POLICY_VERSION, PrivacyPage};
-use cabinet::web::{self, Face};
+use cabinet::web::routes::{Incoming, Routes};
+use cabinet::web::{self};
 use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
 const APP_JS: &str = include_str!("../../../shared/static/app.js");
 const FAVICON: &str = include_str!("../../../shared/static/favicon.svg");
 
-pub async fn handle(_services: &Services, request: Request) -> Response<Body> {
-    let face = Face::of(&request);
-    if request.method() != Method::GET {
-        return web::not_found(face);
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/help", |_: Incoming| async { web::html(200, &HelpPage) })
+        .get("/privacy", |_: Incoming| async { web::html(200, &PrivacyPage { version: PRIVACY_POLICY_VERSION }) })
+        .get("/static/app.js", |_: Incoming| async { web::asset("text/javascript; charset=utf-8", APP_JS) })
+        .get("/favicon.svg", |_: Incoming| async { icon() })
+        .default_route(anything_else)
+}
+
+fn icon() -> Response<Body> {
+    web::asset("image/svg+xml", FAVICON)
+}
+
+/// API Gateway's `$default` route: the icon browsers ask for by their own
+/// name, and the 404 page for every other address.
+async fn anything_else(incoming: Incoming) -> Response<Body> {
+    let (_, request, face) = incoming.parts();
+    if request.method() == Method::GET && request.uri().path() == "/favicon.ico" {
+        return icon();
     }
-    match request.uri().path() {
-        "/help" => web::html(200, &HelpPage),
-        "/privacy" => web::html(200, &PrivacyPage { version: PRIVACY_POLICY_VERSION }),
-        "/static/app.js" => web::asset("text/javascript; charset=utf-8", APP_JS),
-        "/favicon.svg" | "/favicon.ico" => web::asset("image/svg+xml", FAVICON),
-        _ => web::not_found(face),
-    }
+    web::not_found(face)
 }

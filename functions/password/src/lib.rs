@@ -8,33 +8,30 @@ use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::letters::human_duration;
 use cabinet::usecases::password::{ResetError, forgot, reset, reset_target};
 use cabinet::web::pages::{ForgotPage, MessagePage, ResetPage};
+use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face};
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, RequestExt, Response};
 
 const SENT: &str = "Если этот e-mail или лицевой счёт зарегистрирован и адрес подтверждён, мы отправили на него письмо со ссылкой для смены пароля. Проверьте и папку «Спам». Если письмо не пришло за 10 минут, проверьте, с каким адресом или номером счёта вы регистрировались.";
 
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = match web::admit(&services.config, &request) {
-        Ok(face) => face,
-        Err(refused) => return refused,
-    };
-    match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/password/forgot") => {
-            web::html(200, &ForgotPage { valid_for: valid_for(services), ..ForgotPage::default() })
-        }
-        (Method::POST, "/password/forgot") => request_link(services, &request, face).await,
-        (Method::GET, _) => show_reset_form(services, &request, face).await,
-        (Method::POST, _) => set_password(services, &request, face).await,
-        _ => web::method_not_allowed(face),
-    }
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/password/forgot", show_forgot_form)
+        .post("/password/forgot", request_link)
+        .get("/password/reset", show_reset_form)
+        .post("/password/reset", set_password)
+}
+
+async fn show_forgot_form(incoming: Incoming) -> Response<Body> {
+    web::html(200, &ForgotPage { valid_for: valid_for(&incoming.services), ..ForgotPage::default() })
 }
 
 fn valid_for(services: &Services) -> String {
     human_duration(services.config.password_reset_ttl)
 }
 
-async fn request_link(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn request_link(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: AddressForm = match web::read_body(request) {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),
@@ -51,7 +48,8 @@ async fn request_link(services: &Services, request: &Request, face: Face) -> Res
     }
 }
 
-async fn show_reset_form(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn show_reset_form(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     match reset_target(services, &token).await {
         Ok(resident) => match face {
@@ -64,7 +62,8 @@ async fn show_reset_form(services: &Services, request: &Request, face: Face) -> 
     }
 }
 
-async fn set_password(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn set_password(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: ResetForm = match web::read_body(request) {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),

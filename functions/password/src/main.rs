@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cabinet::web::run_http(password::handle).await
+    cabinet::web::run_http(password::routes).await
 }

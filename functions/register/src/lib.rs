@@ -3,16 +3,15 @@
 //! registration is; `POST /email` corrects the address before it is
 //! confirmed.
 
-use cabinet::Services;
 use cabinet::clock;
 use cabinet::domain::{AddressForm, NewRegistration, RegistrationForm, ResidentStatus};
 use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
 use cabinet::usecases::address::{AddressError, change_email};
 use cabinet::usecases::register::{RegisterError, Registered, register, registration_status};
 use cabinet::web::pages::{CheckMailPage, MessagePage, RegisterPage, StatusPage};
+use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, Face, REGISTRATION_COOKIE};
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -25,21 +24,16 @@ struct RegisteredJson {
     message: &'static str,
 }
 
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let face = match web::admit(&services.config, &request) {
-        Ok(face) => face,
-        Err(refused) => return refused,
-    };
-    match *request.method() {
-        Method::GET if request.uri().path() == "/register/status" => status(services, &request, face).await,
-        Method::GET => web::html(200, &RegisterPage::default()),
-        Method::POST if request.uri().path() == "/email" => change(services, &request, face).await,
-        Method::POST => submit(services, &request, face).await,
-        _ => web::method_not_allowed(face),
-    }
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/register", |_: Incoming| async { web::html(200, &RegisterPage::default()) })
+        .post("/register", submit)
+        .get("/register/status", status)
+        .post("/email", change)
 }
 
-async fn submit(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn submit(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: RegistrationForm = match web::read_form(request) {
         Ok((form, problems)) if problems.is_empty() => form,
         // The form again, with every field's error: those of the body and
@@ -79,7 +73,8 @@ fn refused(face: Face, form: &RegistrationForm, body: &ErrorBody) -> Response<Bo
 }
 
 /// `POST /email`: corrects the address of an unconfirmed registration.
-async fn change(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn change(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let form: AddressForm = match web::read_body(request) {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),
@@ -149,7 +144,8 @@ struct StatusJson {
 }
 
 /// `GET /register/status`: the stage of this browser's registration.
-async fn status(services: &Services, request: &Request, face: Face) -> Response<Body> {
+async fn status(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
     let base_url = web::base_url(&services.config, request);
     let found = match registration_status(services, web::cookie(request, REGISTRATION_COOKIE), &base_url).await {
         Ok(found) => found,

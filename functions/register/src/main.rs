@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cabinet::web::run_http(register::handle).await
+    cabinet::web::run_http(register::routes).await
 }

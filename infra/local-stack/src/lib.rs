@@ -4,6 +4,7 @@
 //! Lambda event source mapping would, and the sent letters shown at
 //! `/_local/mail`.
 
+pub mod functions;
 mod mailbox;
 mod poller;
 mod provision;
@@ -23,12 +24,7 @@ use cabinet::{Config, Services};
 pub use mailbox::{SentLetter, sent_letters};
 pub use template::Template;
 
-/// The handler crates that serve HTTP routes, by binary name in template.yaml.
-pub const HTTP_FUNCTIONS: &[&str] = &["register", "confirm-email", "login", "password", "account", "pages"];
-/// The handler crates fed by SQS, by binary name.
-pub const SQS_FUNCTIONS: &[&str] = &["identify", "mail-events", "import-failures"];
-/// The handler crates triggered by S3 uploads, by binary name.
-pub const S3_FUNCTIONS: &[&str] = &["import-accounts"];
+pub use functions::{CONSUMERS, HTTP_FUNCTIONS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -229,9 +225,9 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     // its own environment.
     let calls = recorder::Calls::default();
     let mut functions: HashMap<String, Arc<Services>> = HashMap::new();
-    for binary in HTTP_FUNCTIONS.iter().chain(SQS_FUNCTIONS).chain(S3_FUNCTIONS) {
+    for binary in functions::binaries() {
         let config = local(resources.function_environment(binary)?)?;
-        let recorder = || recorder::Recorder { function: (*binary).to_owned(), calls: calls.clone() };
+        let recorder = || recorder::Recorder { function: binary.to_owned(), calls: calls.clone() };
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&function_aws).interceptor(recorder()).build(),
         );
@@ -244,8 +240,10 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&function_aws).interceptor(recorder()).build(),
         );
-        functions.insert((*binary).to_owned(), Arc::new(Services::with_clients(config, dynamodb, ses, sqs, s3)));
+        functions.insert(binary.to_owned(), Arc::new(Services::with_clients(config, dynamodb, ses, sqs, s3)));
     }
+    let adapters = |binary: &str| functions.get(binary).cloned().unwrap_or_else(|| services.clone());
+    let router = functions::merged_router(adapters);
     let Resources { template, physical } = resources;
 
     let mut tasks = Vec::new();
@@ -253,31 +251,40 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     tasks.push(tokio::spawn(server::serve(
         listener,
         server::State {
-            services: services.clone(),
-            functions: functions.clone(),
-            routes: template.routes.clone(),
+            router,
             endpoint: options.endpoint.clone(),
             http: http.clone(),
             domain: url.trim_start_matches("http://").to_owned(),
             budget: options.request_budget,
         },
     )));
+    let no_consumer = |binary: &str, kind: &str| {
+        StackError::Provision(format!("template.yaml feeds {binary} from {kind}, but functions::CONSUMERS has no such consumer"))
+    };
     for subscription in &template.subscriptions {
+        let Some(functions::Source::Queue(handler)) = functions::consumer(&subscription.binary).map(|c| c.source) else {
+            return Err(no_consumer(&subscription.binary, "a queue"));
+        };
         let queue_url = physical.names.get(&subscription.queue).cloned().unwrap_or_default();
         tasks.push(tokio::spawn(poller::deliver(
             aws_sdk_sqs::Client::new(&aws),
             queue_url,
             subscription.clone(),
-            functions.get(&subscription.binary).cloned().unwrap_or_else(|| services.clone()),
+            handler,
+            adapters(&subscription.binary),
         )));
     }
     for trigger in &template.s3_triggers {
+        let Some(functions::Source::Bucket(handler)) = functions::consumer(&trigger.binary).map(|c| c.source) else {
+            return Err(no_consumer(&trigger.binary, "a bucket"));
+        };
         let Some(queue_url) = physical.s3_trigger_queues.get(&trigger.binary) else { continue };
         let failures_url = trigger.on_failure.as_ref().and_then(|id| physical.names.get(id)).cloned();
         tasks.push(tokio::spawn(poller::deliver_s3(
             aws_sdk_sqs::Client::new(&aws),
             poller::S3Delivery { queue_url: queue_url.clone(), trigger: trigger.clone(), failures_url },
-            functions.get(&trigger.binary).cloned().unwrap_or_else(|| services.clone()),
+            handler,
+            adapters(&trigger.binary),
         )));
     }
     let billing_bucket = template.s3_triggers.first().and_then(|t| physical.names.get(&t.bucket)).cloned();

@@ -9,9 +9,16 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use cabinet::Services;
 
+use crate::functions::{Batch, Upload};
 use crate::template::{S3Trigger, Subscription};
 
-pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: Subscription, services: Arc<Services>) {
+pub async fn deliver(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    subscription: Subscription,
+    handler: Batch,
+    services: Arc<Services>,
+) {
     loop {
         let received = sqs
             .receive_message()
@@ -39,15 +46,7 @@ pub async fn deliver(sqs: aws_sdk_sqs::Client, queue_url: String, subscription: 
             record.body = message.body.clone();
             event.records.push(record);
         }
-        let response = match subscription.binary.as_str() {
-            "identify" => identify::handle(&services, event).await,
-            "mail-events" => mail_events::handle(&services, event).await,
-            "import-failures" => import_failures::handle(&services, event).await,
-            other => {
-                tracing::error!(function = other, "no local handler for this SQS function");
-                return;
-            }
-        };
+        let response = handler(services.clone(), event).await;
         for message in messages {
             let failed = response
                 .batch_item_failures
@@ -78,7 +77,7 @@ pub struct S3Delivery {
 /// run again (1 s, then 2 s later; Lambda waits minutes) until its attempts
 /// are spent, then the invocation record goes to the on-failure queue,
 /// shaped as Lambda's destination sends it.
-pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, delivery: S3Delivery, services: Arc<Services>) {
+pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, delivery: S3Delivery, handler: Upload, services: Arc<Services>) {
     let queue_url = delivery.queue_url.as_str();
     loop {
         let received =
@@ -102,13 +101,7 @@ pub async fn deliver_s3(sqs: aws_sdk_sqs::Client, delivery: S3Delivery, services
             let mut attempt = 0;
             let failure = loop {
                 attempt += 1;
-                let outcome = match delivery.trigger.binary.as_str() {
-                    "import-accounts" => import_accounts::handle(&services, event.clone()).await.map(|_| ()),
-                    other => {
-                        tracing::error!(function = other, "no local handler for this S3 function");
-                        return;
-                    }
-                };
+                let outcome = handler(services.clone(), event.clone()).await;
                 match outcome {
                     Ok(()) => break None,
                     Err(error) if attempt >= delivery.trigger.attempts => break Some(error),

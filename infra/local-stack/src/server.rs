@@ -1,13 +1,11 @@
-//! Serves the HTTP functions on the routes of template.yaml, turning each
+//! Serves every HTTP function's router behind one listener, turning each
 //! request into the `lambda_http::Request` API Gateway would hand them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use askama::Template;
 use bytes::Bytes;
-use cabinet::Services;
 use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
 use cabinet::web::{self, Face};
 use http_body_util::{BodyExt, Full, Limited};
@@ -22,14 +20,12 @@ use lambda_http::request::RequestContext;
 use std::net::IpAddr;
 
 use crate::mailbox::{self, SentLetter};
-use crate::template::Route;
 
 #[derive(Clone)]
 pub struct State {
-    pub services: Arc<Services>,
-    /// Each function's own adapters (recording its calls), by binary.
-    pub functions: std::collections::HashMap<String, Arc<Services>>,
-    pub routes: Vec<Route>,
+    /// Every HTTP function's router, each with its own adapters (recording
+    /// its calls), merged.
+    pub router: axum::Router,
     pub endpoint: String,
     pub http: reqwest::Client,
     /// `host:port` the stack listens on: API Gateway's `domainName`.
@@ -118,30 +114,8 @@ async fn to_lambda(
 }
 
 async fn route(state: &State, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-    let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
     let face = Face::of(&request);
-    let exact = state.routes.iter().find(|r| r.method == method && r.path == path);
-    let fallback = || state.routes.iter().find(|r| r.path == crate::template::DEFAULT_ROUTE);
-    let Some(route) = exact.or_else(fallback) else {
-        return web::not_found(face);
-    };
-    let services = state.functions.get(&route.binary).unwrap_or(&state.services);
-    let handled = async {
-        match route.binary.as_str() {
-            "register" => register::handle(services, request).await,
-            "confirm-email" => confirm_email::handle(services, request).await,
-            "login" => login::handle(services, request).await,
-            "password" => password::handle(services, request).await,
-            "account" => account::handle(services, request).await,
-            "pages" => pages::handle(services, request).await,
-            other => {
-                tracing::error!(function = other, "no local handler for this function");
-                let body = ErrorBody::new(vec![FieldError::general(ErrorCode::NotFound, "Такой страницы нет.")]);
-                web::errors(face, &body)
-            }
-        }
-    };
+    let handled = web::routes::dispatch(&state.router, request);
     // What the Lambda runtime's deadline does through `web::run_http`.
     match state.budget {
         Some(budget) => web::answer_within(budget, face, handled).await,

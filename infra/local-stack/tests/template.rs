@@ -6,21 +6,55 @@
 
 use std::collections::BTreeSet;
 
-use local_stack::{HTTP_FUNCTIONS, S3_FUNCTIONS, SQS_FUNCTIONS, Template, repo_root};
+use local_stack::functions::Source;
+use local_stack::template::DEFAULT_ROUTE;
+use local_stack::{CONSUMERS, HTTP_FUNCTIONS, Template, repo_root};
 
 fn template() -> Template {
     Template::load(&repo_root().join("template.yaml")).expect("template.yaml parses")
 }
 
+/// Every route and event source of template.yaml has exactly one handler
+/// in the code (`functions::HTTP_FUNCTIONS`' routes, `CONSUMERS`), and
+/// every handler exactly one route or source in the template.
 #[test]
-fn every_routed_function_has_a_local_handler_and_back() {
+fn every_route_and_event_source_has_exactly_one_handler_and_back() {
     let template = template();
-    let routed: BTreeSet<&str> = template.routes.iter().map(|r| r.binary.as_str()).collect();
-    assert_eq!(routed, HTTP_FUNCTIONS.iter().copied().collect());
-    let subscribed: BTreeSet<&str> = template.subscriptions.iter().map(|s| s.binary.as_str()).collect();
-    assert_eq!(subscribed, SQS_FUNCTIONS.iter().copied().collect());
-    let triggered: BTreeSet<&str> = template.s3_triggers.iter().map(|t| t.binary.as_str()).collect();
-    assert_eq!(triggered, S3_FUNCTIONS.iter().copied().collect());
+    let mut in_template: Vec<String> =
+        template.routes.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.binary)).collect();
+    let mut in_code = Vec::new();
+    for function in HTTP_FUNCTIONS {
+        let routes = (function.routes)();
+        for route in routes.table() {
+            in_code.push(format!("{} {} -> {}", route.method, route.path, function.binary));
+        }
+        if routes.serves_default() {
+            in_code.push(format!("ANY {DEFAULT_ROUTE} -> {}", function.binary));
+        }
+    }
+    in_template.sort();
+    in_code.sort();
+    assert_eq!(in_code, in_template, "routes in the code, then in template.yaml");
+    // One handler a route: no method and path served by two functions.
+    let keys: BTreeSet<&str> = in_code.iter().filter_map(|r| r.split(" -> ").next()).collect();
+    assert_eq!(keys.len(), in_code.len(), "a route served twice: {in_code:?}");
+
+    let mut sources: Vec<String> = template
+        .subscriptions
+        .iter()
+        .map(|s| format!("queue -> {}", s.binary))
+        .chain(template.s3_triggers.iter().map(|t| format!("bucket -> {}", t.binary)))
+        .collect();
+    let mut consumers: Vec<String> = CONSUMERS
+        .iter()
+        .map(|c| match c.source {
+            Source::Queue(_) => format!("queue -> {}", c.binary),
+            Source::Bucket(_) => format!("bucket -> {}", c.binary),
+        })
+        .collect();
+    sources.sort();
+    consumers.sort();
+    assert_eq!(consumers, sources, "consumers in the code, then event sources in template.yaml");
 }
 
 #[test]

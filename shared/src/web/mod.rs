@@ -3,6 +3,7 @@
 //! the right headers.
 
 pub mod pages;
+pub mod routes;
 
 use askama::Template;
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -440,9 +441,9 @@ pub fn internal_error(face: Face, error: &Unexpected) -> Response<Body> {
     }
 }
 
-/// 405 for a method a route does not serve.
+/// 405 for a method a path is not served with (the router adds `Allow`).
 pub fn method_not_allowed(face: Face) -> Response<Body> {
-    errors(face, &body_error(ErrorCode::NotFound, "Такого действия здесь нет."))
+    errors(face, &body_error(ErrorCode::MethodNotAllowed, "Такого действия по этому адресу нет."))
 }
 
 /// The log format of every function: one JSON object per line (CloudWatch
@@ -469,17 +470,19 @@ pub fn init_tracing() {
 }
 
 /// The whole `main` of an HTTP function: logs, adapters built once, then the
-/// Lambda runtime feeding `handler` one request at a time.
-pub async fn run_http<Fut>(handler: fn(&'static crate::Services, Request) -> Fut) -> Result<(), lambda_http::Error>
-where
-    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
+/// Lambda runtime feeding the function's router one request at a time, each
+/// within the time its deadline leaves.
+pub async fn run_http(routes: fn() -> routes::Routes) -> Result<(), lambda_http::Error> {
     init_tracing();
-    // Leaked once at start-up: the adapters live as long as the process.
-    let services: &'static crate::Services = Box::leak(Box::new(crate::Services::from_env().await?));
-    lambda_http::run(lambda_http::service_fn(move |request: Request| async move {
-        let budget = request.lambda_context_ref().map_or(DEFAULT_BUDGET, |context| budget_until(context.deadline));
-        Ok::<_, std::convert::Infallible>(answer_within(budget, Face::of(&request), handler(services, request)).await)
+    let services = std::sync::Arc::new(crate::Services::from_env().await?);
+    let router = routes().into_function_router(services);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let router = router.clone();
+        async move {
+            let budget = request.lambda_context_ref().map_or(DEFAULT_BUDGET, |context| budget_until(context.deadline));
+            let face = Face::of(&request);
+            Ok::<_, std::convert::Infallible>(answer_within(budget, face, routes::dispatch(&router, request)).await)
+        }
     }))
     .await
 }
