@@ -52,6 +52,9 @@ async fn a_resident_registers_confirms_waits_logs_in_and_sees_the_account() {
     assert_eq!(body["full_name"], "Иванов Иван Иванович");
     assert_eq!(body["address"], "г. Москва, ул. Садовая, д. 5, кв. 12");
     assert_eq!(body["balance"], 3450.67);
+    // Exact, for sums, and as on the bill (issue 11).
+    assert_eq!(body["balance_kopecks"], 345_067);
+    assert_eq!(body["balance_text"], "3\u{a0}450,67\u{a0}₽");
 
     let page = app.get("/account", "text/html", Some(&cookie)).await;
     assert!(page.text.contains("3\u{a0}450,67\u{a0}₽"), "{}", page.text);

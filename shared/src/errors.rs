@@ -109,6 +109,62 @@ impl Field {
     }
 }
 
+/// Why a use case refused, as data: the contract's code and field follow
+/// from it, and `web::messages` words it for the resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No e-mail or account number was given to find a registration by.
+    LoginRequired,
+    AccountNotFound {
+        account: String,
+    },
+    NameMismatch,
+    AlreadyRegistered,
+    /// The address is another cabinet's; `registering` when it was typed
+    /// into the registration form.
+    EmailTaken {
+        registering: bool,
+    },
+    RegistrationPaused,
+    /// Wrong login or password when correcting an unconfirmed address
+    /// (also what a confirmed resident gets there).
+    UnconfirmedCredentials,
+    /// The new address is the current one.
+    SameAddress,
+    /// The password of a logged-in resident is wrong.
+    WrongPassword,
+    /// The registration changed while the request ran.
+    ChangedMeanwhile,
+}
+
+impl Refusal {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::LoginRequired => ErrorCode::Required,
+            Refusal::AccountNotFound { .. } => ErrorCode::AccountNotFound,
+            Refusal::NameMismatch => ErrorCode::NameMismatch,
+            Refusal::AlreadyRegistered => ErrorCode::AlreadyRegistered,
+            Refusal::EmailTaken { .. } => ErrorCode::EmailTaken,
+            Refusal::RegistrationPaused => ErrorCode::RegistrationPaused,
+            Refusal::UnconfirmedCredentials | Refusal::WrongPassword => ErrorCode::InvalidCredentials,
+            Refusal::SameAddress | Refusal::ChangedMeanwhile => ErrorCode::Invalid,
+        }
+    }
+
+    pub fn field(&self) -> Option<Field> {
+        match self {
+            Refusal::LoginRequired | Refusal::UnconfirmedCredentials => Some(Field::Login),
+            Refusal::AccountNotFound { .. } | Refusal::AlreadyRegistered | Refusal::RegistrationPaused => {
+                Some(Field::Account)
+            }
+            Refusal::NameMismatch => Some(Field::FullName),
+            Refusal::EmailTaken { .. } | Refusal::SameAddress => Some(Field::Email),
+            Refusal::WrongPassword => Some(Field::Password),
+            Refusal::ChangedMeanwhile => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,40 +173,34 @@ pub struct FieldError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// A use case's refusal, worded at the edge (`web::messages`).
+    #[serde(skip)]
+    pub refusal: Option<Refusal>,
 }
 
 impl FieldError {
     pub fn field(field: Field, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { field: Some(field), code, message: message.into(), suggestion: None }
+        Self { field: Some(field), code, message: message.into(), suggestion: None, refusal: None }
     }
 
     pub fn general(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { field: None, code, message: message.into(), suggestion: None }
+        Self { field: None, code, message: message.into(), suggestion: None, refusal: None }
+    }
+
+    /// A refusal, without words yet: `web::messages::body` gives them.
+    pub fn refused(refusal: Refusal) -> Self {
+        Self {
+            field: refusal.field(),
+            code: refusal.code(),
+            message: String::new(),
+            suggestion: None,
+            refusal: Some(refusal),
+        }
     }
 
     pub fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
         self.suggestion = suggestion;
         self
-    }
-
-    /// The HTTP status this error is answered with when it is the first one.
-    pub fn status(&self) -> u16 {
-        match self.code {
-            ErrorCode::AccountNotFound | ErrorCode::NameMismatch => 422,
-            ErrorCode::AlreadyRegistered | ErrorCode::EmailTaken => 409,
-            ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => 401,
-            ErrorCode::EmailNotConfirmed | ErrorCode::IdentificationPending | ErrorCode::IdentificationFailed => 403,
-            ErrorCode::RateLimited | ErrorCode::RegistrationPaused => 429,
-            ErrorCode::CrossSiteRequest => 403,
-            ErrorCode::NotFound => 404,
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::ExpiredToken | ErrorCode::AddressChanged | ErrorCode::RegistrationExpired => 410,
-            ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::Unavailable => 503,
-            ErrorCode::Internal => 500,
-            _ => 400,
-        }
     }
 }
 
@@ -167,10 +217,6 @@ pub struct ErrorBody {
 impl ErrorBody {
     pub fn new(errors: Vec<FieldError>) -> Self {
         Self { errors, ready_at: None, email: None }
-    }
-
-    pub fn status(&self) -> u16 {
-        self.errors.first().map_or(400, FieldError::status)
     }
 
     /// The message of the error tied to `field`, for showing next to it.

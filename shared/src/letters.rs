@@ -195,7 +195,7 @@ pub fn ready(to: &Email, account: &AccountNumber, link: &str) -> Result<Letter, 
 pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал»: не удалось сверить данные";
     let account = account.as_str();
-    let reason = reason.message();
+    let reason = crate::web::messages::rejection(reason);
     letter(to, subject, &RejectedHtml { subject, account, reason }, &RejectedText { account, reason })
 }
 

@@ -15,6 +15,7 @@ pub mod files;
 mod forms;
 pub mod letters;
 pub mod limits;
+pub mod links;
 pub mod mail;
 pub mod numerals;
 pub mod queue;

@@ -5,13 +5,14 @@
 //! address.
 
 use cabinet::clock;
-use cabinet::domain::{AddressForm, BalanceLine};
+use cabinet::domain::{AddressForm, BalanceLine, Money};
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::account::{AccountError, AccountView, view};
 use cabinet::usecases::address::{
     AddressError, Cancelled, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
 };
 use cabinet::usecases::login::session_resident;
+use cabinet::web::messages;
 use cabinet::web::pages::{AccountPage, MessagePage};
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
@@ -23,8 +24,12 @@ struct AccountJson {
     account: String,
     full_name: String,
     address: Option<String>,
-    /// Rubles, positive when the resident owes.
+    /// Rubles, positive when the resident owes: `balance_kopecks` / 100.
     balance: Option<f64>,
+    /// The balance in kopecks, exact: for sums and comparisons.
+    balance_kopecks: Option<i64>,
+    /// The balance as on a bill, e.g. «3 450,67 ₽».
+    balance_text: Option<String>,
     data_as_of: Option<String>,
     /// Set when letters to the resident's address do not arrive.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,33 +48,37 @@ fn not_authenticated(face: Face) -> Response<Body> {
     match face {
         Face::Json => web::json(
             401,
-            &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, "Войдите в личный кабинет.")]),
+            &messages::body(vec![FieldError::general(ErrorCode::NotAuthenticated, "Войдите в личный кабинет.")]),
         ),
         Face::Html => web::redirect("/login"),
     }
 }
 
-/// An answer on a page that leads back to the account.
-fn back_to_account(
-    face: Face,
-    status: u16,
-    heading: &str,
-    body: &ErrorBody,
-    json: serde_json::Value,
-) -> Response<Body> {
+/// What an address change came to, for JSON clients.
+#[derive(Serialize)]
+struct Done {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    letter_sent: Option<bool>,
+    message: String,
+}
+
+/// Done: its JSON, or a page saying it that leads back to the account.
+fn done(face: Face, status: u16, heading: &str, done: &Done) -> Response<Body> {
     match face {
-        Face::Json if body.errors.is_empty() => web::json(status, &json),
-        Face::Json => web::json(status, body),
-        Face::Html => {
-            let text = if body.errors.is_empty() {
-                json.get("message").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
-            } else {
-                body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")
-            };
-            let page = if body.errors.is_empty() { MessagePage::new } else { MessagePage::error };
-            web::html(status, &page(heading, &text, "/account", "Вернуться в кабинет"))
-        }
+        Face::Json => web::json(status, done),
+        Face::Html => web::html(status, &MessagePage::new(heading, &done.message, "/account", "Вернуться в кабинет")),
     }
+}
+
+/// Refused: the errors, or a page with them that leads back to the account.
+fn refused_here(face: Face, heading: &str, body: &ErrorBody) -> Response<Body> {
+    web::refuse(face, body, || {
+        let text = body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
+        MessagePage::error(heading, &text, "/account", "Вернуться в кабинет")
+    })
 }
 
 async fn change_email(incoming: Incoming) -> Response<Body> {
@@ -99,13 +108,10 @@ async fn change_email(incoming: Incoming) -> Response<Body> {
                     "Письмо на {masked} отправить не удалось. Проверьте адрес и попробуйте ещё раз через несколько минут."
                 )
             };
-            let json = serde_json::json!({"status": "confirmation_sent", "email": masked, "letter_sent": sent, "message": message});
-            back_to_account(face, 202, "Проверьте почту", &ErrorBody::new(Vec::new()), json)
+            let answer = Done { status: "confirmation_sent", email: Some(masked), letter_sent: Some(sent), message };
+            done(face, 202, "Проверьте почту", &answer)
         }
-        Err(AddressError::Refused(errors)) => {
-            let body = ErrorBody::new(errors);
-            back_to_account(face, body.status(), "Не получилось", &body, serde_json::Value::Null)
-        }
+        Err(AddressError::Refused(errors)) => refused_here(face, "Не получилось", &messages::body(errors)),
         Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
         Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
     }
@@ -115,14 +121,13 @@ async fn confirm_change(incoming: Incoming) -> Response<Body> {
     let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     let refused = |code, message: &str| {
-        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
-        back_to_account(face, body.status(), "Ссылка не работает", &body, serde_json::Value::Null)
+        refused_here(face, "Ссылка не работает", &messages::body(vec![FieldError::field(Field::Token, code, message)]))
     };
     match confirm_email_change(services, &token, &web::requester(request)).await {
         Ok(masked) => {
             let message = format!("Готово: теперь письма приходят на {masked}. Входить можно и с новым адресом.");
-            let json = serde_json::json!({"status": "email_changed", "email": masked, "message": message});
-            back_to_account(face, 200, "Адрес изменён", &ErrorBody::new(Vec::new()), json)
+            let answer = Done { status: "email_changed", email: Some(masked), letter_sent: None, message };
+            done(face, 200, "Адрес изменён", &answer)
         }
         Err(EmailChangeError::InvalidToken) => refused(
             ErrorCode::InvalidToken,
@@ -144,8 +149,7 @@ async fn cancel_change(incoming: Incoming) -> Response<Body> {
     let (services, request, face) = incoming.parts();
     let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
     let refused = |code, message: &str| {
-        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
-        back_to_account(face, body.status(), "Ссылка не работает", &body, serde_json::Value::Null)
+        refused_here(face, "Ссылка не работает", &messages::body(vec![FieldError::field(Field::Token, code, message)]))
     };
     match cancel_email_change(services, &token, &web::requester(request)).await {
         Ok(cancelled) => {
@@ -157,8 +161,9 @@ async fn cancel_change(incoming: Incoming) -> Response<Body> {
                     "Адрес уже успели сменить, и мы вернули прежний: письма снова приходят на этот адрес, ссылки для смены пароля больше не действуют, все сеансы входа завершены. Ваш пароль знает кто-то ещё — задайте новый через «Забыли пароль?» на странице входа: письмо придёт сюда."
                 }
             };
-            let json = serde_json::json!({"status": "email_change_cancelled", "message": message});
-            back_to_account(face, 200, "Смена адреса отменена", &ErrorBody::new(Vec::new()), json)
+            let answer =
+                Done { status: "email_change_cancelled", email: None, letter_sent: None, message: message.to_owned() };
+            done(face, 200, "Смена адреса отменена", &answer)
         }
         Err(EmailChangeError::Expired) => refused(
             ErrorCode::ExpiredToken,
@@ -185,6 +190,7 @@ async fn show(incoming: Incoming) -> Response<Body> {
 }
 
 fn answer(face: Face, view: AccountView) -> Response<Body> {
+    let undeliverable = view.undeliverable.as_ref().map(|_| messages::notices_will_not_arrive(&view.masked_email));
     match face {
         Face::Json => web::json(
             200,
@@ -192,9 +198,11 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 account: view.account.to_string(),
                 full_name: view.full_name,
                 address: view.address,
-                balance: view.balance.map(|m| m.0 as f64 / 100.0),
+                balance: view.balance.map(Money::rubles),
+                balance_kopecks: view.balance.map(|m| m.0),
+                balance_text: view.balance.map(|m| m.to_string()),
                 data_as_of: view.data_as_of.map(clock::rfc3339),
-                email_undeliverable: view.undeliverable.clone(),
+                email_undeliverable: undeliverable.clone(),
             },
         ),
         Face::Html => web::html(
@@ -205,7 +213,7 @@ fn answer(face: Face, view: AccountView) -> Response<Body> {
                 address: view.address,
                 balance: BalanceLine::of(view.balance),
                 data_as_of: view.data_as_of.map(clock::moscow),
-                undeliverable: view.undeliverable,
+                undeliverable,
                 masked_email: view.masked_email,
             },
         ),

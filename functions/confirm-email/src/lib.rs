@@ -4,9 +4,10 @@
 
 use cabinet::domain::AddressForm;
 use cabinet::domain::ResidentStatus;
-use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
+use cabinet::errors::{ErrorCode, Field, FieldError};
 use cabinet::usecases::address::{AddressError, resend};
 use cabinet::usecases::confirm::{ConfirmError, Confirmed, confirm};
+use cabinet::web::messages;
 use cabinet::web::pages::{ConfirmedPage, MessagePage};
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, Face};
@@ -89,10 +90,10 @@ const LOGIN_FOR_A_NEW_LINK: (&str, &str) = ("/login", "Войти и получ�
 fn link_refused(face: Face, code: ErrorCode, message: &str, page: (&str, (&str, &str))) -> Response<Body> {
     let error = FieldError::field(Field::Token, code, message);
     match face {
-        Face::Json => web::errors(face, &ErrorBody::new(vec![error])),
+        Face::Json => web::errors(face, &messages::body(vec![error])),
         Face::Html => {
             let (heading, (href, action)) = page;
-            web::html(error.status(), &MessagePage::error(heading, message, href, action))
+            web::html(messages::status_of(error.code), &MessagePage::error(heading, message, href, action))
         }
     }
 }
@@ -112,7 +113,7 @@ async fn resend_letter(incoming: Incoming) -> Response<Body> {
             Face::Json => web::json(202, &serde_json::json!({"status": "resent_if_unconfirmed", "message": message})),
             Face::Html => web::html(202, &MessagePage::new("Запрос принят", message, "/login", "Перейти ко входу")),
         },
-        Err(AddressError::Refused(errors)) => web::errors(face, &ErrorBody::new(errors)),
+        Err(AddressError::Refused(errors)) => web::errors(face, &messages::body(errors)),
         Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
         Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
     }

@@ -5,6 +5,7 @@ use cabinet::clock;
 use cabinet::domain::LoginForm;
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::usecases::login::{DEVICE_LIFETIME, LoginError, login, logout};
+use cabinet::web::messages;
 use cabinet::web::pages::LoginPage;
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
@@ -23,11 +24,8 @@ async fn submit(incoming: Incoming) -> Response<Body> {
     let form: LoginForm = match web::read_form(request) {
         Ok((form, problems)) if problems.is_empty() => form,
         Ok((form, problems)) => {
-            let body = ErrorBody::new(problems);
-            return match face {
-                Face::Json => web::json(body.status(), &body),
-                Face::Html => web::html(body.status(), &LoginPage::refused(form.login.unwrap_or_default(), &body)),
-            };
+            let body = messages::body(problems);
+            return web::refuse(face, &body, || LoginPage::refused(form.login.unwrap_or_default(), &body));
         }
         Err(errors) => return web::errors(face, &errors),
     };
@@ -56,7 +54,7 @@ async fn submit(incoming: Incoming) -> Response<Body> {
     };
     let body = refusal(&error);
     match face {
-        Face::Json => web::json(body.status(), &body),
+        Face::Json => web::json(messages::status(&body), &body),
         Face::Html => {
             let login = form.login.unwrap_or_default();
             let page = match error {
@@ -70,7 +68,7 @@ async fn submit(incoming: Incoming) -> Response<Body> {
                     ..LoginPage::refused(login, &body)
                 },
             };
-            web::html(body.status(), &page)
+            web::html(messages::status(&body), &page)
         }
     }
 }
@@ -80,7 +78,7 @@ async fn submit(incoming: Incoming) -> Response<Body> {
 fn refusal(error: &LoginError) -> ErrorBody {
     match error {
         LoginError::InvalidCredentials | LoginError::RateLimited(_) | LoginError::Unexpected(_) => {
-            ErrorBody::new(vec![FieldError::field(
+            messages::body(vec![FieldError::field(
                 Field::Login,
                 ErrorCode::InvalidCredentials,
                 "Неверный e-mail, номер лицевого счёта или пароль. Проверьте раскладку клавиатуры и Caps Lock.",
@@ -88,7 +86,7 @@ fn refusal(error: &LoginError) -> ErrorBody {
         }
         LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable } => {
             let message = if let Some(undeliverable) = undeliverable {
-                undeliverable.clone()
+                messages::undeliverable(undeliverable, masked_email)
             } else if *letter_sent {
                 format!(
                     "Адрес {masked_email} ещё не подтверждён. Мы отправили новое письмо со ссылкой — откройте его (проверьте и папку «Спам»). Ссылки из прежних писем тоже действуют."
@@ -98,7 +96,7 @@ fn refusal(error: &LoginError) -> ErrorBody {
                     "Адрес {masked_email} ещё не подтверждён, а новое письмо сейчас отправить не удалось. Попробуйте войти ещё раз позже; ссылки из писем, отправленных раньше, действуют."
                 )
             };
-            let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::EmailNotConfirmed, message)]);
+            let mut body = messages::body(vec![FieldError::general(ErrorCode::EmailNotConfirmed, message)]);
             body.email = Some(masked_email.clone());
             body
         }
@@ -111,12 +109,12 @@ fn refusal(error: &LoginError) -> ErrorBody {
                 ),
                 _ => "E-mail подтверждён, сверка данных завершается — попробуйте войти через минуту.".to_owned(),
             };
-            let mut body = ErrorBody::new(vec![FieldError::general(ErrorCode::IdentificationPending, message)]);
+            let mut body = messages::body(vec![FieldError::general(ErrorCode::IdentificationPending, message)]);
             body.ready_at = ready_at.map(clock::rfc3339);
             body
         }
         LoginError::IdentificationFailed { reason } => {
-            ErrorBody::new(vec![FieldError::general(ErrorCode::IdentificationFailed, reason.message())])
+            messages::body(vec![FieldError::general(ErrorCode::IdentificationFailed, messages::rejection(*reason))])
         }
     }
 }

@@ -4,9 +4,10 @@
 
 use cabinet::Services;
 use cabinet::domain::{AddressForm, ResetForm};
-use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
+use cabinet::errors::{ErrorCode, Field, FieldError};
 use cabinet::letters::human_duration;
 use cabinet::usecases::password::{ResetError, forgot, reset, reset_target};
+use cabinet::web::messages;
 use cabinet::web::pages::{ForgotPage, MessagePage, ResetPage};
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face};
@@ -85,13 +86,13 @@ async fn set_password(incoming: Incoming) -> Response<Body> {
             web::with_cookie(response, &web::expired_session_cookie())
         }
         Err(ResetError::Refused(errors)) => {
-            let body = ErrorBody::new(errors);
+            let body = messages::body(errors);
             match face {
-                Face::Json => web::json(body.status(), &body),
+                Face::Json => web::json(messages::status(&body), &body),
                 Face::Html => {
                     let account =
                         reset_target(services, &token).await.map(|r| r.account.to_string()).unwrap_or_default();
-                    web::html(body.status(), &ResetPage::refused(token, account, &body))
+                    web::html(messages::status(&body), &ResetPage::refused(token, account, &body))
                 }
             }
         }
@@ -102,14 +103,10 @@ async fn set_password(incoming: Incoming) -> Response<Body> {
 /// The answer for everything but success and a bad new password.
 fn refusal(services: &Services, face: Face, error: ResetError, login: Option<String>) -> Response<Body> {
     let link_problem = |code, message: &str| {
-        let body = ErrorBody::new(vec![FieldError::field(Field::Token, code, message)]);
-        match face {
-            Face::Json => web::json(body.status(), &body),
-            Face::Html => web::html(
-                body.status(),
-                &MessagePage::error("Ссылка не работает", message, "/password/forgot", "Запросить новую ссылку"),
-            ),
-        }
+        let body = messages::body(vec![FieldError::field(Field::Token, code, message)]);
+        web::refuse(face, &body, || {
+            MessagePage::error("Ссылка не работает", message, "/password/forgot", "Запросить новую ссылку")
+        })
     };
     match error {
         ResetError::InvalidToken => link_problem(
@@ -122,14 +119,8 @@ fn refusal(services: &Services, face: Face, error: ResetError, login: Option<Str
         ),
         ResetError::RateLimited(limited) => web::rate_limited(face, limited.retry_after_seconds),
         ResetError::Refused(errors) => {
-            let body = ErrorBody::new(errors);
-            match face {
-                Face::Json => web::json(body.status(), &body),
-                Face::Html => web::html(
-                    body.status(),
-                    &ForgotPage::refused(login.unwrap_or_default(), &body, valid_for(services)),
-                ),
-            }
+            let body = messages::body(errors);
+            web::refuse(face, &body, || ForgotPage::refused(login.unwrap_or_default(), &body, valid_for(services)))
         }
         ResetError::Unexpected(error) => web::internal_error(face, &error),
     }

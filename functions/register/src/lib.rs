@@ -8,6 +8,7 @@ use cabinet::domain::{AddressForm, NewRegistration, RegistrationForm, ResidentSt
 use cabinet::errors::{ErrorBody, ErrorCode, FieldError};
 use cabinet::usecases::address::{AddressError, change_email};
 use cabinet::usecases::register::{RegisterError, Registered, register, registration_status};
+use cabinet::web::messages;
 use cabinet::web::pages::{CheckMailPage, MessagePage, RegisterPage, StatusPage};
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, Face, REGISTRATION_COOKIE};
@@ -42,7 +43,7 @@ async fn submit(incoming: Incoming) -> Response<Body> {
             let others = NewRegistration::parse(&form).err().unwrap_or_default();
             let named: Vec<_> = problems.iter().map(|p| p.field).collect();
             problems.extend(others.into_iter().filter(|e| !named.contains(&e.field)));
-            return refused(face, &form, &ErrorBody::new(problems));
+            return refused(face, &form, &messages::body(problems));
         }
         Err(errors) => return web::errors(face, &errors),
     };
@@ -50,9 +51,9 @@ async fn submit(incoming: Incoming) -> Response<Body> {
     match register(services, &form, &base_url, &web::requester(request)).await {
         Ok(registered) => answer(face, &registered),
         Err(RegisterError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),
-        Err(RegisterError::Refused(errors)) => refused(face, &form, &ErrorBody::new(errors)),
+        Err(RegisterError::Refused(errors)) => refused(face, &form, &messages::body(errors)),
         Err(RegisterError::Paused { retry_after_seconds, error }) => {
-            web::with_retry_after(refused(face, &form, &ErrorBody::new(vec![error])), retry_after_seconds)
+            web::with_retry_after(refused(face, &form, &messages::body(vec![error])), retry_after_seconds)
         }
         // The form comes back with what was typed (passwords aside).
         Err(RegisterError::Unexpected(error)) if error.is_transient() && face == Face::Html => {
@@ -66,10 +67,7 @@ async fn submit(incoming: Incoming) -> Response<Body> {
 
 /// The form again with its errors, or the errors as JSON.
 fn refused(face: Face, form: &RegistrationForm, body: &ErrorBody) -> Response<Body> {
-    match face {
-        Face::Json => web::json(body.status(), body),
-        Face::Html => web::html(body.status(), &RegisterPage::with_errors(form, body)),
-    }
+    web::refuse(face, body, || RegisterPage::with_errors(form, body))
 }
 
 /// `POST /email`: corrects the address of an unconfirmed registration.
@@ -122,7 +120,7 @@ async fn change(incoming: Incoming) -> Response<Body> {
                 ),
             }
         }
-        Err(AddressError::Refused(errors)) => web::errors(face, &ErrorBody::new(errors)),
+        Err(AddressError::Refused(errors)) => web::errors(face, &messages::body(errors)),
         Err(AddressError::RateLimited { retry_after_seconds }) => web::rate_limited(face, retry_after_seconds),
         Err(AddressError::Unexpected(error)) => web::internal_error(face, &error),
     }
@@ -155,7 +153,7 @@ async fn status(incoming: Incoming) -> Response<Body> {
         let message = "Состояние регистрации видно в том браузере, где вы регистрировались, в течение суток. Войдите с e-mail или номером лицевого счёта и паролем — вход покажет, на каком вы этапе.";
         return match face {
             Face::Json => {
-                web::json(401, &ErrorBody::new(vec![FieldError::general(ErrorCode::NotAuthenticated, message)]))
+                web::json(401, &messages::body(vec![FieldError::general(ErrorCode::NotAuthenticated, message)]))
             }
             Face::Html => web::html(404, &MessagePage::error("Регистрация не найдена", message, "/login", "Войти")),
         };
@@ -167,6 +165,7 @@ async fn status(incoming: Incoming) -> Response<Body> {
     };
     // A time long past is no promise: when identification is delayed, it is not shown.
     let ready_at = found.ready_at.filter(|_| found.status == ResidentStatus::AwaitingIdentification && !found.delayed);
+    let undeliverable = found.undeliverable.as_ref().map(|u| messages::undeliverable(u, &found.masked_email));
     match face {
         Face::Json => web::json(
             200,
@@ -174,10 +173,10 @@ async fn status(incoming: Incoming) -> Response<Body> {
                 account: found.account.to_string(),
                 status: found.status.as_str(),
                 email: found.masked_email,
-                email_undeliverable: found.undeliverable,
+                email_undeliverable: undeliverable.clone(),
                 ready_at: ready_at.map(clock::rfc3339),
                 delayed: found.delayed,
-                rejection: found.rejection,
+                rejection: found.rejection.map(messages::rejection),
             },
         ),
         Face::Html => web::html(
@@ -186,11 +185,11 @@ async fn status(incoming: Incoming) -> Response<Body> {
                 account: found.account.to_string(),
                 masked_email: found.masked_email,
                 stage,
-                undeliverable: found.undeliverable,
+                undeliverable,
                 ready_at: ready_at.map(clock::moscow),
                 ready_at_iso: ready_at.map(clock::rfc3339).unwrap_or_default(),
                 delayed: found.delayed,
-                rejection: found.rejection.map(str::to_owned),
+                rejection: found.rejection.map(|r| messages::rejection(r).to_owned()),
             },
         ),
     }

@@ -259,10 +259,13 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
         },
     )));
     let no_consumer = |binary: &str, kind: &str| {
-        StackError::Provision(format!("template.yaml feeds {binary} from {kind}, but functions::CONSUMERS has no such consumer"))
+        StackError::Provision(format!(
+            "template.yaml feeds {binary} from {kind}, but functions::CONSUMERS has no such consumer"
+        ))
     };
     for subscription in &template.subscriptions {
-        let Some(functions::Source::Queue(handler)) = functions::consumer(&subscription.binary).map(|c| c.source) else {
+        let Some(functions::Source::Queue(handler)) = functions::consumer(&subscription.binary).map(|c| c.source)
+        else {
             return Err(no_consumer(&subscription.binary, "a queue"));
         };
         let queue_url = physical.names.get(&subscription.queue).cloned().unwrap_or_default();

@@ -12,6 +12,14 @@ use super::{AccountNumber, FullName};
 #[serde(transparent)]
 pub struct Money(pub i64);
 
+impl Money {
+    /// Rubles as a JSON number: exact in its decimal form for any balance
+    /// under 2^53 kopecks (some 90 trillion rubles).
+    pub fn rubles(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+}
+
 impl fmt::Display for Money {
     /// `1 234,56 ₽`, as on a Russian bill.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -97,7 +97,7 @@ fn argon2() -> Result<Argon2<'static>, HashingError> {
 }
 
 /// An argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
-pub fn hash_password(password: &Password) -> Result<String, HashingError> {
+fn hash_blocking(password: &Password) -> Result<String, HashingError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| HashingError(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| HashingError(e.to_string()))?;
@@ -107,14 +107,28 @@ pub fn hash_password(password: &Password) -> Result<String, HashingError> {
         .map_err(|e| HashingError(e.to_string()))
 }
 
+/// Hashes a new password, off the async workers: a hash is some 15 ms of
+/// CPU.
+pub async fn hash_password(password: Password) -> Result<String, HashingError> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.map_err(|e| HashingError(e.to_string()))?
+}
+
+/// Checks a password against its hash (a decoy when the login is unknown),
+/// off the async workers.
+pub async fn verify_password(password: Password, phc: Option<String>) -> Result<bool, HashingError> {
+    tokio::task::spawn_blocking(move || verify_blocking(&password, phc.as_deref()))
+        .await
+        .map_err(|e| HashingError(e.to_string()))
+}
+
 /// A hash of a password nobody knows, verified when the login is unknown so
 /// that unknown and known logins take the same time.
 static DECOY_HASH: LazyLock<Option<String>> =
-    LazyLock::new(|| hash_password(&Password::from_login_input("decoy password never set")).ok());
+    LazyLock::new(|| hash_blocking(&Password::from_login_input("decoy password never set")).ok());
 
 /// Whether `password` matches `phc`; with `None` (unknown login) it verifies
 /// against the decoy hash and answers false.
-pub fn verify_password(password: &Password, phc: Option<&str>) -> bool {
+fn verify_blocking(password: &Password, phc: Option<&str>) -> bool {
     let (phc, known) = match phc {
         Some(phc) => (phc, true),
         None => match DECOY_HASH.as_deref() {
@@ -171,11 +185,11 @@ mod tests {
     #[test]
     fn hashes_with_owasp_argon2id_parameters_and_verifies() {
         let password = Password::parse_new("синий трамвай едет домой", &[]).unwrap();
-        let phc = hash_password(&password).unwrap();
+        let phc = hash_blocking(&password).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify_password(&password, Some(&phc)));
-        assert!(!verify_password(&Password::from_login_input("другой пароль"), Some(&phc)));
-        assert!(!verify_password(&password, None));
+        assert!(verify_blocking(&password, Some(&phc)));
+        assert!(!verify_blocking(&Password::from_login_input("другой пароль"), Some(&phc)));
+        assert!(!verify_blocking(&password, None));
     }
 
     #[test]

@@ -37,20 +37,6 @@ pub enum RejectionReason {
     PayerChanged,
 }
 
-impl RejectionReason {
-    /// What the resident is told, in Russian.
-    pub fn message(self) -> &'static str {
-        match self {
-            RejectionReason::AccountVanished => {
-                "Лицевой счёт больше не найден в данных ООО «Потенциал». Обратитесь в офис управляющей компании — мы проверим данные."
-            }
-            RejectionReason::PayerChanged => {
-                "В данных ООО «Потенциал» по этому лицевому счёту теперь указан другой плательщик. Обратитесь в офис управляющей компании, чтобы обновить данные."
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resident {
     pub account: AccountNumber,
@@ -123,18 +109,4 @@ pub struct Undeliverable {
     pub reason: UndeliverableReason,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-}
-
-impl Undeliverable {
-    /// What the resident is told about their address, in Russian.
-    pub fn message(&self, masked_email: &str) -> String {
-        match self.reason {
-            UndeliverableReason::Bounced => format!(
-                "Письма на адрес {masked_email} не доставляются: почтовый сервер ответил, что такого адреса нет. Проверьте адрес и укажите правильный ниже."
-            ),
-            UndeliverableReason::Complained => format!(
-                "Почтовый сервис адреса {masked_email} пометил наше письмо как спам, и мы больше не отправляем на него писем. Укажите другой адрес ниже или отметьте письмо как «не спам» и запросите его снова."
-            ),
-        }
-    }
 }

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::domain::{AccountNumber, Money};
+use crate::domain::{AccountNumber, Money, Undeliverable};
 use crate::errors::Unexpected;
 use crate::services::Services;
 use crate::usecases::login::session_resident;
@@ -16,7 +16,7 @@ pub struct AccountView {
     /// When the billing data was last loaded.
     pub data_as_of: Option<OffsetDateTime>,
     /// Why letters to the resident's address do not arrive, if they do not.
-    pub undeliverable: Option<String>,
+    pub undeliverable: Option<Undeliverable>,
     pub masked_email: String,
 }
 
@@ -33,12 +33,7 @@ pub enum AccountError {
 pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
     let resident = session_resident(services, presented).await?.ok_or(AccountError::NotAuthenticated)?;
     let account = resident.account.clone();
-    let undeliverable = resident.email_undeliverable.as_ref().map(|_| {
-        format!(
-            "Письма на адрес {} не доставляются, поэтому наши уведомления (например, ссылка для смены пароля) до вас не дойдут. Укажите другой адрес ниже.",
-            resident.email.masked()
-        )
-    });
+    let undeliverable = resident.email_undeliverable.clone();
     let masked_email = resident.email.masked();
     let billing = services.store.billing_account(&account).await?;
     Ok(match billing {

@@ -5,9 +5,10 @@
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{Email, Password, ResidentStatus, SecretToken};
-use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::errors::{Context, FieldError, Refusal, Unexpected};
 use crate::letters;
 use crate::limits::{self, Counted, Limit};
+use crate::links::Links;
 use crate::services::Services;
 use crate::store::{EmailChangeRecord, InsertResidentError};
 use crate::usecases::answer_no_sooner_than;
@@ -52,11 +53,7 @@ async fn given_back_on_fault<T>(
 }
 
 fn login_required() -> AddressError {
-    AddressError::Refused(vec![FieldError::field(
-        Field::Login,
-        ErrorCode::Required,
-        "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
-    )])
+    AddressError::Refused(vec![FieldError::refused(Refusal::LoginRequired)])
 }
 
 /// Sends the confirmation letter again if `login` names an unconfirmed
@@ -149,13 +146,7 @@ async fn change_email_counted(
     let resident = find(services, login).await?;
     // The same lock, counting and audit as login; a confirmed resident gets
     // the answer of a wrong password, so this is no password oracle.
-    let refused = || {
-        AddressError::Refused(vec![FieldError::field(
-            Field::Login,
-            ErrorCode::InvalidCredentials,
-            "Неверный e-mail, номер лицевого счёта или пароль. Если адрес уже подтверждён, изменить его здесь нельзя: войдите в личный кабинет и смените адрес там.",
-        )])
-    };
+    let refused = || AddressError::Refused(vec![FieldError::refused(Refusal::UnconfirmedCredentials)]);
     let checked = check_password(services, login, resident, Password::from_login_input(password), None, entry)
         .await?
         .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
@@ -169,13 +160,7 @@ async fn change_email_counted(
     let mut resident = verified.accept(services).await?;
     let subject = limits::login_subject(login);
     count(services, counted, &[(limits::CHANGE_EMAIL, subject.as_str())], entry).await?;
-    let taken = || {
-        AddressError::Refused(vec![FieldError::field(
-            Field::Email,
-            ErrorCode::EmailTaken,
-            "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес.",
-        )])
-    };
+    let taken = || AddressError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: false })]);
     if email != resident.email {
         // The letter to the new address counts against its mailbox: going
         // back and forth between addresses must not flood one.
@@ -190,10 +175,7 @@ async fn change_email_counted(
             Ok(true) => {}
             Ok(false) => {
                 limits::give_back_letter(services, &email).await?;
-                return Err(AddressError::Refused(vec![FieldError::general(
-                    ErrorCode::Invalid,
-                    "Регистрация изменилась, пока выполнялся запрос (например, форму отправили дважды). Проверьте почту: если письма нет, отправьте его ещё раз.",
-                )]));
+                return Err(AddressError::Refused(vec![FieldError::refused(Refusal::ChangedMeanwhile)]));
             }
             Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
                 limits::give_back_letter(services, &email).await?;
@@ -236,11 +218,7 @@ pub async fn request_email_change(
     let email = new_address(new_email)?;
     // Checked before the password, so the answer tells nothing about it.
     if email == resident.email {
-        return Err(AddressError::Refused(vec![FieldError::field(
-            Field::Email,
-            ErrorCode::Invalid,
-            "Это и есть ваш текущий адрес. Укажите новый.",
-        )]));
+        return Err(AddressError::Refused(vec![FieldError::refused(Refusal::SameAddress)]));
     }
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     let typed = resident.account.to_string();
@@ -249,11 +227,7 @@ pub async fn request_email_change(
         .await?
         .map_err(|limited| AddressError::RateLimited { retry_after_seconds: limited.retry_after_seconds })?;
     let Some(verified) = checked else {
-        return Err(AddressError::Refused(vec![FieldError::field(
-            Field::Password,
-            ErrorCode::InvalidCredentials,
-            "Неверный пароль. Введите пароль, с которым вы входите в кабинет.",
-        )]));
+        return Err(AddressError::Refused(vec![FieldError::refused(Refusal::WrongPassword)]));
     };
     let resident = verified.accept(services).await?;
     let mut counted = Counted::default();
@@ -279,7 +253,7 @@ async fn send_email_change(
         // The asker gets the answer of a free address; only the owner of
         // the address learns, from this letter, that it is in use.
         tracing::info!("address change to an address in use");
-        match letters::email_in_use(email, &format!("{base_url}/login")) {
+        match letters::email_in_use(email, &Links::new(base_url).login()) {
             Ok(letter) => services.mailer.send(&letter).await,
             Err(error) => Err(error),
         }
@@ -295,7 +269,7 @@ async fn send_email_change(
         };
         services.store.put_email_change(&token.hash(), &record, &cancel.hash()).await?;
         audit::record(services, AuditEvent::EmailChangeRequested, entry).await;
-        let cancel_link = format!("{base_url}/account/email/cancel?token={}", cancel.expose());
+        let cancel_link = Links::new(base_url).email_change_cancel(&cancel);
         let warning =
             letters::email_change_requested(&resident.email, &resident.account, &email.masked(), &cancel_link);
         let warned = match warning {
@@ -305,7 +279,7 @@ async fn send_email_change(
         if let Err(error) = warned {
             tracing::error!(%error, "the warning to the current address could not be sent");
         }
-        let link = format!("{base_url}/account/email/confirm?token={}", token.expose());
+        let link = Links::new(base_url).email_change_confirm(&token);
         match letters::email_change(email, &resident.account, &link, ttl) {
             Ok(letter) => services.mailer.send(&letter).await,
             Err(error) => Err(error),

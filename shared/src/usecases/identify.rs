@@ -7,6 +7,7 @@ use crate::domain::RejectionReason;
 use crate::domain::{Resident, ResidentStatus};
 use crate::errors::Unexpected;
 use crate::letters;
+use crate::links::Links;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
 use crate::store::Identification;
@@ -76,7 +77,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     }
     let letter = match outcome {
         Identification::Active => {
-            letters::ready(&resident.email, &resident.account, &format!("{}/login", job.base_url))
+            letters::ready(&resident.email, &resident.account, &Links::new(&job.base_url).login())
         }
         Identification::Rejected(reason) => letters::rejected(&resident.email, &resident.account, reason),
     };

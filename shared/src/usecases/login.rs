@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
-    Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password,
+    Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable, verify_password,
 };
 use crate::errors::{Context, Unexpected};
 use crate::limits::{self, Counted, RateLimited};
@@ -38,7 +38,7 @@ pub enum LoginError {
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error("the e-mail address is not confirmed yet")]
-    EmailNotConfirmed { masked_email: String, letter_sent: bool, undeliverable: Option<String> },
+    EmailNotConfirmed { masked_email: String, letter_sent: bool, undeliverable: Option<Undeliverable> },
     #[error("identification is pending")]
     /// `delayed`: the time has long passed and running the check now failed
     /// too (a fault of ours, not theirs).
@@ -318,9 +318,7 @@ async fn verify_admitted(
     let phc = resident.filter(|_| open).map(|r| r.password_hash.clone());
     // The hash is verified whether or not the login exists (or is locked),
     // so all take the same time.
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
-        .await
-        .context("verifying a password")?;
+    let verified = verify_password(password, phc).await.context("verifying a password")?;
     Ok(verified && open && resident.is_some())
 }
 
@@ -392,7 +390,7 @@ async fn login_counted(
     match resident.status {
         ResidentStatus::AwaitingEmailConfirmation => {
             let masked_email = resident.email.masked();
-            let undeliverable = resident.email_undeliverable.as_ref().map(|u| u.message(&masked_email));
+            let undeliverable = resident.email_undeliverable.clone();
             // They are here because the letter did not reach them or its link
             // expired: send a fresh one, unless the address refuses mail.
             let letter_sent = match undeliverable {

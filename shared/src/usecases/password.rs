@@ -6,9 +6,10 @@
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{AccountNumber, Resident, ResidentStatus, SecretToken, hash_password, parse_new_password};
-use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::errors::{Context, FieldError, Refusal, Unexpected};
 use crate::letters;
 use crate::limits::{self, Counted, RateLimited};
+use crate::links::Links;
 use crate::services::Services;
 use crate::text;
 use crate::usecases::answer_no_sooner_than;
@@ -28,11 +29,6 @@ pub enum ResetError {
     Unexpected(#[from] Unexpected),
 }
 
-/// Link to set a new password, for a token.
-pub fn reset_link(base_url: &str, token: &SecretToken) -> String {
-    format!("{base_url}/password/reset?token={}", token.expose())
-}
-
 /// Sends a reset link if `login` names a resident with a confirmed address;
 /// the answer does not tell whether it did. A browser that logged in as
 /// the resident before (`device`, its cookie) has limits of its own, so a
@@ -46,11 +42,7 @@ pub async fn forgot(
     device: Option<&str>,
 ) -> Result<(), ResetError> {
     if text::fold(login).is_empty() {
-        return Err(ResetError::Refused(vec![FieldError::field(
-            Field::Login,
-            ErrorCode::Required,
-            "Укажите e-mail или номер лицевого счёта, указанные при регистрации.",
-        )]));
+        return Err(ResetError::Refused(vec![FieldError::refused(Refusal::LoginRequired)]));
     }
     let known = match device {
         Some(_) => match find(services, login).await? {
@@ -127,7 +119,8 @@ async fn issue_and_send(
     }
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetRequested, entry).await;
-    let letter = letters::password_reset(&resident.email, &resident.account, &reset_link(base_url, &token), ttl)?;
+    let letter =
+        letters::password_reset(&resident.email, &resident.account, &Links::new(base_url).password_reset(&token), ttl)?;
     if let Err(error) = services.mailer.send(&letter).await {
         // No answer, or a 5xx: the letter may well have gone, so its link
         // is the one that works (only the newest does).
@@ -177,10 +170,7 @@ pub async fn reset(
 ) -> Result<AccountNumber, ResetError> {
     let resident = reset_target(services, presented).await?;
     let password = parse_new_password(password, confirm, &personal(&resident)).map_err(ResetError::Refused)?;
-    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .context("hashing a password")?
-        .context("hashing a password")?;
+    let phc = hash_password(password).await.context("hashing a password")?;
     let hash = SecretToken::from_presented(presented).ok_or(ResetError::InvalidToken)?.hash();
     if !services.store.reset_password(&resident.account, &hash, &phc).await? {
         // Another request used the link first.
@@ -194,7 +184,7 @@ pub async fn reset(
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetDone, entry).await;
     let at = clock::moscow(clock::now());
-    let notice = letters::password_changed(&resident.email, &resident.account, &at, &format!("{base_url}/login"));
+    let notice = letters::password_changed(&resident.email, &resident.account, &at, &Links::new(base_url).login());
     let sent = match notice {
         Ok(letter) => services.mailer.send(&letter).await,
         Err(error) => Err(error),

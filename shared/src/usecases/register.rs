@@ -5,12 +5,13 @@
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
-    Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, Resident, ResidentStatus, SecretToken,
-    hash_password, new_address_nonce,
+    Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, RejectionReason, Resident,
+    ResidentStatus, SecretToken, Undeliverable, hash_password, new_address_nonce,
 };
-use crate::errors::{Context, ErrorCode, Field, FieldError, Unexpected};
+use crate::errors::{Context, FieldError, Refusal, Unexpected};
 use crate::letters;
 use crate::limits::{self, Counted, RateLimited};
+use crate::links::Links;
 use crate::services::Services;
 use crate::store::{ConfirmationRecord, InsertResidentError};
 use crate::usecases::identify;
@@ -41,48 +42,6 @@ pub enum RegisterError {
     Unexpected(#[from] Unexpected),
 }
 
-fn account_not_found(account: &str) -> FieldError {
-    FieldError::field(
-        Field::Account,
-        ErrorCode::AccountNotFound,
-        format!(
-            "Лицевой счёт {account} не найден в данных ООО «Потенциал». Сверьте номер с последней квитанцией: он напечатан рядом со словами «Лицевой счёт». Если номер верный, обратитесь в офис управляющей компании."
-        ),
-    )
-}
-
-fn name_mismatch() -> FieldError {
-    FieldError::field(
-        Field::FullName,
-        ErrorCode::NameMismatch,
-        "ФИО не совпадает с плательщиком по этому лицевому счёту. Введите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции: полностью, если там они полностью, и инициалами, только если на квитанции инициалы. Регистр букв, «ё» и лишние пробелы значения не имеют.",
-    )
-}
-
-fn already_registered() -> FieldError {
-    FieldError::field(
-        Field::Account,
-        ErrorCode::AlreadyRegistered,
-        "По этому лицевому счёту личный кабинет уже зарегистрирован. Войдите с e-mail или номером лицевого счёта и паролем.",
-    )
-}
-
-fn email_taken() -> FieldError {
-    FieldError::field(
-        Field::Email,
-        ErrorCode::EmailTaken,
-        "Этот e-mail уже указан в другом личном кабинете. Укажите другой адрес или войдите в кабинет, к которому он привязан.",
-    )
-}
-
-fn paused() -> FieldError {
-    FieldError::field(
-        Field::Account,
-        ErrorCode::RegistrationPaused,
-        "По этому лицевому счёту слишком много раз ввели ФИО, которое не совпадает с плательщиком, поэтому регистрация по нему приостановлена на сутки. Обратитесь в офис управляющей компании с документом, удостоверяющим личность, и квитанцией — вам помогут зарегистрироваться.",
-    )
-}
-
 /// Refuses registration of an account while it is paused.
 async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountNumber) -> Result<(), RegisterError> {
     let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
@@ -90,7 +49,10 @@ async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountN
     match record {
         Some(record) if record.locked_until_ms > now_ms => {
             let seconds = u64::try_from(record.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            Err(RegisterError::Paused { retry_after_seconds: seconds, error: paused() })
+            Err(RegisterError::Paused {
+                retry_after_seconds: seconds,
+                error: FieldError::refused(Refusal::RegistrationPaused),
+            })
         }
         _ => Ok(()),
     }
@@ -123,15 +85,10 @@ async fn reserve_name_check(
         audit::record(services, AuditEvent::RegistrationPaused, entry).await;
         return Err(RegisterError::Paused {
             retry_after_seconds: limits::REGISTRATION_PAUSE.as_secs(),
-            error: paused(),
+            error: FieldError::refused(Refusal::RegistrationPaused),
         });
     }
     Ok(())
-}
-
-/// Link to confirm the address, for a token.
-pub fn confirmation_link(base_url: &str, token: &SecretToken) -> String {
-    format!("{base_url}/confirm?token={}", token.expose())
 }
 
 #[tracing::instrument(skip_all, fields(account))]
@@ -181,11 +138,13 @@ async fn register_counted(
     refuse_if_paused(services, &registration.account).await?;
 
     let Some(billing) = services.store.billing_account(&registration.account).await? else {
-        return Err(RegisterError::Refused(vec![account_not_found(registration.account.as_str())]));
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
+            account: registration.account.to_string(),
+        })]));
     };
     reserve_name_check(services, &registration.account, entry).await?;
     if !registration.full_name.matches(&billing.full_name) {
-        return Err(RegisterError::Refused(vec![name_mismatch()]));
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
     }
     // Only mismatches spend the budget: a name that matched is given back.
     let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
@@ -193,17 +152,13 @@ async fn register_counted(
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
     if services.store.resident(&registration.account).await?.is_some() {
-        return Err(RegisterError::Refused(vec![already_registered()]));
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
     }
     if services.store.resident_by_email(&registration.email).await?.is_some() {
-        return Err(RegisterError::Refused(vec![email_taken()]));
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: true })]));
     }
 
-    let password = registration.password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .context("hashing a password")?
-        .context("hashing a password")?;
+    let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
     let status_token = SecretToken::generate().context("generating a status token")?;
     let now = clock::now();
     let resident = Resident {
@@ -234,10 +189,10 @@ async fn register_counted(
     match services.store.insert_resident(&resident, &status_token.hash(), status_expires_at).await {
         Ok(()) => {}
         Err(InsertResidentError::AccountTaken) => {
-            return Err(RegisterError::Refused(vec![already_registered()]));
+            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
         }
         Err(InsertResidentError::EmailTaken) => {
-            return Err(RegisterError::Refused(vec![email_taken()]));
+            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: true })]));
         }
         Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
     }
@@ -262,11 +217,11 @@ pub struct RegistrationStatus {
     pub status: ResidentStatus,
     pub masked_email: String,
     /// Why mail to the address does not arrive, if it does not.
-    pub undeliverable: Option<String>,
+    pub undeliverable: Option<Undeliverable>,
     pub ready_at: Option<time::OffsetDateTime>,
     /// Identification is long overdue and running it now failed too.
     pub delayed: bool,
-    pub rejection: Option<&'static str>,
+    pub rejection: Option<RejectionReason>,
 }
 
 /// The status of the registration whose status cookie this is; `None` when
@@ -291,11 +246,11 @@ pub async fn registration_status(
     Ok(Some(RegistrationStatus {
         account,
         status: resident.status,
-        undeliverable: resident.email_undeliverable.as_ref().map(|u| u.message(&masked_email)),
+        undeliverable: resident.email_undeliverable.clone(),
         masked_email,
         ready_at: resident.ready_at,
         delayed: identify::is_overdue(services, &resident, clock::now()),
-        rejection: resident.rejection_reason.map(|r| r.message()),
+        rejection: resident.rejection_reason,
     }))
 }
 
@@ -337,7 +292,7 @@ async fn try_send_confirmation_letter(
         expires_at,
     };
     services.store.put_confirmation(&token.hash(), &record).await?;
-    let link = confirmation_link(base_url, &token);
+    let link = Links::new(base_url).confirm(&token);
     // The letter says how long this link works, which its registration's
     // expiry may cut short.
     let valid_for = std::time::Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0));

@@ -2,6 +2,7 @@
 //! (HTML form posts or JSON), reading its body, and building answers with
 //! the right headers.
 
+pub mod messages;
 pub mod pages;
 pub mod routes;
 
@@ -368,14 +369,24 @@ pub fn with_cookie(mut response: Response<Body>, cookie: &str) -> Response<Body>
     response
 }
 
+/// A refusal in the face asked for: its JSON, or `page` (made only for the
+/// HTML face) with the same status.
+pub fn refuse<P: Template>(face: Face, body: &ErrorBody, page: impl FnOnce() -> P) -> Response<Body> {
+    let status = messages::status(body);
+    match face {
+        Face::Json => json(status, body),
+        Face::Html => html(status, &page()),
+    }
+}
+
 /// An error answer in either face; the HTML face uses a plain message page
 /// when the caller has no form to show the errors on.
 pub fn errors(face: Face, body: &ErrorBody) -> Response<Body> {
     match face {
-        Face::Json => json(body.status(), body),
+        Face::Json => json(messages::status(body), body),
         Face::Html => {
             let text = body.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
-            html(body.status(), &MessagePage::error("Не получилось", &text, "/", "На главную"))
+            html(messages::status(body), &MessagePage::error("Не получилось", &text, "/", "На главную"))
         }
     }
 }

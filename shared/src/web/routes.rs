@@ -153,7 +153,8 @@ impl FromRequest<Shared> for Incoming {
 pub async fn dispatch(router: &Router, request: Request) -> Response<Body> {
     use tower_service::Service;
     let mut router = router.clone();
-    let ready: Result<(), Infallible> = std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut router, cx)).await;
+    let ready: Result<(), Infallible> =
+        std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut router, cx)).await;
     let response = match ready {
         Ok(()) => match router.call(request).await {
             Ok(response) => response,
