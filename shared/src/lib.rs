@@ -16,6 +16,7 @@ mod forms;
 pub mod letters;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod numerals;
 pub mod queue;
 pub mod services;
