@@ -1,4 +1,4 @@
-#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)]
 
 //! Issue 15: what ops need before putting template.yaml live. Data kept
 //! with the stack, logs that expire, alarms that reach someone, the funnel
