@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what running and testing need, into the repository (idempotent):
-# a Python venv in .venv with moto's server, cfn-lint and schemathesis,
+# a Python venv in .venv with moto's server, cfn-lint (with the serverless
+# rules), aws-sam-cli and schemathesis,
 # and axe-core (npm) for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stamp=.venv/.requirements
 if [ ! -f "$stamp" ] || ! cmp -s infra/requirements.txt "$stamp"; then
-  echo "==> Installing moto[server] and cfn-lint into .venv"
-  python3 -m venv .venv
+  echo "==> Installing moto[server], cfn-lint, aws-sam-cli and schemathesis into .venv"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r infra/requirements.txt
   cp infra/requirements.txt "$stamp"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine: installs what they need
-# (a venv with moto and cfn-lint; Debian's chromium and chromium-driver;
+# (a venv with moto, cfn-lint and aws-sam-cli; Debian's chromium and chromium-driver;
 # axe-core from npm),
 # starts moto's server and chromedriver, then formatting, clippy, all Rust
-# tests (unit, property, against moto over HTTP and S3, in the browser) and
-# cfn-lint.
+# tests (unit, property, against moto over HTTP and S3, in the browser),
+# cfn-lint with the serverless rules and sam validate --lint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/setup.sh
@@ -22,8 +22,11 @@ log=.local/cargo-test.log
 mkdir -p .local
 # Bounded, so a hung browser session cannot hold CI for its whole limit.
 timeout 2400 cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
-echo "==> cfn-lint template.yaml"
-.venv/bin/cfn-lint template.yaml
+echo "==> cfn-lint template.yaml (with the serverless rules)"
+.venv/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+echo "==> sam validate --lint"
+# Offline: the SAM transform and its linter, no AWS account needed.
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template-file template.yaml
 echo "==> schemathesis: openapi.yaml against the local stack"
 # Generated requests to every operation (valid and invalid ones) must never
 # get a 5xx or an answer the contract does not describe.

@@ -60,6 +60,34 @@ async fn a_full_flow_logs_no_personal_data_or_secrets() {
             "{expected:?} logged"
         );
     }
+    // The funnel (issue 15): these lines are CloudWatch metrics in Embedded
+    // Metric Format, `_aws` at the top level of the line, each metric's value
+    // and the `Outcome` dimension beside it.
+    let emf: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    for line in &emf {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert!(line["_aws"]["Timestamp"].as_u64().is_some(), "{line}");
+        assert!(directive["Namespace"].as_str().is_some_and(|n| !n.is_empty()), "{line}");
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert!(line[metric["Name"].as_str().unwrap()].as_f64().is_some(), "{line}");
+        }
+        for dimension in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(line[dimension.as_str().unwrap()].as_str().is_some(), "{line}");
+        }
+    }
+    for (metric, outcome) in [
+        ("Registrations", "name_mismatch"),
+        ("Registrations", "registered"),
+        ("Confirmations", "confirmed"),
+        ("Identifications", "active"),
+        ("Logins", "logged_in"),
+        ("Logins", "invalid_credentials"),
+    ] {
+        assert!(
+            emf.iter().any(|l| l[metric].as_f64() == Some(1.0) && l["Outcome"] == outcome),
+            "{metric} {outcome} emitted"
+        );
+    }
     let local_part = email.split('@').next().unwrap();
     let confirmation_token = confirmation.split_once("token=").unwrap().1;
     let session_token = cookie.split_once('=').unwrap().1;
@@ -82,5 +110,5 @@ async fn a_full_flow_logs_no_personal_data_or_secrets() {
     for secret in secrets {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
     }
-    println!("{} log lines checked", lines.len());
+    println!("{} log lines checked, {} of them metrics", lines.len(), emf.len());
 }

@@ -17,6 +17,7 @@ pub mod letters;
 pub mod limits;
 pub mod links;
 pub mod mail;
+pub mod metrics;
 pub mod numerals;
 pub mod queue;
 pub mod services;

@@ -13,7 +13,9 @@ const FAVICON: &str = include_str!("../../../shared/static/favicon.svg");
 pub fn routes() -> Routes {
     Routes::new()
         .get("/help", |_: Incoming| async { web::html(200, &HelpPage) })
-        .get("/privacy", |_: Incoming| async { web::html(200, &PrivacyPage { version: PRIVACY_POLICY_VERSION }) })
+        .get("/privacy", |incoming: Incoming| async move {
+            web::html(200, &PrivacyPage { version: PRIVACY_POLICY_VERSION, region: incoming.services.files.region() })
+        })
         .get("/static/app.js", |_: Incoming| async { web::asset("text/javascript; charset=utf-8", APP_JS) })
         .get("/favicon.svg", |_: Incoming| async { icon() })
         .default_route(anything_else)

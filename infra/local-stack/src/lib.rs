@@ -187,7 +187,10 @@ impl Resources {
         &self,
         variables: impl Iterator<Item = &'a (String, serde_yaml::Value)>,
     ) -> Result<HashMap<String, String>, StackError> {
-        let lookup = |name: &str| self.template.parameters.get(name).or_else(|| self.physical.names.get(name)).cloned();
+        let lookup = |name: &str| {
+            let stack_name = (name == "AWS::StackName").then_some(&self.physical.stack_name);
+            self.template.parameters.get(name).or_else(|| self.physical.names.get(name)).or(stack_name).cloned()
+        };
         variables
             .map(|(name, value)| match template::resolve(value, &lookup) {
                 Some(resolved) => Ok((name.clone(), resolved)),

@@ -25,6 +25,8 @@ pub struct Physical {
     /// For each S3-triggered function (by binary), the queue its bucket's
     /// notifications go to locally.
     pub s3_trigger_queues: HashMap<String, String>,
+    /// What `${AWS::StackName}` gives (the metrics namespace): the prefix.
+    pub stack_name: String,
 }
 
 fn failed(what: &str, error: impl std::fmt::Display) -> StackError {
@@ -33,6 +35,7 @@ fn failed(what: &str, error: impl std::fmt::Display) -> StackError {
 
 pub async fn provision(template: &Template, aws: &SdkConfig, prefix: &str) -> Result<Physical, StackError> {
     let mut physical = Physical::default();
+    prefix.clone_into(&mut physical.stack_name);
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     for table in &template.tables {
         let name = format!("{prefix}-{}", table.logical_id);

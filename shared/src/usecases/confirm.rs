@@ -72,7 +72,7 @@ pub async fn confirm(
     services.queue.schedule(&job, now).await?;
     let nonce = &record.address_nonce;
     if services.store.confirm_email(&resident.account, &resident.email, nonce, now, ready_at).await? {
-        tracing::info!("e-mail confirmed");
+        tracing::info!(metric = crate::metrics::CONFIRMATIONS, outcome = "confirmed", "e-mail confirmed");
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailConfirmed, entry).await;
         return Ok(Confirmed::Now { ready_at });

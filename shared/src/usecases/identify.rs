@@ -94,7 +94,12 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         return Err(error);
     }
     services.store.mark_outcome_letter_sent(&resident.account, now).await?;
-    tracing::info!(outcome = ?outcome, "resident identified");
+    let code = match outcome {
+        Identification::Active => "active",
+        Identification::Rejected(RejectionReason::AccountVanished) => "account_vanished",
+        Identification::Rejected(RejectionReason::PayerChanged) => "payer_changed",
+    };
+    tracing::info!(metric = crate::metrics::IDENTIFICATIONS, outcome = code, "resident identified");
     Ok(Identified::Done(outcome))
 }
 

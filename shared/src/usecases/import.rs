@@ -164,6 +164,7 @@ pub async fn import_object(services: &Services, bucket: &str, key: &str) -> Resu
         )
         .await?;
     tracing::info!(
+        metric = crate::metrics::IMPORT_ROWS,
         rows_read = report.rows_read,
         loaded = report.loaded,
         unchanged = report.unchanged,

@@ -250,7 +250,12 @@ impl Verified {
 async fn failed(services: &Services, attempt: u32, entry: Entry<'_>) {
     audit::record(services, AuditEvent::LoginFailed, entry).await;
     if let Some(lock) = limits::lock_duration(attempt, services.config.login_lock_base) {
-        tracing::warn!(failures = attempt, lock_seconds = lock.as_secs(), "login locked");
+        tracing::warn!(
+            metric = crate::metrics::LOCKOUTS,
+            failures = attempt,
+            lock_seconds = lock.as_secs(),
+            "login locked"
+        );
         audit::record(services, AuditEvent::Locked, entry).await;
     }
 }
@@ -365,7 +370,23 @@ pub async fn login(
     if matches!(result, Err(LoginError::Unexpected(_))) {
         counted.give_back(services).await;
     }
+    log_outcome(&result);
     result
+}
+
+/// The funnel's `Logins` metric: one line per login attempt, by outcome.
+fn log_outcome(result: &Result<Session, LoginError>) {
+    let outcome = match result {
+        Ok(_) => "logged_in",
+        Err(LoginError::InvalidCredentials) => "invalid_credentials",
+        Err(LoginError::RateLimited(_)) => "rate_limited",
+        Err(LoginError::EmailNotConfirmed { .. }) => "email_not_confirmed",
+        Err(LoginError::IdentificationPending { .. }) => "identification_pending",
+        Err(LoginError::IdentificationFailed { .. }) => "identification_failed",
+        Err(LoginError::Unexpected(e)) if e.is_transient() => "unavailable",
+        Err(LoginError::Unexpected(_)) => "internal",
+    };
+    tracing::info!(metric = crate::metrics::LOGINS, outcome, "login answered");
 }
 
 /// Login once its attempt is counted.

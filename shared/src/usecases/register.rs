@@ -8,10 +8,11 @@ use crate::domain::{
     Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, RejectionReason, Resident,
     ResidentStatus, SecretToken, Undeliverable, hash_password, new_address_nonce,
 };
-use crate::errors::{Context, FieldError, Refusal, Unexpected};
+use crate::errors::{Context, ErrorCode, FieldError, Refusal, Unexpected};
 use crate::letters;
 use crate::limits::{self, Counted, RateLimited};
 use crate::links::Links;
+use crate::metrics;
 use crate::services::Services;
 use crate::store::{ConfirmationRecord, InsertResidentError};
 use crate::usecases::identify;
@@ -91,6 +92,28 @@ async fn reserve_name_check(
     Ok(())
 }
 
+/// One line per refused registration and code (the funnel's
+/// `Registrations` metric: which field residents stumble on); a successful
+/// one is counted by "resident registered".
+fn log_outcome(result: &Result<Registered, RegisterError>) {
+    let codes: Vec<String> = match result {
+        Ok(_) => return,
+        Err(RegisterError::Refused(errors)) => {
+            let mut codes: Vec<String> = errors.iter().map(|e| metrics::code(e.code)).collect();
+            codes.sort();
+            codes.dedup();
+            codes
+        }
+        Err(RegisterError::RateLimited(_)) => vec![metrics::code(ErrorCode::RateLimited)],
+        Err(RegisterError::Paused { .. }) => vec![metrics::code(ErrorCode::RegistrationPaused)],
+        Err(RegisterError::Unexpected(e)) if e.is_transient() => vec![metrics::code(ErrorCode::Unavailable)],
+        Err(RegisterError::Unexpected(_)) => vec![metrics::code(ErrorCode::Internal)],
+    };
+    for outcome in &codes {
+        tracing::info!(metric = metrics::REGISTRATIONS, outcome = outcome.as_str(), "registration refused");
+    }
+}
+
 #[tracing::instrument(skip_all, fields(account))]
 pub async fn register(
     services: &Services,
@@ -104,6 +127,7 @@ pub async fn register(
     if matches!(result, Err(RegisterError::Unexpected(_))) {
         counted.give_back(services).await;
     }
+    log_outcome(&result);
     result
 }
 
@@ -196,7 +220,7 @@ async fn register_counted(
         }
         Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
     }
-    tracing::info!("resident registered");
+    tracing::info!(metric = metrics::REGISTRATIONS, outcome = "registered", "resident registered");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::Registered, entry).await;
 

@@ -461,15 +461,16 @@ pub fn method_not_allowed(face: Face) -> Response<Body> {
 /// reads them), filtered by `directives` (e.g. `info`), written to `writer`.
 /// Nothing logged names a resident: addresses are masked where they are
 /// needed at all, and passwords, tokens, names and phones never are logged.
+/// Lines with a `metric` field are also CloudWatch metrics (`metrics`).
 pub fn json_logs<W>(writer: W, directives: &str) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    let format = tracing_subscriber::fmt::format().json().with_current_span(false).without_time();
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
-        .with_current_span(false)
-        .without_time()
+        .event_format(crate::metrics::Emf::new(format, crate::metrics::namespace()))
         .with_writer(writer)
         .finish()
 }

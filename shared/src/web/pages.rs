@@ -285,6 +285,35 @@ pub struct HelpPage;
 #[template(path = "pages/privacy.html")]
 pub struct PrivacyPage {
     pub version: &'static str,
+    /// The AWS region of the deployment (e.g. `eu-central-1`), if known.
+    pub region: Option<String>,
+}
+
+impl PrivacyPage {
+    /// Where the region is, in Russian, for the regions a cabinet for
+    /// Russian residents is likely deployed in; else none (the code is shown).
+    pub fn region_place(&self) -> Option<&'static str> {
+        Some(match self.region.as_deref()? {
+            "eu-central-1" => "Франкфурт-на-Майне, Германия",
+            "eu-central-2" => "Цюрих, Швейцария",
+            "eu-west-1" => "Ирландия",
+            "eu-west-2" => "Лондон, Великобритания",
+            "eu-west-3" => "Париж, Франция",
+            "eu-north-1" => "Стокгольм, Швеция",
+            "eu-south-1" => "Милан, Италия",
+            "eu-south-2" => "Испания",
+            "us-east-1" => "Северная Вирджиния, США",
+            "us-east-2" => "Огайо, США",
+            "us-west-1" => "Северная Калифорния, США",
+            "us-west-2" => "Орегон, США",
+            "ca-central-1" => "Канада",
+            "me-central-1" => "ОАЭ",
+            "il-central-1" => "Тель-Авив, Израиль",
+            "ap-south-1" => "Мумбаи, Индия",
+            "ap-northeast-1" => "Токио, Япония",
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +323,20 @@ mod tests {
 
     fn wrong_password() -> ErrorBody {
         ErrorBody::new(vec![FieldError::field(Field::Login, ErrorCode::InvalidCredentials, "Неверный пароль.")])
+    }
+
+    #[test]
+    fn the_privacy_page_names_the_processor_and_where_the_data_is_kept() {
+        let page = PrivacyPage { version: PRIVACY_POLICY_VERSION, region: Some("eu-central-1".to_owned()) };
+        let html = page.render().expect("renders");
+        assert!(html.contains("Amazon Web Services"), "the processor is named");
+        assert!(html.contains("eu-central-1") && html.contains("Франкфурт-на-Майне, Германия"), "the region");
+        assert!(html.contains("трансграничн"), "the transfer abroad is said");
+        assert!(!html.contains("Данные не передаются третьим лицам"), "no claim that nobody else gets the data");
+        let unknown = PrivacyPage { version: PRIVACY_POLICY_VERSION, region: Some("xx-test-1".to_owned()) };
+        assert!(unknown.render().expect("renders").contains("xx-test-1"));
+        let none = PrivacyPage { version: PRIVACY_POLICY_VERSION, region: None };
+        assert!(none.render().expect("renders").contains("Amazon Web Services"));
     }
 
     #[test]
