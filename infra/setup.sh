@@ -6,6 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Rust toolchain of rust-toolchain.toml. Where the installed stable is
+# that very version (this workplace has no other and cannot fetch one),
+# rustup is shown it under the pinned name; elsewhere rustup installs it.
+pinned="$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)"
+host="$(RUSTUP_TOOLCHAIN=stable rustc -vV | sed -n 's/^host: //p')"
+toolchains="${RUSTUP_HOME:-$HOME/.rustup}/toolchains"
+if [ ! -e "$toolchains/$pinned-$host" ]; then
+  if [ "$(RUSTUP_TOOLCHAIN=stable rustc --version | cut -d' ' -f2)" = "$pinned" ]; then
+    echo "==> Rust $pinned is the installed stable: linking it under its version"
+    ln -s "$toolchains/stable-$host" "$toolchains/$pinned-$host"
+  else
+    rustup toolchain install "$pinned" --profile minimal --component rustfmt --component clippy
+  fi
+fi
+
 stamp=.venv/.requirements
 if [ ! -f "$stamp" ] || ! cmp -s infra/requirements.txt "$stamp"; then
   echo "==> Installing moto[server], cfn-lint, aws-sam-cli and schemathesis into .venv"
