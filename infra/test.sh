@@ -4,14 +4,24 @@
 # axe-core from npm),
 # starts moto's server and chromedriver, then formatting, clippy, all Rust
 # tests (unit, property, against moto over HTTP and S3, in the browser),
-# cfn-lint with the serverless rules and sam validate --lint.
+# cfn-lint with the serverless rules, sam validate --lint and cargo deny.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/setup.sh
+mkdir -p .local
+# cargo-deny builds (some 5 CPU-minutes) while apt installs the browser.
+infra/deny.sh --install >.local/deny-install.log 2>&1 &
+deny_install=$!
 source infra/moto.sh
 install_chromium
 start_moto
 start_chromedriver
+
+if ! wait "$deny_install"; then
+  cat .local/deny-install.log
+  exit 1
+fi
+infra/deny.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
