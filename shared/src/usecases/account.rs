@@ -40,7 +40,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
         )
     });
     let masked_email = resident.email.masked();
-    let billing = services.store.billing_account(&account).await?;
+    let billing = services.store.billing.get(&account).await?;
     Ok(match billing {
         Some(b) => AccountView {
             account,

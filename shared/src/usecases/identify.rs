@@ -34,7 +34,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         services.queue.schedule(job, now).await?;
         return Ok(Identified::Deferred);
     }
-    let Some(resident) = services.store.resident(&job.account).await? else {
+    let Some(resident) = services.store.residents.get(&job.account).await? else {
         tracing::warn!("identification job for an account with no resident");
         return Ok(Identified::Nothing);
     };
@@ -48,7 +48,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     let outcome = match resident.status {
         ResidentStatus::AwaitingIdentification => {
             let outcome = decide(services, &resident).await?;
-            if services.store.finish_identification(&resident.account, outcome, now).await? {
+            if services.store.residents.finish_identification(&resident.account, outcome, now).await? {
                 let (event, detail) = match outcome {
                     Identification::Active => (AuditEvent::Identified, None),
                     Identification::Rejected(RejectionReason::AccountVanished) => {
@@ -71,7 +71,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         ResidentStatus::AwaitingEmailConfirmation => return Ok(Identified::Nothing),
     };
     // The decision stands whoever made it; the letter goes out once.
-    if !services.store.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
+    if !services.store.residents.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
         return Ok(Identified::Nothing);
     }
     let letter = match outcome {
@@ -87,12 +87,12 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     if let Err(error) = sent {
         // Given back so the retry sends it; if this fails too, the claim
         // goes stale and is taken again.
-        if let Err(release) = services.store.release_outcome_letter(&resident.account).await {
+        if let Err(release) = services.store.residents.release_outcome_letter(&resident.account).await {
             tracing::error!(error = %release, "the identification letter's claim could not be given back");
         }
         return Err(error);
     }
-    services.store.mark_outcome_letter_sent(&resident.account, now).await?;
+    services.store.residents.mark_outcome_letter_sent(&resident.account, now).await?;
     tracing::info!(outcome = ?outcome, "resident identified");
     Ok(Identified::Done(outcome))
 }
@@ -124,7 +124,7 @@ pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -
     if let Err(error) = identify(services, &job).await {
         tracing::error!(error = %error, "overdue identification failed again");
     }
-    match services.store.resident(&resident.account).await {
+    match services.store.residents.get(&resident.account).await {
         Ok(Some(current)) => current,
         Ok(None) => resident,
         Err(error) => {
@@ -136,7 +136,7 @@ pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
     use RejectionReason::{AccountVanished, PayerChanged};
-    Ok(match services.store.billing_account(&resident.account).await? {
+    Ok(match services.store.billing.get(&resident.account).await? {
         None => Identification::Rejected(AccountVanished),
         Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
         Some(_) => Identification::Active,

@@ -13,7 +13,7 @@ use crate::domain::{
     Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, verify_password,
 };
 use crate::errors::{Context, Unexpected};
-use crate::limits::{self, Counted, RateLimited};
+use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::services::Services;
 use crate::store::{DeviceRecord, LockRecord, SessionRecord};
 use crate::usecases::identify;
@@ -51,8 +51,8 @@ pub enum LoginError {
 
 pub async fn find(services: &Services, login: &str) -> Result<Option<Resident>, Unexpected> {
     match Login::parse(login) {
-        Some(Login::Email(email)) => services.store.resident_by_email(&email).await,
-        Some(Login::Account(account)) => services.store.resident(&account).await,
+        Some(Login::Email(email)) => services.store.residents.by_email(&email).await,
+        Some(Login::Account(account)) => services.store.residents.get(&account).await,
         None => Ok(None),
     }
 }
@@ -87,8 +87,8 @@ const MAX_SWAPS: u32 = 30;
 /// lock never tells which e-mail and which account number go together.
 /// Unknown identifiers count a decoy instead, with the same reads and writes.
 struct Subjects {
-    visible: String,
-    silent: String,
+    visible: Subject,
+    silent: Subject,
     /// False when `silent` is a decoy (unknown login or a known browser).
     silent_is_resident: bool,
 }
@@ -102,8 +102,8 @@ async fn subjects(
     // The device record is read whenever a cookie is sent, known login or
     // not, so the time of the answer does not tell the two apart.
     let device = read_device(services, device).await?;
-    let typed_subject = limits::login_subject(typed);
-    let decoy = format!("decoy:{typed_subject}");
+    let typed_subject = Subject::login(typed);
+    let decoy = typed_subject.clone().decoy();
     let Some(resident) = resident else {
         return Ok(Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false });
     };
@@ -111,20 +111,20 @@ async fn subjects(
         Some(device) => Ok(Subjects { visible: device, silent: decoy, silent_is_resident: false }),
         None => Ok(Subjects {
             visible: typed_subject,
-            silent: limits::resident_subject(&resident.account),
+            silent: Subject::Resident(resident.account.clone()),
             silent_is_resident: true,
         }),
     }
 }
 
 /// The device record of a presented device cookie, with its lock subject.
-async fn read_device(services: &Services, device: Option<&str>) -> Result<Option<(String, DeviceRecord)>, Unexpected> {
+async fn read_device(services: &Services, device: Option<&str>) -> Result<Option<(Subject, DeviceRecord)>, Unexpected> {
     let Some(token) = device.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
     let hash = token.hash();
-    let record = services.store.device(&hash).await?;
-    Ok(record.map(|record| (format!("device:{}", hash.as_str()), record)))
+    let record = services.store.sessions.device(&hash).await?;
+    Ok(record.map(|record| (Subject::Device(hash), record)))
 }
 
 fn device_matches(record: &DeviceRecord, resident: &Resident) -> bool {
@@ -139,7 +139,7 @@ pub async fn known_device(
     services: &Services,
     resident: &Resident,
     device: Option<&str>,
-) -> Result<Option<String>, Unexpected> {
+) -> Result<Option<Subject>, Unexpected> {
     let device = read_device(services, device).await?;
     Ok(device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)))
 }
@@ -147,7 +147,7 @@ pub async fn known_device(
 /// An attempt counted against a lock by [`admit_attempt`], with what it
 /// changed, so that an attempt a fault of ours cut short can be given back.
 struct Admitted {
-    subject: String,
+    subject: Subject,
     /// The number of the attempt in a row.
     attempt: u32,
     before: Option<LockRecord>,
@@ -160,7 +160,8 @@ struct Admitted {
 /// store may be what failed.
 async fn give_back_attempt(services: &Services, admitted: &Admitted) {
     let before = admitted.before.unwrap_or_default();
-    if let Err(error) = services.store.swap_lock_record(&admitted.subject, Some(admitted.after.failures), &before).await
+    if let Err(error) =
+        services.store.counters.swap_lock_record(&admitted.subject, Some(admitted.after.failures), &before).await
     {
         tracing::warn!(%error, "a login attempt cut short by a fault could not be given back");
     }
@@ -173,13 +174,13 @@ async fn give_back_attempt(services: &Services, admitted: &Admitted) {
 /// schedule allows.
 async fn admit_attempt(
     services: &Services,
-    subject: &str,
+    subject: &Subject,
     now_ms: i64,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
     let now_s = now_ms.div_euclid(1000);
     let forget_at = now_s.saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
     for _ in 0..MAX_SWAPS {
-        let stored = services.store.lock_record(subject).await?;
+        let stored = services.store.counters.lock_record(subject).await?;
         let current = stored.filter(|r| r.expires_at > now_s).unwrap_or_default();
         if current.locked_until_ms > now_ms {
             let seconds = u64::try_from(current.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
@@ -190,8 +191,8 @@ async fn admit_attempt(
         let locked_until_ms = limits::lock_duration(failures, services.config.login_lock_base)
             .map_or(0, |lock| now_ms.saturating_add(millis(lock)));
         let next = LockRecord { failures, locked_until_ms, expires_at: forget_at };
-        if services.store.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
-            let subject = subject.to_owned();
+        if services.store.counters.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
+            let subject = subject.clone();
             return Ok(Ok(Admitted { subject, attempt: failures, before: stored, after: next }));
         }
     }
@@ -223,9 +224,9 @@ impl Verified {
     /// no failure, whatever happened to the store.
     pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
         let cleared = async {
-            services.store.clear_lock(&self.subjects.visible).await?;
+            services.store.counters.clear_lock(&self.subjects.visible).await?;
             if self.subjects.silent_is_resident {
-                services.store.clear_lock(&self.subjects.silent).await?;
+                services.store.counters.clear_lock(&self.subjects.silent).await?;
             }
             Ok::<_, Unexpected>(())
         }
@@ -340,7 +341,7 @@ async fn remember_device(
         epoch: resident.session_epoch,
         expires_at: clock::now().unix_timestamp().saturating_add(seconds(DEVICE_LIFETIME)),
     };
-    services.store.put_device(&token.hash(), &record).await?;
+    services.store.sessions.put_device(&token.hash(), &record).await?;
     Ok(Some(token))
 }
 
@@ -358,7 +359,7 @@ pub async fn login(
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
     let mut counted = Counted::default();
-    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, requester.ip.as_str())], entry).await {
+    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, &Subject::ip(&requester.ip))], entry).await {
         Ok(Ok(())) => login_counted(services, form, base_url, previous, device, entry).await,
         Ok(Err(limited)) => Err(limited.into()),
         Err(error) => Err(error.into()),
@@ -410,7 +411,7 @@ async fn login_counted(
         }),
         ResidentStatus::Active => {
             if let Some(previous) = previous.and_then(SecretToken::from_presented) {
-                services.store.delete_session(&previous.hash()).await?;
+                services.store.sessions.delete(&previous.hash()).await?;
             }
             let token = SecretToken::generate().context("generating a session token")?;
             let config = &services.config;
@@ -421,7 +422,7 @@ async fn login_counted(
                 last_seen_ms: now,
                 expires_at: expiry(now, now, config),
             };
-            services.store.create_session(&token.hash(), &record).await?;
+            services.store.sessions.create(&token.hash(), &record).await?;
             let device = remember_device(services, &resident, device).await?;
             audit::record(services, AuditEvent::LoginSucceeded, entry).await;
             tracing::info!(account = %resident.account, "logged in");
@@ -438,7 +439,7 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     let Some(token) = presented.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
-    let Some(session) = services.store.session(&token.hash()).await? else {
+    let Some(session) = services.store.sessions.get(&token.hash()).await? else {
         return Ok(None);
     };
     let config = &services.config;
@@ -446,17 +447,17 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
     let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
     if now >= ends || now >= idle_ends {
-        services.store.delete_session(&token.hash()).await?;
+        services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    let Some(resident) = services.store.resident(&session.account).await? else {
+    let Some(resident) = services.store.residents.get(&session.account).await? else {
         return Ok(None);
     };
     if resident.session_epoch != session.epoch || resident.status != ResidentStatus::Active {
-        services.store.delete_session(&token.hash()).await?;
+        services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    services.store.touch_session(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
+    services.store.sessions.touch(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
     Ok(Some(resident))
 }
 
@@ -473,8 +474,8 @@ pub async fn logout(services: &Services, presented: &str, requester: &Requester)
     let Some(token) = SecretToken::from_presented(presented) else {
         return Ok(());
     };
-    let account = services.store.session(&token.hash()).await?.map(|s| s.account);
-    services.store.delete_session(&token.hash()).await?;
+    let account = services.store.sessions.get(&token.hash()).await?.map(|s| s.account);
+    services.store.sessions.delete(&token.hash()).await?;
     if let Some(account) = &account {
         let entry = Entry { account: Some(account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::LoggedOut, entry).await;
