@@ -11,6 +11,7 @@ use crate::clock;
 use crate::domain::{AccountNumber, Email, Login, TokenHash};
 use crate::errors::Unexpected;
 use crate::services::Services;
+use crate::store::LockRecord;
 use crate::text;
 
 /// What is counted: the name of a limit, in its counters' keys
@@ -189,6 +190,31 @@ pub fn lock_duration(failures: u32, base: Duration) -> Option<Duration> {
     Some(base.saturating_mul(factor).min(LOGIN_LOCK_MAX))
 }
 
+/// What an attempt at `now_ms` (Unix milliseconds) makes of the attempts
+/// stored for its subject: refused while the subject is locked; else
+/// counted, with the lock it earns should it fail (starting now) and the
+/// time its failures are forgotten. A record past its `expires_at` counts
+/// as none (DynamoDB deletes items only eventually).
+pub fn next_attempt(stored: Option<LockRecord>, now_ms: i64, base: Duration) -> Result<LockRecord, RateLimited> {
+    let now_s = now_ms.div_euclid(1000);
+    let current = stored.filter(|r| r.expires_at > now_s).unwrap_or_default();
+    if let Some(limited) = locked_at(&current, now_ms) {
+        return Err(limited);
+    }
+    let failures = current.failures.saturating_add(1);
+    let locked_until_ms = lock_duration(failures, base)
+        .map_or(0, |lock| now_ms.saturating_add(i64::try_from(lock.as_millis()).unwrap_or(i64::MAX)));
+    let memory = i64::try_from(LOGIN_FAILURE_MEMORY.as_secs()).unwrap_or(i64::MAX);
+    Ok(LockRecord { failures, locked_until_ms, expires_at: now_s.saturating_add(memory) })
+}
+
+/// The refusal `record` gives at `now_ms` while its lock holds: try again
+/// after the rest of it, in whole seconds rounded up.
+pub fn locked_at(record: &LockRecord, now_ms: i64) -> Option<RateLimited> {
+    let rest = record.locked_until_ms.checked_sub(now_ms).filter(|rest| *rest > 0)?;
+    Some(RateLimited { retry_after_seconds: u64::try_from(rest).unwrap_or(1000).div_ceil(1000).max(1) })
+}
+
 /// A refused attempt: try again after this many seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("rate limited for {retry_after_seconds} s")]
@@ -276,6 +302,46 @@ mod tests {
         assert_eq!(lock_duration(7, base), Some(Duration::from_secs(120)));
         assert_eq!(lock_duration(10, base), Some(LOGIN_LOCK_MAX));
         assert_eq!(lock_duration(u32::MAX, base), Some(LOGIN_LOCK_MAX));
+    }
+
+    const BASE: Duration = Duration::from_secs(30);
+    /// 25.11.2026 11:05 UTC, in Unix milliseconds.
+    const NOW_MS: i64 = 1_795_604_700_000;
+
+    #[test]
+    fn the_first_attempts_are_counted_without_a_lock_and_forgotten_a_day_later() {
+        let first = next_attempt(None, NOW_MS, BASE).unwrap();
+        assert_eq!(first, LockRecord { failures: 1, locked_until_ms: 0, expires_at: NOW_MS / 1000 + 24 * 3600 });
+        let fourth = next_attempt(Some(LockRecord { failures: 3, ..first }), NOW_MS, BASE).unwrap();
+        assert_eq!((fourth.failures, fourth.locked_until_ms), (4, 0));
+    }
+
+    #[test]
+    fn the_fifth_attempt_carries_the_lock_it_earns_should_it_fail() {
+        let stored = LockRecord { failures: 4, locked_until_ms: 0, expires_at: NOW_MS / 1000 + 60 };
+        let fifth = next_attempt(Some(stored), NOW_MS, BASE).unwrap();
+        assert_eq!((fifth.failures, fifth.locked_until_ms), (5, NOW_MS + 30_000));
+        let sixth = next_attempt(Some(LockRecord { locked_until_ms: NOW_MS - 1, ..fifth }), NOW_MS, BASE).unwrap();
+        assert_eq!((sixth.failures, sixth.locked_until_ms), (6, NOW_MS + 60_000));
+    }
+
+    #[test]
+    fn a_locked_subject_is_refused_until_the_lock_ends_rounded_up_to_the_second() {
+        let stored = LockRecord { failures: 5, locked_until_ms: NOW_MS + 29_001, expires_at: NOW_MS / 1000 + 60 };
+        assert_eq!(next_attempt(Some(stored), NOW_MS, BASE), Err(RateLimited { retry_after_seconds: 30 }));
+        let almost = LockRecord { locked_until_ms: NOW_MS + 1, ..stored };
+        assert_eq!(next_attempt(Some(almost), NOW_MS, BASE), Err(RateLimited { retry_after_seconds: 1 }));
+        // The moment it ends, the next attempt is counted (and locks again
+        // should it fail, for twice as long).
+        let ended = LockRecord { locked_until_ms: NOW_MS, ..stored };
+        assert_eq!(next_attempt(Some(ended), NOW_MS, BASE).map(|r| r.locked_until_ms), Ok(NOW_MS + 60_000));
+        assert_eq!(locked_at(&ended, NOW_MS), None);
+    }
+
+    #[test]
+    fn attempts_past_their_memory_count_as_none_even_before_dynamodb_deletes_them() {
+        let stale = LockRecord { failures: 9, locked_until_ms: NOW_MS + 600_000, expires_at: NOW_MS / 1000 };
+        assert_eq!(next_attempt(Some(stale), NOW_MS, BASE).map(|r| (r.failures, r.locked_until_ms)), Ok((1, 0)));
     }
 
     #[test]

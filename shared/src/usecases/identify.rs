@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditEvent, Entry};
 use crate::clock;
 use crate::domain::RejectionReason;
-use crate::domain::{Resident, ResidentStatus};
+use crate::domain::{BillingAccount, Resident, ResidentStatus};
 use crate::errors::Unexpected;
 use crate::letters;
 use crate::queue::IdentificationJob;
@@ -38,7 +38,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         tracing::warn!("identification job for an account with no resident");
         return Ok(Identified::Nothing);
     };
-    if resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now) {
+    if before_ready(&resident, now) {
         // The job of an earlier confirmation (one that lost to an address
         // change): the resident's own job comes at their ready time (and
         // login runs it if it never does).
@@ -102,8 +102,20 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
 /// retries spent against a failing dependency, it sits in the dead-letter
 /// queue, and nobody should be left "pending" forever.
 pub fn is_overdue(services: &Services, resident: &Resident, now: time::OffsetDateTime) -> bool {
+    overdue_by(resident, services.config.identify_overdue, now)
+}
+
+/// Whether `resident` still awaits identification `overdue` past their
+/// ready time, at `now`.
+fn overdue_by(resident: &Resident, overdue: std::time::Duration, now: time::OffsetDateTime) -> bool {
     resident.status == ResidentStatus::AwaitingIdentification
-        && resident.ready_at.is_some_and(|ready_at| now > ready_at + services.config.identify_overdue)
+        && resident.ready_at.is_some_and(|ready_at| now > ready_at + overdue)
+}
+
+/// Whether a due job comes before the resident's own ready time: the job of
+/// an earlier confirmation (one that lost to an address change).
+fn before_ready(resident: &Resident, now: time::OffsetDateTime) -> bool {
+    resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now)
 }
 
 /// Identifies a resident whose job is overdue, now, with the same
@@ -135,10 +147,94 @@ pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -
 }
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
+    let billing = services.store.billing.get(&resident.account).await?;
+    Ok(outcome_for(resident, billing.as_ref()))
+}
+
+/// The outcome for `resident` against their account's billing record as it
+/// is now: still there with a payer they match, or why not.
+fn outcome_for(resident: &Resident, billing: Option<&BillingAccount>) -> Identification {
     use RejectionReason::{AccountVanished, PayerChanged};
-    Ok(match services.store.billing.get(&resident.account).await? {
+    match billing {
         None => Identification::Rejected(AccountVanished),
         Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
         Some(_) => Identification::Active,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountNumber, Email, FullName, Phone};
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-11-25 11:05 UTC);
+
+    fn resident(status: ResidentStatus, ready_at: Option<time::OffsetDateTime>) -> Resident {
+        Resident {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
+            phone: Phone::parse("+7 912 345-67-89").unwrap(),
+            email: Email::parse("ivanov@mail.ru").unwrap(),
+            password_hash: String::new(),
+            status,
+            registered_at: NOW - time::Duration::hours(1),
+            address_nonce: String::new(),
+            confirmed_at: None,
+            ready_at,
+            identified_at: None,
+            rejection_reason: None,
+            cabinet_url: None,
+            reset_token_hash: None,
+            session_epoch: 0,
+            consent: None,
+            email_undeliverable: None,
+            expires_at: None,
+        }
+    }
+
+    fn billing(payer: &str) -> BillingAccount {
+        BillingAccount {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse(payer).unwrap(),
+            address: None,
+            balance: None,
+            updated_at: NOW,
+        }
+    }
+
+    #[test]
+    fn a_resident_matching_the_payer_on_record_is_identified() {
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
+        assert_eq!(outcome_for(&waiting, Some(&billing("ИВАНОВ иван иванович"))), Identification::Active);
+    }
+
+    #[test]
+    fn a_vanished_account_or_another_payer_is_rejected_with_its_reason() {
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
+        assert_eq!(outcome_for(&waiting, None), Identification::Rejected(RejectionReason::AccountVanished));
+        assert_eq!(
+            outcome_for(&waiting, Some(&billing("Петров Пётр Петрович"))),
+            Identification::Rejected(RejectionReason::PayerChanged)
+        );
+    }
+
+    #[test]
+    fn a_job_before_the_residents_own_ready_time_is_an_earlier_confirmations() {
+        let later = resident(ResidentStatus::AwaitingIdentification, Some(NOW + time::Duration::SECOND));
+        assert!(before_ready(&later, NOW));
+        assert!(!before_ready(&resident(ResidentStatus::AwaitingIdentification, Some(NOW)), NOW));
+        assert!(!before_ready(&resident(ResidentStatus::Active, Some(NOW + time::Duration::HOUR)), NOW));
+    }
+
+    #[test]
+    fn identification_is_overdue_only_past_the_grace_after_the_ready_time() {
+        let grace = std::time::Duration::from_secs(120);
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW - time::Duration::seconds(120)));
+        assert!(!overdue_by(&waiting, grace, NOW), "exactly at the end of the grace");
+        assert!(overdue_by(&waiting, grace, NOW + time::Duration::SECOND));
+        let active = resident(ResidentStatus::Active, Some(NOW - time::Duration::HOUR));
+        assert!(!overdue_by(&active, grace, NOW));
+        assert!(!overdue_by(&resident(ResidentStatus::AwaitingIdentification, None), grace, NOW));
+    }
 }

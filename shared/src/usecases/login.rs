@@ -107,7 +107,8 @@ async fn subjects(
     let Some(resident) = resident else {
         return Ok(Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false });
     };
-    match device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)) {
+    let now = clock::now().unix_timestamp();
+    match device.and_then(|(subject, record)| device_matches(&record, resident, now).then_some(subject)) {
         Some(device) => Ok(Subjects { visible: device, silent: decoy, silent_is_resident: false }),
         None => Ok(Subjects {
             visible: typed_subject,
@@ -127,10 +128,10 @@ async fn read_device(services: &Services, device: Option<&str>) -> Result<Option
     Ok(record.map(|record| (Subject::Device(hash), record)))
 }
 
-fn device_matches(record: &DeviceRecord, resident: &Resident) -> bool {
-    record.expires_at > clock::now().unix_timestamp()
-        && record.account == resident.account
-        && record.epoch == resident.session_epoch
+/// Whether a device record is, at `now` (Unix seconds), that of a browser
+/// that logged in as `resident` since their last reset.
+fn device_matches(record: &DeviceRecord, resident: &Resident, now: i64) -> bool {
+    record.expires_at > now && record.account == resident.account && record.epoch == resident.session_epoch
 }
 
 /// When `device` is the cookie of a browser that logged in as `resident`
@@ -141,7 +142,8 @@ pub async fn known_device(
     device: Option<&str>,
 ) -> Result<Option<Subject>, Unexpected> {
     let device = read_device(services, device).await?;
-    Ok(device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)))
+    let now = clock::now().unix_timestamp();
+    Ok(device.and_then(|(subject, record)| device_matches(&record, resident, now).then_some(subject)))
 }
 
 /// An attempt counted against a lock by [`admit_attempt`], with what it
@@ -177,23 +179,15 @@ async fn admit_attempt(
     subject: &Subject,
     now_ms: i64,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
-    let now_s = now_ms.div_euclid(1000);
-    let forget_at = now_s.saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
     for _ in 0..MAX_SWAPS {
         let stored = services.store.counters.lock_record(subject).await?;
-        let current = stored.filter(|r| r.expires_at > now_s).unwrap_or_default();
-        if current.locked_until_ms > now_ms {
-            let seconds = u64::try_from(current.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            return Ok(Err(RateLimited { retry_after_seconds: seconds }));
-        }
-        let failures = current.failures.saturating_add(1);
-        // Should this attempt fail, the lock it earns starts now.
-        let locked_until_ms = limits::lock_duration(failures, services.config.login_lock_base)
-            .map_or(0, |lock| now_ms.saturating_add(millis(lock)));
-        let next = LockRecord { failures, locked_until_ms, expires_at: forget_at };
+        let next = match limits::next_attempt(stored, now_ms, services.config.login_lock_base) {
+            Ok(next) => next,
+            Err(limited) => return Ok(Err(limited)),
+        };
         if services.store.counters.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
             let subject = subject.clone();
-            return Ok(Ok(Admitted { subject, attempt: failures, before: stored, after: next }));
+            return Ok(Ok(Admitted { subject, attempt: next.failures, before: stored, after: next }));
         }
     }
     tracing::warn!("too many concurrent attempts on one login");
@@ -444,21 +438,34 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     };
     let config = &services.config;
     let now = now_ms();
-    let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
-    let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
-    if now >= ends || now >= idle_ends {
+    if timed_out(&session, now, config) {
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
     let Some(resident) = services.store.residents.get(&session.account).await? else {
         return Ok(None);
     };
-    if resident.session_epoch != session.epoch || resident.status != ResidentStatus::Active {
+    if !speaks_for(&session, &resident) {
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
     services.store.sessions.touch(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
     Ok(Some(resident))
+}
+
+/// Whether a session has ended by time at `now_ms`: unused longer than the
+/// idle timeout, or older than the lifetime however busy.
+fn timed_out(session: &SessionRecord, now_ms: i64, config: &crate::config::Config) -> bool {
+    let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
+    let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
+    now_ms >= ends || now_ms >= idle_ends
+}
+
+/// Whether a live session still speaks for `resident`: no password reset
+/// (or "not me") since it began, and the resident is active (an import
+/// that changed the payer suspends them).
+fn speaks_for(session: &SessionRecord, resident: &Resident) -> bool {
+    resident.session_epoch == session.epoch && resident.status == ResidentStatus::Active
 }
 
 /// When DynamoDB may delete a session (TTL, in seconds): at the first of its
@@ -481,4 +488,100 @@ pub async fn logout(services: &Services, presented: &str, requester: &Requester)
         audit::record(services, AuditEvent::LoggedOut, entry).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::{AccountNumber, Email, FullName, Phone};
+
+    /// 25.11.2026 11:05 UTC, in Unix milliseconds.
+    const NOW_MS: i64 = 1_795_604_700_000;
+    const MINUTE_MS: i64 = 60_000;
+
+    /// The defaults: idle 30 min, lifetime 12 h.
+    fn config() -> Config {
+        let required = ["RESIDENTS_TABLE", "BILLING_TABLE", "IDENTIFY_QUEUE_URL", "MAIL_FROM", "AUDIT_TABLE"];
+        Config::from_lookup(|name| required.contains(&name).then(|| "test".to_owned())).unwrap()
+    }
+
+    fn session(created_at_ms: i64, last_seen_ms: i64) -> SessionRecord {
+        SessionRecord {
+            account: AccountNumber::parse("100200300").unwrap(),
+            epoch: 2,
+            created_at_ms,
+            last_seen_ms,
+            expires_at: 0,
+        }
+    }
+
+    fn resident(status: ResidentStatus, session_epoch: u64) -> Resident {
+        Resident {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
+            phone: Phone::parse("+7 912 345-67-89").unwrap(),
+            email: Email::parse("ivanov@mail.ru").unwrap(),
+            password_hash: String::new(),
+            status,
+            registered_at: time::OffsetDateTime::UNIX_EPOCH,
+            address_nonce: String::new(),
+            confirmed_at: None,
+            ready_at: None,
+            identified_at: None,
+            rejection_reason: None,
+            cabinet_url: None,
+            reset_token_hash: None,
+            session_epoch,
+            consent: None,
+            email_undeliverable: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_session_ends_after_thirty_minutes_unused() {
+        let config = config();
+        let seen = NOW_MS - 30 * MINUTE_MS;
+        assert!(!timed_out(&session(seen - MINUTE_MS, seen + 1), NOW_MS, &config));
+        assert!(timed_out(&session(seen - MINUTE_MS, seen), NOW_MS, &config), "at the idle deadline");
+    }
+
+    #[test]
+    fn a_session_ends_twelve_hours_after_login_however_busy() {
+        let config = config();
+        let created = NOW_MS - 12 * 60 * MINUTE_MS;
+        assert!(!timed_out(&session(created + 1, NOW_MS - 1), NOW_MS, &config));
+        assert!(timed_out(&session(created, NOW_MS - 1), NOW_MS, &config), "at the lifetime's end");
+    }
+
+    #[test]
+    fn a_session_is_deleted_by_dynamodb_after_its_first_deadline() {
+        let config = config();
+        // Busy: the idle deadline comes first.
+        assert_eq!(expiry(NOW_MS, NOW_MS, &config), (NOW_MS + 30 * MINUTE_MS) / 1000 + 1);
+        // Near its end: the lifetime does.
+        let created = NOW_MS - 12 * 60 * MINUTE_MS + MINUTE_MS;
+        assert_eq!(expiry(created, NOW_MS, &config), (NOW_MS + MINUTE_MS) / 1000 + 1);
+    }
+
+    #[test]
+    fn a_session_speaks_only_for_an_active_resident_of_its_epoch() {
+        let live = session(NOW_MS, NOW_MS);
+        assert!(speaks_for(&live, &resident(ResidentStatus::Active, 2)));
+        assert!(!speaks_for(&live, &resident(ResidentStatus::Active, 3)), "a reset since");
+        assert!(!speaks_for(&live, &resident(ResidentStatus::AwaitingIdentification, 2)), "suspended by an import");
+    }
+
+    #[test]
+    fn a_device_counts_for_its_resident_until_it_expires_or_a_reset() {
+        let now = NOW_MS / 1000;
+        let resident = resident(ResidentStatus::Active, 2);
+        let device = DeviceRecord { account: resident.account.clone(), epoch: 2, expires_at: now + 1 };
+        assert!(device_matches(&device, &resident, now));
+        assert!(!device_matches(&DeviceRecord { expires_at: now, ..device.clone() }, &resident, now));
+        assert!(!device_matches(&DeviceRecord { epoch: 1, ..device.clone() }, &resident, now));
+        let other = DeviceRecord { account: AccountNumber::parse("100200301").unwrap(), ..device };
+        assert!(!device_matches(&other, &resident, now));
+    }
 }

@@ -87,12 +87,11 @@ fn paused() -> FieldError {
 async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountNumber) -> Result<(), RegisterError> {
     let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let record = services.store.counters.lock_record(&Subject::Registration(account.clone())).await?;
-    match record {
-        Some(record) if record.locked_until_ms > now_ms => {
-            let seconds = u64::try_from(record.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            Err(RegisterError::Paused { retry_after_seconds: seconds, error: paused() })
+    match record.and_then(|record| limits::locked_at(&record, now_ms)) {
+        Some(limited) => {
+            Err(RegisterError::Paused { retry_after_seconds: limited.retry_after_seconds, error: paused() })
         }
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
