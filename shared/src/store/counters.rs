@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Key, Table, applied, n};
+use super::{Key, TTL_ATTRIBUTE, Table, applied, n};
 use crate::errors::{AwsContext, Unexpected};
 use crate::limits::{Action, Subject};
 
@@ -61,7 +61,8 @@ impl Counters {
         let output = self
             .table
             .update(&Key::Rate { action, subject, window_start: start })
-            .update_expression("ADD hits :one SET expires_at = :end")
+            .update_expression("ADD hits :one SET #ttl = :end")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":end", n(end))
             .return_values(ReturnValue::UpdatedNew)
@@ -122,7 +123,8 @@ impl Counters {
         let mut update = self
             .table
             .update(&Key::Lock(subject))
-            .update_expression("SET failures = :failures, locked_until_ms = :until, expires_at = :forget")
+            .update_expression("SET failures = :failures, locked_until_ms = :until, #ttl = :forget")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":failures", n(i64::from(next.failures)))
             .expression_attribute_values(":until", n(next.locked_until_ms))
             .expression_attribute_values(":forget", n(next.expires_at));
@@ -143,7 +145,8 @@ impl Counters {
             .table
             .update(&Key::Lock(subject))
             .condition_expression("attribute_not_exists(locked_until_ms) OR locked_until_ms < :until")
-            .update_expression("SET locked_until_ms = :until, expires_at = :forget")
+            .update_expression("SET locked_until_ms = :until, #ttl = :forget")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":forget", n(until_ms.div_euclid(1000).saturating_add(1)))
             .send()

@@ -214,3 +214,51 @@ impl Table {
         self.client.update_item().table_name(&self.name).key("pk", key.value())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AccountNumber;
+
+    fn ttl_of<T: Serialize>(record: &T) -> Option<serde_json::Value> {
+        serde_json::to_value(record).unwrap().get(TTL_ATTRIBUTE).cloned()
+    }
+
+    /// template.yaml names `expires_at` the TTL attribute of both tables;
+    /// every record that expires keeps its expiry there, in Unix seconds.
+    #[test]
+    fn every_record_that_expires_keeps_its_expiry_under_the_ttl_attribute() {
+        let account = AccountNumber::parse("100200300").unwrap();
+        let email = crate::domain::Email::parse("ivanov@mail.ru").unwrap();
+        let at = 1_795_604_700;
+        let expiring = [
+            ttl_of(&TokenRecord { account: account.clone(), expires_at: at }),
+            ttl_of(&ConfirmationRecord {
+                account: account.clone(),
+                address_nonce: String::new(),
+                sent_at: 0,
+                expires_at: at,
+            }),
+            ttl_of(&EmailChangeRecord {
+                account: account.clone(),
+                old_email: email.clone(),
+                new_email: email,
+                expires_at: at,
+                epoch: 0,
+            }),
+            ttl_of(&SessionRecord {
+                account: account.clone(),
+                epoch: 0,
+                created_at_ms: 0,
+                last_seen_ms: 0,
+                expires_at: at,
+            }),
+            ttl_of(&DeviceRecord { account, epoch: 0, expires_at: at }),
+            ttl_of(&LockRecord { failures: 1, locked_until_ms: 0, expires_at: at }),
+        ];
+        for ttl in expiring {
+            assert_eq!(ttl, Some(serde_json::json!(at)));
+        }
+        assert_eq!(TTL_ATTRIBUTE, "expires_at");
+    }
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Key, Table, TokenRecord, applied, from_item, n, s, timestamp, to_item};
+use super::{Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, n, s, timestamp, to_item};
 use crate::domain::{AccountNumber, Email, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable};
 use crate::errors::{AwsContext, Context, Unexpected};
 
@@ -129,10 +129,11 @@ impl Residents {
         let mut resident = self
             .update_of(account)
             .condition_expression(format!(
-                "#status = :awaiting AND {same_address} AND email = :email AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+                "#status = :awaiting AND {same_address} AND email = :email AND (attribute_not_exists(#ttl) OR #ttl > :now)",
             ))
-            .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at REMOVE expires_at")
+            .update_expression("SET #status = :next, confirmed_at = :confirmed_at, ready_at = :ready_at REMOVE #ttl")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
             .expression_attribute_values(":email", s(email.as_str()))
             .expression_attribute_values(":now", n(confirmed_at.unix_timestamp()))
@@ -147,7 +148,8 @@ impl Residents {
             .table_name(&table.name)
             .key("pk", Key::Email(email).value())
             .condition_expression("account = :account")
-            .update_expression("REMOVE expires_at")
+            .update_expression("REMOVE #ttl")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":account", s(account.as_str()))
             .build()
             .context("building a confirmation")?;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Key, Table, applied, n, to_item};
+use super::{Key, TTL_ATTRIBUTE, Table, applied, n, to_item};
 use crate::domain::{AccountNumber, TokenHash};
 use crate::errors::Unexpected;
 
@@ -62,7 +62,8 @@ impl Sessions {
             .table
             .update(&Key::Session(token))
             .condition_expression("attribute_exists(pk)")
-            .update_expression("SET last_seen_ms = :now, expires_at = :expires")
+            .update_expression("SET last_seen_ms = :now, #ttl = :expires")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":expires", n(expires_at))
             .send()

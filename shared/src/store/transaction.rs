@@ -141,7 +141,8 @@ impl Transaction {
         let put = Put::builder()
             .table_name(&table.name)
             .set_item(Some(item))
-            .condition_expression(format!("attribute_not_exists(pk) OR {} <= :now", super::TTL_ATTRIBUTE))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
             .expression_attribute_values(":now", n(now))
             .build()
             .context("building a transactional put")?;
