@@ -521,7 +521,7 @@ async fn identification_rejects_a_resident_whose_payer_changed_meanwhile() {
         balance: None,
         updated_at: cabinet::clock::now(),
     };
-    app.stack.services.store.put_billing_account(&new_payer).await.unwrap();
+    app.stack.services.store.billing.put_many(std::slice::from_ref(&new_payer)).await.unwrap();
 
     let answer = app.login_when_ready(&email, PASSWORD).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text);

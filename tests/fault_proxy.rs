@@ -32,6 +32,12 @@ pub enum Fault {
     ServerError,
     /// Any other error answer of the service, e.g. SES `MessageRejected` (400).
     Error { status: u16, code: &'static str },
+    /// DynamoDB's `TransactionCanceledException` (400) with these
+    /// cancellation reasons, one per item of the transaction in order
+    /// (`None`, `TransactionConflict`, `ThrottlingError`, ...): what
+    /// DynamoDB answers when another transaction was changing an item.
+    /// Nothing is carried out.
+    Cancelled(&'static [&'static str]),
     /// The request reaches AWS this much later (and is carried out then,
     /// whether or not the caller still waits); the answer comes after it.
     Delay(Duration),
@@ -221,7 +227,10 @@ impl Forwarder {
                 rule.fault.clone()
             });
             let request_id = uuid::Uuid::new_v4().to_string();
-            let answered = matches!(fault, Some(Fault::Throttled | Fault::ServerError | Fault::Error { .. }));
+            let answered = matches!(
+                fault,
+                Some(Fault::Throttled | Fault::ServerError | Fault::Error { .. } | Fault::Cancelled(_))
+            );
             let call = Call {
                 operation: operation.clone(),
                 fault: fault.clone(),
@@ -237,6 +246,7 @@ impl Forwarder {
             Some(Fault::Throttled) => Ok(error(throttled(&request.operation))),
             Some(Fault::ServerError) => Ok(error(server_error(&request.operation))),
             Some(Fault::Error { status, code }) => Ok(error((status, code))),
+            Some(Fault::Cancelled(reasons)) => Ok(cancelled(reasons, &request_id)),
             Some(Fault::Delay(delay)) => {
                 let forwarder = self.clone();
                 // Carried out after the delay even if the caller gave up.
@@ -292,6 +302,28 @@ impl Forwarder {
         }
         Ok(answer)
     }
+}
+
+/// DynamoDB's answer to a transaction it cancelled, with `reasons`.
+fn cancelled(reasons: &[&str], request_id: &str) -> hyper::Response<Full<Bytes>> {
+    let listed: Vec<serde_json::Value> = reasons
+        .iter()
+        .map(|code| match *code {
+            "None" => serde_json::json!({"Code": "None"}),
+            code => serde_json::json!({"Code": code, "Message": format!("Injected by the fault proxy: {code}")}),
+        })
+        .collect();
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", reasons.join(", ")),
+        "CancellationReasons": listed,
+    });
+    hyper::Response::builder()
+        .status(400)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-RequestId", request_id)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("an error answer")
 }
 
 /// An error answer in the wire format of the operation's service, with

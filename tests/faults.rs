@@ -666,3 +666,46 @@ async fn a_failed_call_is_logged_with_awss_error_code_and_request_id() {
     let error = refused["fields"]["error"].as_str().unwrap();
     assert!(error.contains("AWS InternalFailure, HTTP 500, request "), "{error}");
 }
+
+/// Another transaction changing one of the items at the same moment
+/// (`TransactionConflict`), or an item throttled inside a transaction, says
+/// nothing about the data: the transaction is tried again. The reset link
+/// goes out, the new password is stored; while the conflict lasts the
+/// resident gets a 503 and the link keeps working, never "link already
+/// used".
+#[tokio::test]
+async fn a_conflicting_transaction_is_tried_again_and_never_answered_as_a_used_link() {
+    let proxy = start_fault_proxy().await;
+    let app = app_behind(&proxy).await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    let transactions = || proxy.faulted("DynamoDB.TransactWriteItems");
+
+    // Issuing the reset link conflicts once: the letter goes all the same.
+    let conflict = Fault::Cancelled(&["TransactionConflict", "None"]);
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", conflict.clone()).containing("RESET#").times(1));
+    let asked = app.post_json("/password/forgot", &json!({"login": email})).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    assert_eq!(transactions(), 1);
+    let token = app.reset_token(&email).await;
+    let new_password = "зелёный троллейбус";
+    let reset = json!({"token": token, "password": new_password, "password_confirm": new_password});
+
+    // The new password conflicts for good: a 503, and nothing is used up.
+    proxy.always("DynamoDB.TransactWriteItems", Fault::Cancelled(&["None", "TransactionConflict"]));
+    let refused = app.post_json("/password/reset", &reset).await;
+    assert_unavailable(&refused, "new password, conflicting for good");
+    assert!(!refused.text.contains("уже использована"), "{}", refused.text);
+    assert!(transactions() > 2, "tried again: {}", transactions());
+    proxy.clear();
+    assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::OK, "the old password still holds");
+
+    // A conflict, then throttling inside the transaction: tried again, done.
+    let before = transactions();
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::Cancelled(&["TransactionConflict", "None"])).times(1));
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::Cancelled(&["None", "ThrottlingError"])).times(1));
+    let done = app.post_json("/password/reset", &reset).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(transactions(), before + 2);
+    account_opens(&app, &email, new_password).await;
+}

@@ -14,7 +14,7 @@ async fn upload(app: &TestApp, name: &str, body: Vec<u8>) -> Value {
 }
 
 async fn stored(app: &TestApp, account: &str) -> Option<cabinet::domain::BillingAccount> {
-    app.stack.services.store.billing_account(&AccountNumber::parse(account).unwrap()).await.unwrap()
+    app.stack.services.store.billing.get(&AccountNumber::parse(account).unwrap()).await.unwrap()
 }
 
 fn cp1251(text: &str) -> Vec<u8> {

@@ -974,7 +974,7 @@ async fn the_cancel_link_undoes_a_change_that_was_already_confirmed() {
     assert_eq!(app.login(&email, PASSWORD).await.status, StatusCode::OK);
     assert_eq!(app.login(&attacker, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     let number = cabinet::domain::AccountNumber::parse("100200300").unwrap();
-    let resident = app.stack.services.store.resident(&number).await.unwrap().unwrap();
+    let resident = app.stack.services.store.residents.get(&number).await.unwrap().unwrap();
     assert_eq!(resident.email.as_str(), email);
     let before = app.letters_to(&attacker).await.len();
     assert_eq!(app.post_json("/password/forgot", &json!({"login": "100200300"})).await.status, StatusCode::ACCEPTED);

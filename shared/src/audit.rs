@@ -94,13 +94,7 @@ pub async fn record(services: &Services, event: AuditEvent, entry: Entry<'_>) {
         detail: entry.detail,
         expires_at: at.unix_timestamp().saturating_add(retention),
     };
-    let key = format!(
-        "AUDIT#{}#{}#{}",
-        entry.account.map_or("-", AccountNumber::as_str),
-        clock::rfc3339(at),
-        uuid::Uuid::new_v4().simple()
-    );
-    if let Err(error) = services.store.put_audit(key, &record).await {
+    if let Err(error) = services.store.audit.put(entry.account, at, &record).await {
         tracing::error!(%error, ?event, "an audit record could not be stored");
     }
 }

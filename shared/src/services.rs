@@ -22,8 +22,8 @@ impl Services {
     /// Clients for the endpoints configured by the standard AWS variables
     /// (`AWS_ENDPOINT_URL` points them at a local endpoint).
     pub fn new(config: Config, aws: &SdkConfig) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.residents_table, &config.billing_table)
-            .with_audit_table(&config.audit_table);
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let store = Store::new(dynamodb, &config.residents_table, &config.billing_table, &config.audit_table);
         let mailer =
             Mailer::new(aws_sdk_sesv2::Client::new(aws), &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);
@@ -40,8 +40,7 @@ impl Services {
         sqs: aws_sdk_sqs::Client,
         s3: aws_sdk_s3::Client,
     ) -> Self {
-        let store =
-            Store::new(dynamodb, &config.residents_table, &config.billing_table).with_audit_table(&config.audit_table);
+        let store = Store::new(dynamodb, &config.residents_table, &config.billing_table, &config.audit_table);
         let mailer = Mailer::new(ses, &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(sqs, &config.identify_queue_url);
         let files = BillingFiles::new(s3);

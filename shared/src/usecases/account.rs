@@ -35,7 +35,7 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
     let account = resident.account.clone();
     let undeliverable = resident.email_undeliverable.clone();
     let masked_email = resident.email.masked();
-    let billing = services.store.billing_account(&account).await?;
+    let billing = services.store.billing.get(&account).await?;
     Ok(match billing {
         Some(b) => AccountView {
             account,

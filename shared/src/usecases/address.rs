@@ -7,7 +7,7 @@ use crate::clock;
 use crate::domain::{Email, Password, ResidentStatus, SecretToken};
 use crate::errors::{Context, FieldError, Refusal, Unexpected};
 use crate::letters;
-use crate::limits::{self, Counted, Limit};
+use crate::limits::{self, Counted, Limit, Subject};
 use crate::links::Links;
 use crate::services::Services;
 use crate::store::{EmailChangeRecord, InsertResidentError};
@@ -30,7 +30,7 @@ pub enum AddressError {
 async fn count(
     services: &Services,
     counted: &mut Counted,
-    checks: &[(Limit, &str)],
+    checks: &[(Limit, &Subject)],
     entry: Entry<'_>,
 ) -> Result<(), AddressError> {
     counted
@@ -69,8 +69,8 @@ pub async fn resend(
         return Err(login_required());
     }
     let mut counted = Counted::default();
-    let subject = limits::login_subject(login);
-    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::RESEND_CONFIRMATION, subject.as_str())];
+    let (ip, subject) = (Subject::ip(&requester.ip), Subject::login(login));
+    let checks = [(limits::MAIL_PER_IP, &ip), (limits::RESEND_CONFIRMATION, &subject)];
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
     if let Err(error) = count(services, &mut counted, &checks, entry).await {
         return given_back_on_fault(services, counted, Err(error)).await;
@@ -142,7 +142,7 @@ async fn change_email_counted(
     counted: &mut Counted,
 ) -> Result<EmailChanged, AddressError> {
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
-    count(services, counted, &[(limits::MAIL_PER_IP, requester.ip.as_str())], entry).await?;
+    count(services, counted, &[(limits::MAIL_PER_IP, &Subject::ip(&requester.ip))], entry).await?;
     let resident = find(services, login).await?;
     // The same lock, counting and audit as login; a confirmed resident gets
     // the answer of a wrong password, so this is no password oracle.
@@ -158,17 +158,17 @@ async fn change_email_counted(
         return Err(refused());
     }
     let mut resident = verified.accept(services).await?;
-    let subject = limits::login_subject(login);
-    count(services, counted, &[(limits::CHANGE_EMAIL, subject.as_str())], entry).await?;
+    count(services, counted, &[(limits::CHANGE_EMAIL, &Subject::login(login))], entry).await?;
     let taken = || AddressError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: false })]);
     if email != resident.email {
         // The letter to the new address counts against its mailbox: going
         // back and forth between addresses must not flood one.
-        let mailbox = limits::mailbox_subject(&email);
+        let mailbox = Subject::Email(email.clone());
         count(services, counted, &[(limits::LETTERS_PER_MAILBOX, &mailbox)], entry).await?;
         let address_nonce = domain::new_address_nonce().context("generating an address nonce")?;
         match services
             .store
+            .residents
             .change_unconfirmed_email(&resident.account, &resident.email, &email, &address_nonce, resident.expires_at)
             .await
         {
@@ -231,7 +231,7 @@ pub async fn request_email_change(
     };
     let resident = verified.accept(services).await?;
     let mut counted = Counted::default();
-    let subject = resident.account.to_string();
+    let subject = Subject::Account(resident.account.clone());
     let result = async {
         count(services, &mut counted, &[(limits::CHANGE_CONFIRMED_EMAIL, &subject)], entry).await?;
         send_email_change(services, &resident, &email, base_url, entry).await
@@ -249,7 +249,7 @@ async fn send_email_change(
     entry: Entry<'_>,
 ) -> Result<(String, bool), AddressError> {
     let ttl = services.config.confirmation_token_ttl;
-    let sent = if services.store.resident_by_email(email).await?.is_some() {
+    let sent = if services.store.residents.by_email(email).await?.is_some() {
         // The asker gets the answer of a free address; only the owner of
         // the address learns, from this letter, that it is in use.
         tracing::info!("address change to an address in use");
@@ -267,7 +267,7 @@ async fn send_email_change(
             expires_at: (clock::now() + ttl).unix_timestamp(),
             epoch: resident.session_epoch,
         };
-        services.store.put_email_change(&token.hash(), &record, &cancel.hash()).await?;
+        services.store.tokens.put_email_change(&token.hash(), &record, &cancel.hash()).await?;
         audit::record(services, AuditEvent::EmailChangeRequested, entry).await;
         let cancel_link = Links::new(base_url).email_change_cancel(&cancel);
         let warning =
@@ -312,11 +312,11 @@ pub async fn confirm_email_change(
     requester: &Requester,
 ) -> Result<String, EmailChangeError> {
     let token = SecretToken::from_presented(presented).ok_or(EmailChangeError::InvalidToken)?;
-    let change = services.store.email_change(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
+    let change = services.store.tokens.email_change(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
     if change.expires_at <= clock::now().unix_timestamp() {
         return Err(EmailChangeError::Expired);
     }
-    match services.store.apply_email_change(&token.hash(), &change).await {
+    match services.store.residents.apply_email_change(&token.hash(), &change).await {
         Ok(true) => {}
         Ok(false) => return Err(EmailChangeError::InvalidToken),
         Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
@@ -358,26 +358,26 @@ pub async fn cancel_email_change(
     requester: &Requester,
 ) -> Result<Cancelled, EmailChangeError> {
     let token = SecretToken::from_presented(presented).ok_or(EmailChangeError::InvalidToken)?;
-    let record = services.store.cancel_record(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
+    let record = services.store.tokens.cancel_record(&token.hash()).await?.ok_or(EmailChangeError::InvalidToken)?;
     if record.expires_at <= clock::now().unix_timestamp() {
         return Err(EmailChangeError::Expired);
     }
-    let current = services.store.resident(&record.account).await?;
+    let current = services.store.residents.get(&record.account).await?;
     let applied = current.as_ref().is_some_and(|r| r.email == record.new_email);
     let outcome = if applied {
-        match services.store.revert_email_change(&record, &token.hash()).await {
+        match services.store.residents.revert_email_change(&record, &token.hash()).await {
             Ok(true) => Cancelled::Reverted,
             Ok(false) => return Err(EmailChangeError::InvalidToken),
             Err(InsertResidentError::EmailTaken | InsertResidentError::AccountTaken) => {
                 // The old address belongs to someone else now: sessions and
                 // reset links still end, and the office restores access.
-                services.store.cancel_email_changes(&record.account, &token.hash()).await?;
+                services.store.residents.cancel_email_changes(&record.account, &token.hash()).await?;
                 return Err(EmailChangeError::Taken);
             }
             Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
         }
     } else {
-        if !services.store.cancel_email_changes(&record.account, &token.hash()).await? {
+        if !services.store.residents.cancel_email_changes(&record.account, &token.hash()).await? {
             return Err(EmailChangeError::InvalidToken);
         }
         Cancelled::Pending

@@ -51,9 +51,9 @@ pub async fn confirm(
     requester: &Requester,
 ) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
-    let record = services.store.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
+    let record = services.store.tokens.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
     let gone = ConfirmError::RegistrationGone { registered_again: false };
-    let resident = services.store.resident(&record.account).await?.ok_or(gone)?;
+    let resident = services.store.residents.get(&record.account).await?.ok_or(gone)?;
     if resident.address_nonce != record.address_nonce {
         return Err(moved_on(&resident, &record));
     }
@@ -71,7 +71,7 @@ pub async fn confirm(
     // resident unconfirmed and does nothing, and the link still works.
     services.queue.schedule(&job, now).await?;
     let nonce = &record.address_nonce;
-    if services.store.confirm_email(&resident.account, &resident.email, nonce, now, ready_at).await? {
+    if services.store.residents.confirm_email(&resident.account, &resident.email, nonce, now, ready_at).await? {
         tracing::info!(metric = crate::metrics::CONFIRMATIONS, outcome = "confirmed", "e-mail confirmed");
         let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::EmailConfirmed, entry).await;
@@ -80,7 +80,7 @@ pub async fn confirm(
     // Something changed since the read: another link confirmed it, or the
     // address changed.
     let gone = ConfirmError::RegistrationGone { registered_again: false };
-    let current = services.store.resident(&resident.account).await?.ok_or(gone)?;
+    let current = services.store.residents.get(&resident.account).await?.ok_or(gone)?;
     if current.address_nonce != record.address_nonce {
         return Err(moved_on(&current, &record));
     }

@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditEvent, Entry};
 use crate::clock;
 use crate::domain::RejectionReason;
-use crate::domain::{Resident, ResidentStatus};
+use crate::domain::{BillingAccount, Resident, ResidentStatus};
 use crate::errors::Unexpected;
 use crate::letters;
 use crate::links::Links;
@@ -35,11 +35,11 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         services.queue.schedule(job, now).await?;
         return Ok(Identified::Deferred);
     }
-    let Some(resident) = services.store.resident(&job.account).await? else {
+    let Some(resident) = services.store.residents.get(&job.account).await? else {
         tracing::warn!("identification job for an account with no resident");
         return Ok(Identified::Nothing);
     };
-    if resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now) {
+    if before_ready(&resident, now) {
         // The job of an earlier confirmation (one that lost to an address
         // change): the resident's own job comes at their ready time (and
         // login runs it if it never does).
@@ -49,7 +49,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     let outcome = match resident.status {
         ResidentStatus::AwaitingIdentification => {
             let outcome = decide(services, &resident).await?;
-            if services.store.finish_identification(&resident.account, outcome, now).await? {
+            if services.store.residents.finish_identification(&resident.account, outcome, now).await? {
                 let (event, detail) = match outcome {
                     Identification::Active => (AuditEvent::Identified, None),
                     Identification::Rejected(RejectionReason::AccountVanished) => {
@@ -72,7 +72,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         ResidentStatus::AwaitingEmailConfirmation => return Ok(Identified::Nothing),
     };
     // The decision stands whoever made it; the letter goes out once.
-    if !services.store.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
+    if !services.store.residents.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
         return Ok(Identified::Nothing);
     }
     let letter = match outcome {
@@ -88,12 +88,12 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     if let Err(error) = sent {
         // Given back so the retry sends it; if this fails too, the claim
         // goes stale and is taken again.
-        if let Err(release) = services.store.release_outcome_letter(&resident.account).await {
+        if let Err(release) = services.store.residents.release_outcome_letter(&resident.account).await {
             tracing::error!(error = %release, "the identification letter's claim could not be given back");
         }
         return Err(error);
     }
-    services.store.mark_outcome_letter_sent(&resident.account, now).await?;
+    services.store.residents.mark_outcome_letter_sent(&resident.account, now).await?;
     let code = match outcome {
         Identification::Active => "active",
         Identification::Rejected(RejectionReason::AccountVanished) => "account_vanished",
@@ -108,8 +108,20 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
 /// retries spent against a failing dependency, it sits in the dead-letter
 /// queue, and nobody should be left "pending" forever.
 pub fn is_overdue(services: &Services, resident: &Resident, now: time::OffsetDateTime) -> bool {
+    overdue_by(resident, services.config.identify_overdue, now)
+}
+
+/// Whether `resident` still awaits identification `overdue` past their
+/// ready time, at `now`.
+fn overdue_by(resident: &Resident, overdue: std::time::Duration, now: time::OffsetDateTime) -> bool {
     resident.status == ResidentStatus::AwaitingIdentification
-        && resident.ready_at.is_some_and(|ready_at| now > ready_at + services.config.identify_overdue)
+        && resident.ready_at.is_some_and(|ready_at| now > ready_at + overdue)
+}
+
+/// Whether a due job comes before the resident's own ready time: the job of
+/// an earlier confirmation (one that lost to an address change).
+fn before_ready(resident: &Resident, now: time::OffsetDateTime) -> bool {
+    resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now)
 }
 
 /// Identifies a resident whose job is overdue, now, with the same
@@ -130,7 +142,7 @@ pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -
     if let Err(error) = identify(services, &job).await {
         tracing::error!(error = %error, "overdue identification failed again");
     }
-    match services.store.resident(&resident.account).await {
+    match services.store.residents.get(&resident.account).await {
         Ok(Some(current)) => current,
         Ok(None) => resident,
         Err(error) => {
@@ -141,10 +153,94 @@ pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -
 }
 
 async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
+    let billing = services.store.billing.get(&resident.account).await?;
+    Ok(outcome_for(resident, billing.as_ref()))
+}
+
+/// The outcome for `resident` against their account's billing record as it
+/// is now: still there with a payer they match, or why not.
+fn outcome_for(resident: &Resident, billing: Option<&BillingAccount>) -> Identification {
     use RejectionReason::{AccountVanished, PayerChanged};
-    Ok(match services.store.billing_account(&resident.account).await? {
+    match billing {
         None => Identification::Rejected(AccountVanished),
         Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
         Some(_) => Identification::Active,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountNumber, Email, FullName, Phone};
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-11-25 11:05 UTC);
+
+    fn resident(status: ResidentStatus, ready_at: Option<time::OffsetDateTime>) -> Resident {
+        Resident {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
+            phone: Phone::parse("+7 912 345-67-89").unwrap(),
+            email: Email::parse("ivanov@mail.ru").unwrap(),
+            password_hash: String::new(),
+            status,
+            registered_at: NOW - time::Duration::hours(1),
+            address_nonce: String::new(),
+            confirmed_at: None,
+            ready_at,
+            identified_at: None,
+            rejection_reason: None,
+            cabinet_url: None,
+            reset_token_hash: None,
+            session_epoch: 0,
+            consent: None,
+            email_undeliverable: None,
+            expires_at: None,
+        }
+    }
+
+    fn billing(payer: &str) -> BillingAccount {
+        BillingAccount {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse(payer).unwrap(),
+            address: None,
+            balance: None,
+            updated_at: NOW,
+        }
+    }
+
+    #[test]
+    fn a_resident_matching_the_payer_on_record_is_identified() {
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
+        assert_eq!(outcome_for(&waiting, Some(&billing("ИВАНОВ иван иванович"))), Identification::Active);
+    }
+
+    #[test]
+    fn a_vanished_account_or_another_payer_is_rejected_with_its_reason() {
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
+        assert_eq!(outcome_for(&waiting, None), Identification::Rejected(RejectionReason::AccountVanished));
+        assert_eq!(
+            outcome_for(&waiting, Some(&billing("Петров Пётр Петрович"))),
+            Identification::Rejected(RejectionReason::PayerChanged)
+        );
+    }
+
+    #[test]
+    fn a_job_before_the_residents_own_ready_time_is_an_earlier_confirmations() {
+        let later = resident(ResidentStatus::AwaitingIdentification, Some(NOW + time::Duration::SECOND));
+        assert!(before_ready(&later, NOW));
+        assert!(!before_ready(&resident(ResidentStatus::AwaitingIdentification, Some(NOW)), NOW));
+        assert!(!before_ready(&resident(ResidentStatus::Active, Some(NOW + time::Duration::HOUR)), NOW));
+    }
+
+    #[test]
+    fn identification_is_overdue_only_past_the_grace_after_the_ready_time() {
+        let grace = std::time::Duration::from_secs(120);
+        let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW - time::Duration::seconds(120)));
+        assert!(!overdue_by(&waiting, grace, NOW), "exactly at the end of the grace");
+        assert!(overdue_by(&waiting, grace, NOW + time::Duration::SECOND));
+        let active = resident(ResidentStatus::Active, Some(NOW - time::Duration::HOUR));
+        assert!(!overdue_by(&active, grace, NOW));
+        assert!(!overdue_by(&resident(ResidentStatus::AwaitingIdentification, None), grace, NOW));
+    }
 }

@@ -566,7 +566,7 @@ async fn write_batch(services: &Services, accounts: &[BillingAccount]) -> Result
         return Ok(outcome);
     }
     let numbers: Vec<_> = accounts.iter().map(|a| a.account.clone()).collect();
-    let stored = services.store.billing_accounts(&numbers).await?;
+    let stored = services.store.billing.get_many(&numbers).await?;
     let mut changed = Vec::new();
     for account in accounts {
         match stored.get(account.account.as_str()) {
@@ -582,7 +582,7 @@ async fn write_batch(services: &Services, accounts: &[BillingAccount]) -> Result
     }
     // Suspension comes first: if the write then fails, the retried import
     // sees the payer change again and the suspension is not repeated.
-    services.store.put_billing_accounts(&changed).await?;
+    services.store.billing.put_many(&changed).await?;
     outcome.changed = changed.len() as u64;
     Ok(outcome)
 }
@@ -590,7 +590,7 @@ async fn write_batch(services: &Services, accounts: &[BillingAccount]) -> Result
 /// Suspends the resident of an account whose payer changed (if they no
 /// longer match), re-queues identification and tells them by e-mail.
 async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, Unexpected> {
-    let Some(resident) = services.store.resident(&account.account).await? else {
+    let Some(resident) = services.store.residents.get(&account.account).await? else {
         return Ok(false);
     };
     if !matches!(resident.status, ResidentStatus::Active | ResidentStatus::AwaitingIdentification)
@@ -600,7 +600,7 @@ async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, 
     }
     let now = clock::now();
     let ready_at = clock::ceil_to_second(now + services.config.identify_delay);
-    if !services.store.suspend_resident(&account.account, account.full_name.as_str(), ready_at).await? {
+    if !services.store.residents.suspend(&account.account, account.full_name.as_str(), ready_at).await? {
         return Ok(false);
     }
     let base_url = resident.cabinet_url.clone().or_else(|| services.config.public_base_url.clone()).unwrap_or_default();

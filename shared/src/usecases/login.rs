@@ -13,7 +13,7 @@ use crate::domain::{
     Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable, verify_password,
 };
 use crate::errors::{Context, Unexpected};
-use crate::limits::{self, Counted, RateLimited};
+use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::services::Services;
 use crate::store::{DeviceRecord, LockRecord, SessionRecord};
 use crate::usecases::identify;
@@ -51,8 +51,8 @@ pub enum LoginError {
 
 pub async fn find(services: &Services, login: &str) -> Result<Option<Resident>, Unexpected> {
     match Login::parse(login) {
-        Some(Login::Email(email)) => services.store.resident_by_email(&email).await,
-        Some(Login::Account(account)) => services.store.resident(&account).await,
+        Some(Login::Email(email)) => services.store.residents.by_email(&email).await,
+        Some(Login::Account(account)) => services.store.residents.get(&account).await,
         None => Ok(None),
     }
 }
@@ -87,8 +87,8 @@ const MAX_SWAPS: u32 = 30;
 /// lock never tells which e-mail and which account number go together.
 /// Unknown identifiers count a decoy instead, with the same reads and writes.
 struct Subjects {
-    visible: String,
-    silent: String,
+    visible: Subject,
+    silent: Subject,
     /// False when `silent` is a decoy (unknown login or a known browser).
     silent_is_resident: bool,
 }
@@ -102,35 +102,36 @@ async fn subjects(
     // The device record is read whenever a cookie is sent, known login or
     // not, so the time of the answer does not tell the two apart.
     let device = read_device(services, device).await?;
-    let typed_subject = limits::login_subject(typed);
-    let decoy = format!("decoy:{typed_subject}");
+    let typed_subject = Subject::login(typed);
+    let decoy = typed_subject.clone().decoy();
     let Some(resident) = resident else {
         return Ok(Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false });
     };
-    match device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)) {
+    let now = clock::now().unix_timestamp();
+    match device.and_then(|(subject, record)| device_matches(&record, resident, now).then_some(subject)) {
         Some(device) => Ok(Subjects { visible: device, silent: decoy, silent_is_resident: false }),
         None => Ok(Subjects {
             visible: typed_subject,
-            silent: limits::resident_subject(&resident.account),
+            silent: Subject::Resident(resident.account.clone()),
             silent_is_resident: true,
         }),
     }
 }
 
 /// The device record of a presented device cookie, with its lock subject.
-async fn read_device(services: &Services, device: Option<&str>) -> Result<Option<(String, DeviceRecord)>, Unexpected> {
+async fn read_device(services: &Services, device: Option<&str>) -> Result<Option<(Subject, DeviceRecord)>, Unexpected> {
     let Some(token) = device.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
     let hash = token.hash();
-    let record = services.store.device(&hash).await?;
-    Ok(record.map(|record| (format!("device:{}", hash.as_str()), record)))
+    let record = services.store.sessions.device(&hash).await?;
+    Ok(record.map(|record| (Subject::Device(hash), record)))
 }
 
-fn device_matches(record: &DeviceRecord, resident: &Resident) -> bool {
-    record.expires_at > clock::now().unix_timestamp()
-        && record.account == resident.account
-        && record.epoch == resident.session_epoch
+/// Whether a device record is, at `now` (Unix seconds), that of a browser
+/// that logged in as `resident` since their last reset.
+fn device_matches(record: &DeviceRecord, resident: &Resident, now: i64) -> bool {
+    record.expires_at > now && record.account == resident.account && record.epoch == resident.session_epoch
 }
 
 /// When `device` is the cookie of a browser that logged in as `resident`
@@ -139,15 +140,16 @@ pub async fn known_device(
     services: &Services,
     resident: &Resident,
     device: Option<&str>,
-) -> Result<Option<String>, Unexpected> {
+) -> Result<Option<Subject>, Unexpected> {
     let device = read_device(services, device).await?;
-    Ok(device.and_then(|(subject, record)| device_matches(&record, resident).then_some(subject)))
+    let now = clock::now().unix_timestamp();
+    Ok(device.and_then(|(subject, record)| device_matches(&record, resident, now).then_some(subject)))
 }
 
 /// An attempt counted against a lock by [`admit_attempt`], with what it
 /// changed, so that an attempt a fault of ours cut short can be given back.
 struct Admitted {
-    subject: String,
+    subject: Subject,
     /// The number of the attempt in a row.
     attempt: u32,
     before: Option<LockRecord>,
@@ -160,7 +162,8 @@ struct Admitted {
 /// store may be what failed.
 async fn give_back_attempt(services: &Services, admitted: &Admitted) {
     let before = admitted.before.unwrap_or_default();
-    if let Err(error) = services.store.swap_lock_record(&admitted.subject, Some(admitted.after.failures), &before).await
+    if let Err(error) =
+        services.store.counters.swap_lock_record(&admitted.subject, Some(admitted.after.failures), &before).await
     {
         tracing::warn!(%error, "a login attempt cut short by a fault could not be given back");
     }
@@ -173,26 +176,18 @@ async fn give_back_attempt(services: &Services, admitted: &Admitted) {
 /// schedule allows.
 async fn admit_attempt(
     services: &Services,
-    subject: &str,
+    subject: &Subject,
     now_ms: i64,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
-    let now_s = now_ms.div_euclid(1000);
-    let forget_at = now_s.saturating_add(seconds(limits::LOGIN_FAILURE_MEMORY));
     for _ in 0..MAX_SWAPS {
-        let stored = services.store.lock_record(subject).await?;
-        let current = stored.filter(|r| r.expires_at > now_s).unwrap_or_default();
-        if current.locked_until_ms > now_ms {
-            let seconds = u64::try_from(current.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            return Ok(Err(RateLimited { retry_after_seconds: seconds }));
-        }
-        let failures = current.failures.saturating_add(1);
-        // Should this attempt fail, the lock it earns starts now.
-        let locked_until_ms = limits::lock_duration(failures, services.config.login_lock_base)
-            .map_or(0, |lock| now_ms.saturating_add(millis(lock)));
-        let next = LockRecord { failures, locked_until_ms, expires_at: forget_at };
-        if services.store.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
-            let subject = subject.to_owned();
-            return Ok(Ok(Admitted { subject, attempt: failures, before: stored, after: next }));
+        let stored = services.store.counters.lock_record(subject).await?;
+        let next = match limits::next_attempt(stored, now_ms, services.config.login_lock_base) {
+            Ok(next) => next,
+            Err(limited) => return Ok(Err(limited)),
+        };
+        if services.store.counters.swap_lock_record(subject, stored.map(|r| r.failures), &next).await? {
+            let subject = subject.clone();
+            return Ok(Ok(Admitted { subject, attempt: next.failures, before: stored, after: next }));
         }
     }
     tracing::warn!("too many concurrent attempts on one login");
@@ -223,9 +218,9 @@ impl Verified {
     /// no failure, whatever happened to the store.
     pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
         let cleared = async {
-            services.store.clear_lock(&self.subjects.visible).await?;
+            services.store.counters.clear_lock(&self.subjects.visible).await?;
             if self.subjects.silent_is_resident {
-                services.store.clear_lock(&self.subjects.silent).await?;
+                services.store.counters.clear_lock(&self.subjects.silent).await?;
             }
             Ok::<_, Unexpected>(())
         }
@@ -343,7 +338,7 @@ async fn remember_device(
         epoch: resident.session_epoch,
         expires_at: clock::now().unix_timestamp().saturating_add(seconds(DEVICE_LIFETIME)),
     };
-    services.store.put_device(&token.hash(), &record).await?;
+    services.store.sessions.put_device(&token.hash(), &record).await?;
     Ok(Some(token))
 }
 
@@ -361,7 +356,7 @@ pub async fn login(
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
     let mut counted = Counted::default();
-    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, requester.ip.as_str())], entry).await {
+    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, &Subject::ip(&requester.ip))], entry).await {
         Ok(Ok(())) => login_counted(services, form, base_url, previous, device, entry).await,
         Ok(Err(limited)) => Err(limited.into()),
         Err(error) => Err(error.into()),
@@ -429,7 +424,7 @@ async fn login_counted(
         }),
         ResidentStatus::Active => {
             if let Some(previous) = previous.and_then(SecretToken::from_presented) {
-                services.store.delete_session(&previous.hash()).await?;
+                services.store.sessions.delete(&previous.hash()).await?;
             }
             let token = SecretToken::generate().context("generating a session token")?;
             let config = &services.config;
@@ -440,7 +435,7 @@ async fn login_counted(
                 last_seen_ms: now,
                 expires_at: expiry(now, now, config),
             };
-            services.store.create_session(&token.hash(), &record).await?;
+            services.store.sessions.create(&token.hash(), &record).await?;
             let device = remember_device(services, &resident, device).await?;
             audit::record(services, AuditEvent::LoginSucceeded, entry).await;
             tracing::info!(account = %resident.account, "logged in");
@@ -457,26 +452,39 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     let Some(token) = presented.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
-    let Some(session) = services.store.session(&token.hash()).await? else {
+    let Some(session) = services.store.sessions.get(&token.hash()).await? else {
         return Ok(None);
     };
     let config = &services.config;
     let now = now_ms();
-    let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
-    let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
-    if now >= ends || now >= idle_ends {
-        services.store.delete_session(&token.hash()).await?;
+    if timed_out(&session, now, config) {
+        services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    let Some(resident) = services.store.resident(&session.account).await? else {
+    let Some(resident) = services.store.residents.get(&session.account).await? else {
         return Ok(None);
     };
-    if resident.session_epoch != session.epoch || resident.status != ResidentStatus::Active {
-        services.store.delete_session(&token.hash()).await?;
+    if !speaks_for(&session, &resident) {
+        services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    services.store.touch_session(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
+    services.store.sessions.touch(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
     Ok(Some(resident))
+}
+
+/// Whether a session has ended by time at `now_ms`: unused longer than the
+/// idle timeout, or older than the lifetime however busy.
+fn timed_out(session: &SessionRecord, now_ms: i64, config: &crate::config::Config) -> bool {
+    let ends = session.created_at_ms.saturating_add(millis(config.session_lifetime));
+    let idle_ends = session.last_seen_ms.saturating_add(millis(config.session_idle));
+    now_ms >= ends || now_ms >= idle_ends
+}
+
+/// Whether a live session still speaks for `resident`: no password reset
+/// (or "not me") since it began, and the resident is active (an import
+/// that changed the payer suspends them).
+fn speaks_for(session: &SessionRecord, resident: &Resident) -> bool {
+    resident.session_epoch == session.epoch && resident.status == ResidentStatus::Active
 }
 
 /// When DynamoDB may delete a session (TTL, in seconds): at the first of its
@@ -492,11 +500,107 @@ pub async fn logout(services: &Services, presented: &str, requester: &Requester)
     let Some(token) = SecretToken::from_presented(presented) else {
         return Ok(());
     };
-    let account = services.store.session(&token.hash()).await?.map(|s| s.account);
-    services.store.delete_session(&token.hash()).await?;
+    let account = services.store.sessions.get(&token.hash()).await?.map(|s| s.account);
+    services.store.sessions.delete(&token.hash()).await?;
     if let Some(account) = &account {
         let entry = Entry { account: Some(account), requester: Some(requester), ..Entry::default() };
         audit::record(services, AuditEvent::LoggedOut, entry).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::{AccountNumber, Email, FullName, Phone};
+
+    /// 25.11.2026 11:05 UTC, in Unix milliseconds.
+    const NOW_MS: i64 = 1_795_604_700_000;
+    const MINUTE_MS: i64 = 60_000;
+
+    /// The defaults: idle 30 min, lifetime 12 h.
+    fn config() -> Config {
+        let required = ["RESIDENTS_TABLE", "BILLING_TABLE", "IDENTIFY_QUEUE_URL", "MAIL_FROM", "AUDIT_TABLE"];
+        Config::from_lookup(|name| required.contains(&name).then(|| "test".to_owned())).unwrap()
+    }
+
+    fn session(created_at_ms: i64, last_seen_ms: i64) -> SessionRecord {
+        SessionRecord {
+            account: AccountNumber::parse("100200300").unwrap(),
+            epoch: 2,
+            created_at_ms,
+            last_seen_ms,
+            expires_at: 0,
+        }
+    }
+
+    fn resident(status: ResidentStatus, session_epoch: u64) -> Resident {
+        Resident {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
+            phone: Phone::parse("+7 912 345-67-89").unwrap(),
+            email: Email::parse("ivanov@mail.ru").unwrap(),
+            password_hash: String::new(),
+            status,
+            registered_at: time::OffsetDateTime::UNIX_EPOCH,
+            address_nonce: String::new(),
+            confirmed_at: None,
+            ready_at: None,
+            identified_at: None,
+            rejection_reason: None,
+            cabinet_url: None,
+            reset_token_hash: None,
+            session_epoch,
+            consent: None,
+            email_undeliverable: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_session_ends_after_thirty_minutes_unused() {
+        let config = config();
+        let seen = NOW_MS - 30 * MINUTE_MS;
+        assert!(!timed_out(&session(seen - MINUTE_MS, seen + 1), NOW_MS, &config));
+        assert!(timed_out(&session(seen - MINUTE_MS, seen), NOW_MS, &config), "at the idle deadline");
+    }
+
+    #[test]
+    fn a_session_ends_twelve_hours_after_login_however_busy() {
+        let config = config();
+        let created = NOW_MS - 12 * 60 * MINUTE_MS;
+        assert!(!timed_out(&session(created + 1, NOW_MS - 1), NOW_MS, &config));
+        assert!(timed_out(&session(created, NOW_MS - 1), NOW_MS, &config), "at the lifetime's end");
+    }
+
+    #[test]
+    fn a_session_is_deleted_by_dynamodb_after_its_first_deadline() {
+        let config = config();
+        // Busy: the idle deadline comes first.
+        assert_eq!(expiry(NOW_MS, NOW_MS, &config), (NOW_MS + 30 * MINUTE_MS) / 1000 + 1);
+        // Near its end: the lifetime does.
+        let created = NOW_MS - 12 * 60 * MINUTE_MS + MINUTE_MS;
+        assert_eq!(expiry(created, NOW_MS, &config), (NOW_MS + MINUTE_MS) / 1000 + 1);
+    }
+
+    #[test]
+    fn a_session_speaks_only_for_an_active_resident_of_its_epoch() {
+        let live = session(NOW_MS, NOW_MS);
+        assert!(speaks_for(&live, &resident(ResidentStatus::Active, 2)));
+        assert!(!speaks_for(&live, &resident(ResidentStatus::Active, 3)), "a reset since");
+        assert!(!speaks_for(&live, &resident(ResidentStatus::AwaitingIdentification, 2)), "suspended by an import");
+    }
+
+    #[test]
+    fn a_device_counts_for_its_resident_until_it_expires_or_a_reset() {
+        let now = NOW_MS / 1000;
+        let resident = resident(ResidentStatus::Active, 2);
+        let device = DeviceRecord { account: resident.account.clone(), epoch: 2, expires_at: now + 1 };
+        assert!(device_matches(&device, &resident, now));
+        assert!(!device_matches(&DeviceRecord { expires_at: now, ..device.clone() }, &resident, now));
+        assert!(!device_matches(&DeviceRecord { epoch: 1, ..device.clone() }, &resident, now));
+        let other = DeviceRecord { account: AccountNumber::parse("100200301").unwrap(), ..device };
+        assert!(!device_matches(&other, &resident, now));
+    }
 }

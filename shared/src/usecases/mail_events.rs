@@ -100,7 +100,7 @@ pub async fn record_mail_event(services: &Services, event: &MailEvent) -> Result
             tracing::warn!("an SES event names an address we could not read");
             continue;
         };
-        if let Some(account) = services.store.mark_undeliverable(&email, &mark).await? {
+        if let Some(account) = services.store.residents.mark_undeliverable(&email, &mark).await? {
             marked += 1;
             let detail = Some(match reason {
                 UndeliverableReason::Bounced => "bounced",

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::domain::{AccountNumber, Resident, ResidentStatus, SecretToken, hash_password, parse_new_password};
 use crate::errors::{Context, FieldError, Refusal, Unexpected};
 use crate::letters;
-use crate::limits::{self, Counted, RateLimited};
+use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::links::Links;
 use crate::services::Services;
 use crate::text;
@@ -51,8 +51,9 @@ pub async fn forgot(
         },
         None => None,
     };
-    let subject = known.clone().unwrap_or_else(|| limits::login_subject(login));
-    let checks = [(limits::MAIL_PER_IP, requester.ip.as_str()), (limits::PASSWORD_RESET, subject.as_str())];
+    let subject = known.clone().unwrap_or_else(|| Subject::login(login));
+    let ip = Subject::ip(&requester.ip);
+    let checks = [(limits::MAIL_PER_IP, &ip), (limits::PASSWORD_RESET, &subject)];
     let entry = Entry { login: Some(login), requester: Some(requester), ..Entry::default() };
     let mut counted = Counted::default();
     let limited = counted.check(services, &checks, entry).await;
@@ -114,7 +115,7 @@ async fn issue_and_send(
 ) -> Result<bool, ResetError> {
     let token = SecretToken::generate().context("generating a reset token")?;
     let ttl = services.config.password_reset_ttl;
-    if !services.store.issue_reset_token(&resident.account, &token.hash(), clock::now() + ttl).await? {
+    if !services.store.residents.issue_reset_token(&resident.account, &token.hash(), clock::now() + ttl).await? {
         return Ok(false);
     }
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
@@ -131,7 +132,7 @@ async fn issue_and_send(
         tracing::error!(%error, "the reset letter could not be sent");
         // The link of the letter that did go before keeps working.
         let previous = resident.reset_token_hash.as_deref();
-        services.store.restore_reset_token(&resident.account, &token.hash(), previous).await?;
+        services.store.residents.restore_reset_token(&resident.account, &token.hash(), previous).await?;
         return Ok(false);
     }
     Ok(true)
@@ -142,8 +143,8 @@ async fn issue_and_send(
 pub async fn reset_target(services: &Services, presented: &str) -> Result<Resident, ResetError> {
     let token = SecretToken::from_presented(presented).ok_or(ResetError::InvalidToken)?;
     let hash = token.hash();
-    let record = services.store.reset_record(&hash).await?.ok_or(ResetError::InvalidToken)?;
-    let resident = services.store.resident(&record.account).await?.ok_or(ResetError::InvalidToken)?;
+    let record = services.store.tokens.reset_record(&hash).await?.ok_or(ResetError::InvalidToken)?;
+    let resident = services.store.residents.get(&record.account).await?.ok_or(ResetError::InvalidToken)?;
     if resident.reset_token_hash.as_deref() != Some(hash.as_str()) {
         return Err(ResetError::InvalidToken);
     }
@@ -172,14 +173,14 @@ pub async fn reset(
     let password = parse_new_password(password, confirm, &personal(&resident)).map_err(ResetError::Refused)?;
     let phc = hash_password(password).await.context("hashing a password")?;
     let hash = SecretToken::from_presented(presented).ok_or(ResetError::InvalidToken)?.hash();
-    if !services.store.reset_password(&resident.account, &hash, &phc).await? {
+    if !services.store.residents.reset_password(&resident.account, &hash, &phc).await? {
         // Another request used the link first.
         return Err(ResetError::InvalidToken);
     }
     // Every lock of the resident ends: theirs and those of both identifiers.
-    services.store.clear_lock(&limits::resident_subject(&resident.account)).await?;
-    services.store.clear_lock(&limits::login_subject(resident.email.as_str())).await?;
-    services.store.clear_lock(&limits::login_subject(resident.account.as_str())).await?;
+    services.store.counters.clear_lock(&Subject::Resident(resident.account.clone())).await?;
+    services.store.counters.clear_lock(&Subject::Email(resident.email.clone())).await?;
+    services.store.counters.clear_lock(&Subject::LoginAccount(resident.account.clone())).await?;
     tracing::info!("password reset");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     audit::record(services, AuditEvent::ResetDone, entry).await;

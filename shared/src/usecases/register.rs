@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::errors::{Context, ErrorCode, FieldError, Refusal, Unexpected};
 use crate::letters;
-use crate::limits::{self, Counted, RateLimited};
+use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::links::Links;
 use crate::metrics;
 use crate::services::Services;
@@ -46,16 +46,13 @@ pub enum RegisterError {
 /// Refuses registration of an account while it is paused.
 async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountNumber) -> Result<(), RegisterError> {
     let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    let record = services.store.lock_record(&limits::registration_subject(account)).await?;
-    match record {
-        Some(record) if record.locked_until_ms > now_ms => {
-            let seconds = u64::try_from(record.locked_until_ms - now_ms).unwrap_or(1000).div_ceil(1000).max(1);
-            Err(RegisterError::Paused {
-                retry_after_seconds: seconds,
-                error: FieldError::refused(Refusal::RegistrationPaused),
-            })
-        }
-        _ => Ok(()),
+    let record = services.store.counters.lock_record(&Subject::Registration(account.clone())).await?;
+    match record.and_then(|record| limits::locked_at(&record, now_ms)) {
+        Some(limited) => Err(RegisterError::Paused {
+            retry_after_seconds: limited.retry_after_seconds,
+            error: FieldError::refused(Refusal::RegistrationPaused),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -70,9 +67,10 @@ async fn reserve_name_check(
 ) -> Result<(), RegisterError> {
     let counted = services
         .store
-        .count_attempt(
+        .counters
+        .count(
             limits::NAME_MISMATCHES_PER_ACCOUNT.action,
-            account.as_str(),
+            &Subject::Account(account.clone()),
             limits::NAME_MISMATCHES_PER_ACCOUNT.window,
             limits::NAME_MISMATCHES_PER_ACCOUNT.attempts,
             clock::now(),
@@ -81,7 +79,7 @@ async fn reserve_name_check(
     if counted.is_err() {
         let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
-        services.store.lock(&limits::registration_subject(account), now_ms.saturating_add(pause)).await?;
+        services.store.counters.lock(&Subject::Registration(account.clone()), now_ms.saturating_add(pause)).await?;
         tracing::warn!("registration of an account paused after too many name checks");
         audit::record(services, AuditEvent::RegistrationPaused, entry).await;
         return Err(RegisterError::Paused {
@@ -140,14 +138,15 @@ async fn register_counting(
     counted: &mut Counted,
 ) -> Result<Registered, RegisterError> {
     let entry = Entry { requester: Some(requester), ..Entry::default() };
-    counted.check(services, &[(limits::REGISTER_PER_IP, &requester.ip)], entry).await??;
+    counted.check(services, &[(limits::REGISTER_PER_IP, &Subject::ip(&requester.ip))], entry).await??;
     let registration = match NewRegistration::parse(form) {
         Ok(registration) => registration,
         Err(errors) => return Err(RegisterError::Refused(errors)),
     };
     tracing::Span::current().record("account", registration.account.as_str());
     let entry = Entry { account: Some(&registration.account), ..entry };
-    counted.check(services, &[(limits::REGISTER_PER_ACCOUNT, registration.account.as_str())], entry).await??;
+    let account = Subject::Account(registration.account.clone());
+    counted.check(services, &[(limits::REGISTER_PER_ACCOUNT, &account)], entry).await??;
     register_counted(services, &registration, base_url, requester, entry).await
 }
 
@@ -161,7 +160,7 @@ async fn register_counted(
 ) -> Result<Registered, RegisterError> {
     refuse_if_paused(services, &registration.account).await?;
 
-    let Some(billing) = services.store.billing_account(&registration.account).await? else {
+    let Some(billing) = services.store.billing.get(&registration.account).await? else {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
             account: registration.account.to_string(),
         })]));
@@ -172,13 +171,14 @@ async fn register_counted(
     }
     // Only mismatches spend the budget: a name that matched is given back.
     let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
-    services.store.refund_attempt(budget.action, registration.account.as_str(), budget.window, clock::now()).await?;
+    let account = Subject::Account(registration.account.clone());
+    services.store.counters.refund(budget.action, &account, budget.window, clock::now()).await?;
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
-    if services.store.resident(&registration.account).await?.is_some() {
+    if services.store.residents.get(&registration.account).await?.is_some() {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
     }
-    if services.store.resident_by_email(&registration.email).await?.is_some() {
+    if services.store.residents.by_email(&registration.email).await?.is_some() {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: true })]));
     }
 
@@ -210,7 +210,7 @@ async fn register_counted(
         expires_at: Some((now + services.config.unconfirmed_expiry).unix_timestamp()),
     };
     let status_expires_at = now + services.config.confirmation_token_ttl;
-    match services.store.insert_resident(&resident, &status_token.hash(), status_expires_at).await {
+    match services.store.residents.insert(&resident, &status_token.hash(), status_expires_at).await {
         Ok(()) => {}
         Err(InsertResidentError::AccountTaken) => {
             return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
@@ -259,10 +259,10 @@ pub async fn registration_status(
     let Some(token) = presented.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
-    let Some(account) = services.store.status_account(&token.hash(), clock::now()).await? else {
+    let Some(account) = services.store.tokens.status_account(&token.hash(), clock::now()).await? else {
         return Ok(None);
     };
-    let Some(resident) = services.store.resident(&account).await? else {
+    let Some(resident) = services.store.residents.get(&account).await? else {
         return Ok(None);
     };
     let resident = identify::catch_up(services, resident, base_url).await;
@@ -315,7 +315,7 @@ async fn try_send_confirmation_letter(
         sent_at: now,
         expires_at,
     };
-    services.store.put_confirmation(&token.hash(), &record).await?;
+    services.store.tokens.put_confirmation(&token.hash(), &record).await?;
     let link = Links::new(base_url).confirm(&token);
     // The letter says how long this link works, which its registration's
     // expiry may cut short.
@@ -329,7 +329,7 @@ async fn try_send_confirmation_letter(
             return Ok(false);
         }
         tracing::error!(error = %error, "SES refused the confirmation letter");
-        services.store.delete_confirmation(&token.hash()).await?;
+        services.store.tokens.delete_confirmation(&token.hash()).await?;
         return Ok(false);
     }
     Ok(true)

@@ -1,0 +1,95 @@
+//! The billing accounts, in their own table (key `account`), as the import
+//! loads them.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+
+use super::{Item, Table, backoff, from_item, s};
+use crate::domain::{AccountNumber, BillingAccount};
+use crate::errors::{AwsContext, Context, Unexpected};
+
+#[derive(Clone)]
+pub struct Billing {
+    table: Table,
+}
+
+impl Billing {
+    pub(super) fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn get(&self, account: &AccountNumber) -> Result<Option<BillingAccount>, Unexpected> {
+        self.table.get_raw("account", s(account.as_str())).await?.map(from_item).transpose()
+    }
+
+    /// Up to 100 billing accounts in one request (retrying unprocessed keys).
+    #[tracing::instrument(skip_all, fields(count = accounts.len()))]
+    pub async fn get_many(&self, accounts: &[AccountNumber]) -> Result<HashMap<String, BillingAccount>, Unexpected> {
+        let mut found = HashMap::new();
+        if accounts.is_empty() {
+            return Ok(found);
+        }
+        let name = &self.table.name;
+        let keys: Vec<Item> = accounts.iter().map(|a| HashMap::from([("account".to_owned(), s(a.as_str()))])).collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .context("building a batch read")?,
+        );
+        let mut attempt = 0;
+        while let Some(keys) = request.take() {
+            let output = self
+                .table
+                .client
+                .batch_get_item()
+                .request_items(name, keys)
+                .send()
+                .await
+                .aws_context("reading billing accounts")?;
+            for item in output.responses.and_then(|mut r| r.remove(name)).unwrap_or_default() {
+                let account: BillingAccount = from_item(item)?;
+                found.insert(account.account.to_string(), account);
+            }
+            request = output.unprocessed_keys.and_then(|mut u| u.remove(name)).filter(|k| !k.keys().is_empty());
+            if request.is_some() {
+                attempt += 1;
+                backoff(attempt).await?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes up to 25 billing accounts in one request, retrying what
+    /// DynamoDB leaves unprocessed with exponential backoff and jitter.
+    #[tracing::instrument(skip_all, fields(count = accounts.len()))]
+    pub async fn put_many(&self, accounts: &[BillingAccount]) -> Result<(), Unexpected> {
+        let name = &self.table.name;
+        let mut writes = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let item = serde_dynamo::to_item(account).context("mapping a billing account")?;
+            let put = PutRequest::builder().set_item(Some(item)).build().context("building a batch write")?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut attempt = 0;
+        while !writes.is_empty() {
+            let output = self
+                .table
+                .client
+                .batch_write_item()
+                .request_items(name, writes)
+                .send()
+                .await
+                .aws_context("writing billing accounts")?;
+            writes = output.unprocessed_items.and_then(|mut u| u.remove(name)).unwrap_or_default();
+            if !writes.is_empty() {
+                attempt += 1;
+                backoff(attempt).await?;
+            }
+        }
+        Ok(())
+    }
+}

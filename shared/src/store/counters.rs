@@ -1,0 +1,164 @@
+//! Counters and locks: rate limit counters
+//! (`RATE#<action>#<subject>#<window start>`, atomic, with TTL) and the
+//! attempts of a subject with the lock they earned (`LOCK#<subject>`,
+//! compare-and-swap). The thresholds are `limits.rs`'s.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Key, TTL_ATTRIBUTE, Table, applied, n};
+use crate::errors::{AwsContext, Unexpected};
+use crate::limits::{Action, Subject};
+
+/// Attempts (of logging in, or of anything that checks a password) of one
+/// subject and the lock they earned, as stored under `LOCK#<subject>`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Attempts in a row not ended by a success (counted before the
+    /// password is verified).
+    #[serde(default)]
+    pub failures: u32,
+    /// Until when (Unix milliseconds) no attempt is verified; 0 for none.
+    #[serde(default)]
+    pub locked_until_ms: i64,
+    /// When the attempts are forgotten (Unix seconds, TTL).
+    #[serde(default)]
+    pub expires_at: i64,
+}
+
+#[derive(Clone)]
+pub struct Counters {
+    table: Table,
+}
+
+/// The start of the window of `window` that `at` falls in (Unix seconds),
+/// and the window's length in seconds.
+fn window_of(at: OffsetDateTime, window: std::time::Duration) -> (i64, i64) {
+    let window_seconds = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
+    (at.unix_timestamp() - at.unix_timestamp().rem_euclid(window_seconds), window_seconds)
+}
+
+impl Counters {
+    pub(super) fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Counts one attempt of `action` by `subject` in the current window
+    /// (an atomic counter with TTL, no read-then-write) and says whether it
+    /// is within `limit`; when not, how many seconds until the window ends.
+    #[tracing::instrument(skip_all, fields(action = action.as_str()))]
+    pub async fn count(
+        &self,
+        action: Action,
+        subject: &Subject,
+        window: std::time::Duration,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), u64>, Unexpected> {
+        let (start, window_seconds) = window_of(now, window);
+        let end = start + window_seconds;
+        let output = self
+            .table
+            .update(&Key::Rate { action, subject, window_start: start })
+            .update_expression("ADD hits :one SET #ttl = :end")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(end))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .aws_context("counting an attempt")?;
+        let hits: u32 = output
+            .attributes
+            .and_then(|a| a.get("hits").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
+            .unwrap_or(u32::MAX);
+        Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
+    }
+
+    /// Gives back one attempt counted by [`Counters::count`] at
+    /// `counted_at`, in that window (an attempt that turned out not to
+    /// count, such as a name check that matched, or a request that failed
+    /// on our side).
+    #[tracing::instrument(skip_all, fields(action = action.as_str()))]
+    pub async fn refund(
+        &self,
+        action: Action,
+        subject: &Subject,
+        window: std::time::Duration,
+        counted_at: OffsetDateTime,
+    ) -> Result<(), Unexpected> {
+        let (start, _) = window_of(counted_at, window);
+        let result = self
+            .table
+            .update(&Key::Rate { action, subject, window_start: start })
+            .condition_expression("hits > :zero")
+            .update_expression("ADD hits :minus")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":minus", n(-1))
+            .send()
+            .await;
+        // None left in that window (its item gone, or given back already)
+        // is no failure.
+        applied(result, "giving back an attempt").map(|_| ())
+    }
+
+    /// The attempts of `subject` and its lock, as stored (possibly past
+    /// `expires_at`: DynamoDB deletes items only eventually).
+    #[tracing::instrument(skip_all)]
+    pub async fn lock_record(&self, subject: &Subject) -> Result<Option<LockRecord>, Unexpected> {
+        self.table.read(&Key::Lock(subject)).await
+    }
+
+    /// Writes `next` for `subject` only if the stored attempts are still
+    /// `seen` (`None`: no item): a compare-and-swap, so that of concurrent
+    /// attempts each sees the count and lock the one before it left.
+    #[tracing::instrument(skip_all)]
+    pub async fn swap_lock_record(
+        &self,
+        subject: &Subject,
+        seen: Option<u32>,
+        next: &LockRecord,
+    ) -> Result<bool, Unexpected> {
+        let mut update = self
+            .table
+            .update(&Key::Lock(subject))
+            .update_expression("SET failures = :failures, locked_until_ms = :until, #ttl = :forget")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":failures", n(i64::from(next.failures)))
+            .expression_attribute_values(":until", n(next.locked_until_ms))
+            .expression_attribute_values(":forget", n(next.expires_at));
+        update = match seen {
+            None => update.condition_expression("attribute_not_exists(pk)"),
+            Some(seen) => {
+                update.condition_expression("failures = :seen").expression_attribute_values(":seen", n(i64::from(seen)))
+            }
+        };
+        applied(update.send().await, "counting an attempt against the lock")
+    }
+
+    /// Locks `subject` until `until_ms` (never shortening a longer lock);
+    /// the item goes with the lock.
+    #[tracing::instrument(skip_all)]
+    pub async fn lock(&self, subject: &Subject, until_ms: i64) -> Result<(), Unexpected> {
+        let result = self
+            .table
+            .update(&Key::Lock(subject))
+            .condition_expression("attribute_not_exists(locked_until_ms) OR locked_until_ms < :until")
+            .update_expression("SET locked_until_ms = :until, #ttl = :forget")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":forget", n(until_ms.div_euclid(1000).saturating_add(1)))
+            .send()
+            .await;
+        applied(result, "locking")?;
+        Ok(())
+    }
+
+    /// Forgets the attempts of `subject` (after a success or a password
+    /// reset).
+    #[tracing::instrument(skip_all)]
+    pub async fn clear_lock(&self, subject: &Subject) -> Result<(), Unexpected> {
+        self.table.delete(&Key::Lock(subject), "clearing login failures").await
+    }
+}
