@@ -46,6 +46,9 @@ pub struct Config {
     /// `IDENTIFY_OVERDUE_SECONDS`: this long past the ready time, login and
     /// the status page run an identification whose job never came (120 s).
     pub identify_overdue: Duration,
+    /// `AWS_REGION`, which Lambda sets (not the template): where the data is
+    /// kept, as the privacy page says.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,7 @@ impl Config {
             audit_table: required("AUDIT_TABLE")?,
             unconfirmed_expiry: Duration::from_secs(number("UNCONFIRMED_EXPIRY_SECONDS", 25 * 3600)?),
             identify_overdue: Duration::from_secs(number("IDENTIFY_OVERDUE_SECONDS", 120)?),
+            region: optional("AWS_REGION"),
         })
     }
 

@@ -35,12 +35,6 @@ impl BillingFiles {
         Self { client }
     }
 
-    /// The AWS region the clients were configured with (the stack's: where
-    /// the data is kept), as the privacy page names it.
-    pub fn region(&self) -> Option<String> {
-        self.client.config().region().map(ToString::to_string)
-    }
-
     /// Streams an object to `destination` without holding it in memory,
     /// unless it is larger than `max_bytes` (then nothing is saved).
     #[tracing::instrument(skip_all, fields(key))]

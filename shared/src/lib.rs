@@ -5,12 +5,14 @@
 //! entry points over this crate.
 
 pub mod audit;
+#[cfg(feature = "import")]
 pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod domain;
 pub mod errors;
+#[cfg(feature = "import")]
 pub mod files;
 mod forms;
 pub mod letters;

@@ -4,6 +4,7 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, ConfigError};
+#[cfg(feature = "import")]
 use crate::files::BillingFiles;
 use crate::mail::Mailer;
 use crate::queue::IdentificationQueue;
@@ -15,6 +16,8 @@ pub struct Services {
     pub store: Store,
     pub mailer: Mailer,
     pub queue: IdentificationQueue,
+    /// Billing files in S3 (the import functions only).
+    #[cfg(feature = "import")]
     pub files: BillingFiles,
 }
 
@@ -27,8 +30,14 @@ impl Services {
         let mailer =
             Mailer::new(aws_sdk_sesv2::Client::new(aws), &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);
-        let files = BillingFiles::new(aws_sdk_s3::Client::new(aws));
-        Self { config, store, mailer, queue, files }
+        Self {
+            config,
+            store,
+            mailer,
+            queue,
+            #[cfg(feature = "import")]
+            files: BillingFiles::new(aws_sdk_s3::Client::new(aws)),
+        }
     }
 
     /// The same with clients built elsewhere (the local stack adds an
@@ -38,13 +47,19 @@ impl Services {
         dynamodb: aws_sdk_dynamodb::Client,
         ses: aws_sdk_sesv2::Client,
         sqs: aws_sdk_sqs::Client,
-        s3: aws_sdk_s3::Client,
+        #[cfg(feature = "import")] s3: aws_sdk_s3::Client,
     ) -> Self {
         let store = Store::new(dynamodb, &config.residents_table, &config.billing_table, &config.audit_table);
         let mailer = Mailer::new(ses, &config.mail_from, config.ses_configuration_set.clone());
         let queue = IdentificationQueue::new(sqs, &config.identify_queue_url);
-        let files = BillingFiles::new(s3);
-        Self { config, store, mailer, queue, files }
+        Self {
+            config,
+            store,
+            mailer,
+            queue,
+            #[cfg(feature = "import")]
+            files: BillingFiles::new(s3),
+        }
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {

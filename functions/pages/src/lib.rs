@@ -14,7 +14,10 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/help", |_: Incoming| async { web::html(200, &HelpPage) })
         .get("/privacy", |incoming: Incoming| async move {
-            web::html(200, &PrivacyPage { version: PRIVACY_POLICY_VERSION, region: incoming.services.files.region() })
+            web::html(
+                200,
+                &PrivacyPage { version: PRIVACY_POLICY_VERSION, region: incoming.services.config.region.clone() },
+            )
         })
         .get("/static/app.js", |_: Incoming| async { web::asset("text/javascript; charset=utf-8", APP_JS) })
         .get("/favicon.svg", |_: Incoming| async { icon() })

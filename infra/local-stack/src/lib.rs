@@ -97,11 +97,14 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The region of the local endpoint.
+pub const LOCAL_REGION: &str = "us-east-1";
+
 /// SDK configuration for the local endpoint, with dummy credentials.
 pub async fn local_aws(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
+        .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
         .load()
         .await
@@ -210,6 +213,8 @@ pub async fn start(options: Options) -> Result<LocalStack, StackError> {
     // What the local stack sets over the template, for every function.
     let local = |mut environment: HashMap<String, String>| {
         environment.insert("IDENTIFY_DELAY_SECONDS".into(), options.identify_delay.as_secs().to_string());
+        // What Lambda sets: the region of `local_aws`.
+        environment.insert("AWS_REGION".into(), LOCAL_REGION.into());
         environment.insert("PUBLIC_BASE_URL".into(), url.clone());
         if let Some(from) = &options.mail_from {
             environment.insert("MAIL_FROM".into(), from.clone());

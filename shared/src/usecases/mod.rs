@@ -5,6 +5,7 @@ pub mod account;
 pub mod address;
 pub mod confirm;
 pub mod identify;
+#[cfg(feature = "import")]
 pub mod import;
 pub mod login;
 pub mod mail_events;
