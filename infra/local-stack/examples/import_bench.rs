@@ -69,9 +69,9 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
-    billing::visit_rows(path, &table.format, |row| {
+    billing::visit_row_refs(path, &table.format, |row| {
         if row.line > table.header.line {
-            match billing::classify(&row, &table.header.columns, now) {
+            match billing::classify(row, &table.header.columns, now) {
                 RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
                 RowOutcome::Skipped => {}
                 _ => rejected += 1,

@@ -102,22 +102,30 @@ fn cyrillic_lookalike(c: char) -> Option<char> {
 /// Folded text, dashes unified with no spaces around them, look-alike Latin
 /// letters read as Cyrillic inside a Cyrillic name.
 fn canonical_text(input: &str) -> Result<String, FullNameError> {
-    let folded = text::fold(input);
-    let mut unified = String::with_capacity(folded.len());
-    for c in folded.chars() {
-        if is_dash(c) {
-            while unified.ends_with(' ') {
-                unified.pop();
+    let folded = text::fold_cow(input);
+    let needs_unifying = folded.chars().any(|c| is_dash(c) || c == '’' || c == 'ʼ' || c == '`');
+    let mut unified = if needs_unifying {
+        let mut unified = String::with_capacity(folded.len());
+        for c in folded.chars() {
+            if is_dash(c) {
+                while unified.ends_with(' ') {
+                    unified.pop();
+                }
+                unified.push('-');
+            } else if c == ' ' && unified.ends_with('-') {
+                continue;
+            } else {
+                unified.push(if c == '’' || c == 'ʼ' || c == '`' { '\'' } else { c });
             }
-            unified.push('-');
-        } else if c == ' ' && unified.ends_with('-') {
-            continue;
-        } else {
-            unified.push(if c == '’' || c == 'ʼ' || c == '`' { '\'' } else { c });
         }
-    }
+        unified
+    } else {
+        folded.into_owned()
+    };
     if unified.chars().any(is_cyrillic) {
-        unified = unified.chars().map(|c| cyrillic_lookalike(c).unwrap_or(c)).collect();
+        if unified.chars().any(|c| cyrillic_lookalike(c).is_some()) {
+            unified = unified.chars().map(|c| cyrillic_lookalike(c).unwrap_or(c)).collect();
+        }
         if unified.chars().any(|c| c.is_ascii_alphabetic()) {
             return Err(FullNameError::MixedScripts);
         }
@@ -155,8 +163,8 @@ impl FullName {
         let mut words = Vec::new();
         for token in display.split(' ') {
             // "И.И." and "И." are initials; a dot may also glue them to nothing.
-            let pieces: Vec<&str> = token.split('.').filter(|p| !p.is_empty()).collect();
-            if pieces.is_empty() {
+            let mut pieces = token.split('.').filter(|p| !p.is_empty()).peekable();
+            if pieces.peek().is_none() {
                 return Err(FullNameError::BadCharacter);
             }
             let dotted = token.contains('.');
