@@ -23,6 +23,9 @@ pub fn fold(input: &str) -> String {
 /// [`fold`], borrowing the input when it is folded already (the common case
 /// for billing cells and typed fields), so nothing is allocated for it.
 pub fn fold_cow(input: &str) -> Cow<'_, str> {
+    if is_folded_ascii_or_cyrillic(input) {
+        return Cow::Borrowed(input);
+    }
     if !input.chars().all(is_plain) {
         return Cow::Owned(fold_normalizing(input));
     }
@@ -54,6 +57,34 @@ fn is_plain(c: char) -> bool {
                 | '\u{20BD}'
         )
         || is_invisible(c)
+}
+
+/// The common case of [`is_folded_plain`], on bytes: ASCII without
+/// controls and Cyrillic U+0400–U+045F (UTF-8 `D0 xx`, `D1 80`–`D1 9F`),
+/// single spaces between words. False means "look closer", not "not folded".
+fn is_folded_ascii_or_cyrillic(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    let mut previous_space = true;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b' ' if previous_space => return false,
+            b' ' => previous_space = true,
+            0..0x20 | 0x7F => return false,
+            0x21..0x7F => previous_space = false,
+            0xD0 => {
+                previous_space = false;
+                at += 1;
+            }
+            0xD1 if bytes.get(at + 1).is_some_and(|next| *next <= 0x9F) => {
+                previous_space = false;
+                at += 1;
+            }
+            _ => return false,
+        }
+        at += 1;
+    }
+    !previous_space || bytes.is_empty()
 }
 
 /// A plain text that folding would not change: no invisible or control
