@@ -14,10 +14,9 @@ cd "$(dirname "$0")/.."
 infra/setup.sh
 
 functions=(register confirm-email login password account pages identify mail-events import-accounts import-failures)
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$f"); done
-cargo build --release --quiet "${packages[@]}" --bins
-cargo build --release --quiet -p local-stack --example hello_lambda --example cold_init --example import_bench
+# One build for everything, so features unify once (building the functions
+# alone would resolve them differently and rebuild every dependency).
+cargo build --release --quiet --workspace --bins --examples
 release=target/release
 
 echo "== $(date -u +%Y-%m-%d), $(nproc) cores, release profile of Cargo.toml"
