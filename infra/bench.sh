@@ -1,9 +1,47 @@
 #!/usr/bin/env bash
-# Benchmarks of the billing import: parse+validate for 10k/100k/1M rows and
-# the whole import against moto's server (100k rows; IMPORT_ROWS to change).
+# Benchmarks, each next to its reference from the same run (release builds
+# only here; CI, infra/test.sh, never runs this):
+#   - cold init (spawn → first `next` on a Runtime API) of every function
+#     against a hello-world lambda_http binary built with the same profile,
+#     median of 15, with the binary sizes;
+#   - the billing reader (parse+validate, both passes) against a plain Python
+#     `csv` script on the same generated 1,000,000-row Windows-1251 file;
+#   - argon2id m=19456 t=2 p=1 against libargon2 through argon2-cffi;
+#   - then the reader at 10k/100k/1M rows and XLSX, and the whole import
+#     against moto's server (100k rows; IMPORT_ROWS to change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/setup.sh
-source infra/moto.sh
-start_moto
-cargo run --release --quiet -p local-stack --example import_bench -- "--import-rows=${IMPORT_ROWS:-100000}"
+
+functions=(register confirm-email login password account pages identify mail-events import-accounts import-failures)
+# One build for everything, so features unify once (building the functions
+# alone would resolve them differently and rebuild every dependency).
+cargo build --release --quiet --workspace --bins --examples
+release=target/release
+
+echo "== $(date -u +%Y-%m-%d), $(nproc) cores, release profile of Cargo.toml"
+echo "-- cold init (reference: hello-world lambda_http, same profile)"
+binaries=("hello-world=$release/examples/hello_lambda")
+for f in "${functions[@]}"; do binaries+=("$f=$release/$f"); done
+"$release/examples/cold_init" --runs=15 "${binaries[@]}"
+
+echo "-- billing reader, 1,000,000 rows (reference: Python csv on the same file)"
+rows=1000000
+file=$(mktemp --suffix=.csv)
+trap 'rm -f "$file"' EXIT
+"$release/examples/import_bench" "--generate=$file:$rows"
+"$release/examples/import_bench" "--parse-file=$file:$rows"
+.venv/bin/python infra/bench/csv_baseline.py "$file" "$rows"
+
+echo "-- argon2id m=19456 t=2 p=1 (reference: libargon2 through argon2-cffi)"
+"$release/examples/import_bench" --argon2
+.venv/bin/python infra/bench/argon2_baseline.py
+
+echo "-- DynamoDB round trips per request: not measured here yet (issue 13, goal 2)"
+
+if [[ "${BENCH_SKIP_IMPORT:-}" != 1 ]]; then
+  echo "-- reader by size and the whole import against moto"
+  source infra/moto.sh
+  start_moto
+  "$release/examples/import_bench" "--import-rows=${IMPORT_ROWS:-100000}"
+fi

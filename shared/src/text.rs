@@ -4,6 +4,8 @@
 //! copy-paste trouble. Here any field first goes through [`fold`], so those
 //! differences never reach a comparison.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters that are invisible but survive copy-paste from PDFs, Word or
@@ -15,6 +17,125 @@ fn is_invisible(c: char) -> bool {
 /// NFKC, invisible characters removed, every run of whitespace (tabs, NBSP,
 /// line breaks) turned into one space, and the ends trimmed. Idempotent.
 pub fn fold(input: &str) -> String {
+    fold_cow(input).into_owned()
+}
+
+/// [`fold`], borrowing the input when it is folded already (the common case
+/// for billing cells and typed fields), so nothing is allocated for it.
+pub fn fold_cow(input: &str) -> Cow<'_, str> {
+    if is_folded_ascii_or_cyrillic(input) {
+        return Cow::Borrowed(input);
+    }
+    if !input.chars().all(is_plain) {
+        return Cow::Owned(fold_normalizing(input));
+    }
+    if is_folded_plain(input) { Cow::Borrowed(input) } else { Cow::Owned(collapse(input.chars())) }
+}
+
+/// Characters that NFKC leaves alone (or, for the whitespace among them,
+/// turns into a space) and that never compose with a neighbour: ASCII, the
+/// Cyrillic block up to U+045F, common typography of Russian text, the
+/// invisible characters and Unicode spaces. A text of only these folds
+/// without normalizing (`fast_fold_equals_the_normalizing_fold` checks it).
+fn is_plain(c: char) -> bool {
+    c.is_ascii()
+        || matches!(
+            c,
+            '\u{0400}'..='\u{045F}'
+                | '\u{00A0}'
+                | '\u{00AB}'
+                | '\u{00BB}'
+                | '\u{2000}'..='\u{200A}'
+                | '\u{2013}'
+                | '\u{2014}'
+                | '\u{2018}'..='\u{201E}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{20BD}'
+        )
+        || is_invisible(c)
+}
+
+/// The common case of [`is_folded_plain`], on bytes: ASCII without
+/// controls and Cyrillic U+0400–U+045F (UTF-8 `D0 xx`, `D1 80`–`D1 9F`),
+/// single spaces between words. False means "look closer", not "not folded".
+fn is_folded_ascii_or_cyrillic(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    let mut previous_space = true;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b' ' if previous_space => return false,
+            b' ' => previous_space = true,
+            0..0x20 | 0x7F => return false,
+            0x21..0x7F => previous_space = false,
+            0xD0 => {
+                previous_space = false;
+                at += 1;
+            }
+            0xD1 if bytes.get(at + 1).is_some_and(|next| *next <= 0x9F) => {
+                previous_space = false;
+                at += 1;
+            }
+            _ => return false,
+        }
+        at += 1;
+    }
+    !previous_space || bytes.is_empty()
+}
+
+/// A plain text that folding would not change: no invisible or control
+/// character, no whitespace but single spaces between words.
+fn is_folded_plain(input: &str) -> bool {
+    let mut previous_space = true;
+    for c in input.chars() {
+        if c == ' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+        } else if c.is_whitespace() || c.is_control() || is_invisible(c) {
+            return false;
+        } else {
+            previous_space = false;
+        }
+    }
+    !previous_space || input.is_empty()
+}
+
+/// Invisible characters removed, whitespace and control runs as one space,
+/// ends trimmed.
+fn collapse(chars: impl Iterator<Item = char>) -> String {
+    let (lower, _) = chars.size_hint();
+    let mut out = String::with_capacity(lower);
+    let mut pending_space = false;
+    for c in chars.filter(|c| !is_invisible(*c)) {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The fold of any text: NFKC first.
+fn fold_normalizing(input: &str) -> String {
+    let out = collapse_normalized(input);
+    // NFKC of a folded string can in rare cases compose further; a second pass
+    // keeps the function idempotent.
+    let again: String = out.nfkc().collect();
+    if again == out { out } else { fold_normalizing(&again) }
+}
+
+fn collapse_normalized(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
     for c in input.nfkc().filter(|c| !is_invisible(*c)) {
@@ -28,10 +149,7 @@ pub fn fold(input: &str) -> String {
         }
         out.push(c);
     }
-    // NFKC of a folded string can in rare cases compose further; a second pass
-    // keeps the function idempotent.
-    let again: String = out.nfkc().collect();
-    if again == out { out } else { fold(&again) }
+    out
 }
 
 /// Whitespace that copy-paste brings along besides spaces: tab, line feed,
@@ -86,7 +204,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn plain_characters_are_their_own_nfkc_or_a_space() {
+        for c in (0u32..0x3001).filter_map(char::from_u32).filter(|c| is_plain(*c)) {
+            let normalized: String = c.to_string().nfkc().collect();
+            let one = normalized.chars().count() == 1;
+            assert!(
+                normalized == c.to_string() || (one && normalized.chars().all(char::is_whitespace)),
+                "{c:?} -> {normalized:?}"
+            );
+        }
+    }
+
+    /// Texts of plain characters with some that are not (combining marks,
+    /// compatibility forms), to reach both paths.
+    fn mixed_text() -> impl Strategy<Value = String> {
+        let alphabet: Vec<char> = "aZ09 .,;-'\"ЁёЙйИиАяЯ\u{a0}\u{2009}\u{202f}\u{200b}\u{feff}\u{ad}\t\r\n«»–—’₽\u{306}\u{308}\u{301}№１ﬁ\u{1b}"
+            .chars()
+            .collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..24).prop_map(|v| v.into_iter().collect())
+    }
+
     proptest! {
+        #[test]
+        fn fast_fold_equals_the_normalizing_fold(s in mixed_text()) {
+            prop_assert_eq!(fold_cow(&s).into_owned(), fold_normalizing(&s));
+        }
+
+        #[test]
+        fn fast_fold_equals_the_normalizing_fold_on_any_text(s in any::<String>()) {
+            prop_assert_eq!(fold(&s), fold_normalizing(&s));
+        }
+
         #[test]
         fn fold_is_idempotent(s in any::<String>()) {
             let once = fold(&s);

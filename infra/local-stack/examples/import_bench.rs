@@ -69,9 +69,9 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
-    billing::visit_rows(path, &table.format, |row| {
+    billing::visit_row_refs(path, &table.format, |row| {
         if row.line > table.header.line {
-            match billing::classify(&row, &table.header.columns, now) {
+            match billing::classify(row, &table.header.columns, now) {
                 RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
                 RowOutcome::Skipped => {}
                 _ => rejected += 1,
@@ -112,6 +112,20 @@ fn parse_generated(kind: &str, rows: usize) {
     let _ = std::fs::remove_file(&path);
 }
 
+/// The password hash the cabinet computes (argon2id m=19456 t=2 p=1), median of 15.
+async fn argon2_median() {
+    let password = |i: usize| cabinet::domain::Password::from_login_input(&format!("correct horse battery staple {i}"));
+    cabinet::domain::hash_password(password(99)).await.expect("a hash");
+    let mut times = Vec::new();
+    for i in 0..15 {
+        let started = Instant::now();
+        cabinet::domain::hash_password(password(i)).await.expect("a hash");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("argon2id this project (argon2 crate): {:>6.1} ms median of 15", times[times.len() / 2]);
+}
+
 async fn whole_import(endpoint: &str, rows: usize) {
     let path = std::env::temp_dir().join(format!("bench-import-{rows}.csv"));
     generate(&path, rows).expect("generating the file");
@@ -135,6 +149,22 @@ async fn whole_import(endpoint: &str, rows: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // infra/bench.sh: one file for this reader and the Python baseline.
+    if let Some((path, rows)) = args.get(1).and_then(|a| a.strip_prefix("--generate=")).and_then(|a| a.rsplit_once(':'))
+    {
+        generate(Path::new(path), rows.parse().expect("a row count")).expect("generating the file");
+        return;
+    }
+    if let Some((path, rows)) =
+        args.get(1).and_then(|a| a.strip_prefix("--parse-file=")).and_then(|a| a.rsplit_once(':'))
+    {
+        parse_only(Path::new(path), " csv", rows.parse().expect("a row count"));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--argon2") {
+        argon2_median().await;
+        return;
+    }
     if let Some((kind, rows)) = args.get(1).and_then(|a| a.strip_prefix("--parse=")).and_then(|a| a.split_once(':')) {
         parse_generated(kind, rows.parse().expect("a row count"));
         return;

@@ -25,6 +25,10 @@ pub enum MangledAccount {
 /// can have been lost (`1.23E+02`). Anything else is passed on unchanged
 /// for [`crate::domain::AccountNumber::parse`].
 pub fn account_text(cell: &str) -> Result<Cow<'_, str>, MangledAccount> {
+    // Most cells are plain digits: nothing to undo.
+    if is_digits(cell) {
+        return Ok(Cow::Borrowed(cell));
+    }
     let trimmed = cell.trim();
     let unquoted = trimmed.strip_prefix(['\'', '’', '`']).unwrap_or(trimmed).trim();
     let compact: String = unquoted.chars().filter(|c| !c.is_whitespace()).collect();
@@ -70,12 +74,19 @@ const CURRENCY_MARKS: [&str; 9] = ["руб.", "руб", "р.", "р", "₽", "rub
 /// `150,00-`, NBSP or thin space between thousands, `1,234.56` or `1.234,56`.
 /// An empty cell or a dash means zero, as in 1C's printed forms.
 pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
-    let folded = text::fold(input).to_lowercase();
-    let mut cleaned: String = folded
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\'')
-        .map(|c| if matches!(c, '−' | '–' | '—' | '‒' | '‐' | '‑') { '-' } else { c })
-        .collect();
+    let mut cleaned: String = match text::fold_cow(input) {
+        // Folded already, so plain: lower case per character is the same as
+        // for the whole text (they differ only for a final Σ, not plain).
+        Cow::Borrowed(folded) => folded
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '\'')
+            .flat_map(char::to_lowercase)
+            .map(dash_as_minus)
+            .collect(),
+        Cow::Owned(folded) => {
+            folded.to_lowercase().chars().filter(|c| !c.is_whitespace() && *c != '\'').map(dash_as_minus).collect()
+        }
+    };
     for mark in CURRENCY_MARKS {
         if let Some(stripped) = cleaned.strip_suffix(mark) {
             cleaned = stripped.to_owned();
@@ -108,6 +119,10 @@ pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
     };
     let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
     Ok(Money(if negative { -total } else { total }))
+}
+
+fn dash_as_minus(c: char) -> char {
+    if matches!(c, '−' | '–' | '—' | '‒' | '‐' | '‑') { '-' } else { c }
 }
 
 /// Splits `1.234,56`, `1,234.56`, `1234,5` or `1 234` into whole digits and

@@ -1,5 +1,7 @@
 //! Which column of a billing export holds what, found by its header.
 
+use std::borrow::Cow;
+
 use crate::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,16 +124,16 @@ pub enum PayerColumns {
 
 impl PayerColumns {
     /// The payer's name of a row: the parts joined with spaces.
-    pub fn text<'a>(&self, cell: impl Fn(usize) -> &'a str) -> String {
+    pub fn text<'a>(&self, cell: impl Fn(usize) -> &'a str) -> Cow<'a, str> {
         match *self {
-            PayerColumns::Whole(index) => cell(index).to_owned(),
+            PayerColumns::Whole(index) => Cow::Borrowed(cell(index)),
             PayerColumns::Parts { surname, given_name, patronymic } => {
                 let mut name = format!("{} {}", cell(surname), cell(given_name));
                 if let Some(index) = patronymic {
                     name.push(' ');
                     name.push_str(cell(index));
                 }
-                name
+                Cow::Owned(name)
             }
         }
     }

@@ -12,4 +12,4 @@ pub use cells::{NotAnAmount, parse_balance};
 pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};
 pub use header::{Header, HeaderSearch, find_header};
 pub use rows::{RawRow, RowOutcome, RowProblem, classify};
-pub use source::{FileProblem, Format, Table, open, visit_rows};
+pub use source::{FileProblem, Format, Table, open, visit_row_refs, visit_rows};

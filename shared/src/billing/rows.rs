@@ -55,7 +55,7 @@ fn problem(row: &RawRow, column: Column, reason: &str, value: &str) -> RowProble
 
 /// True for a row with nothing in it.
 pub fn is_blank(row: &RawRow) -> bool {
-    row.cells.iter().all(|c| c.trim().is_empty() || text::fold(c).is_empty())
+    row.cells.iter().all(|c| c.trim().is_empty() || text::fold_cow(c).is_empty())
 }
 
 /// First words that mark totals and subtotals in 1C and Excel reports.
@@ -107,7 +107,7 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         return RowOutcome::Skipped;
     }
     let name_text = columns.payer.text(|i| cell(row, i));
-    let name_text = text::fold(&name_text);
+    let name_text = text::fold_cow(&name_text);
     let account = account_text(account_cell)
         .map_err(|mangled| {
             let reason = match mangled {
@@ -156,7 +156,8 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         }
     };
     let mut warnings = Vec::new();
-    let address = columns.address.map(|i| text::fold(cell(row, i))).filter(|a| !a.is_empty());
+    let address =
+        columns.address.map(|i| text::fold_cow(cell(row, i))).filter(|a| !a.is_empty()).map(|a| a.into_owned());
     let address = match address {
         Some(address) if address.chars().count() > MAX_ADDRESS_CHARS => {
             warnings.push(problem(

@@ -31,6 +31,8 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// The longest text between two XML tags in an XLSX: a cell holds at most
 /// 32,767 characters (4 bytes each in UTF-8), with room for markup.
 const MAX_XML_TEXT_BYTES: usize = 32_767 * 4 + 4096;
+/// The read buffers of the CSV reader (file, decoder, parser).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// The delimiters tried, in order of preference on a tie.
 const DELIMITERS: [u8; 4] = [b';', b'\t', b',', b'|'];
 
@@ -390,15 +392,34 @@ pub fn visit_rows(
     format: &Format,
     mut visit: impl FnMut(RawRow) -> ControlFlow<()>,
 ) -> Result<(), FileProblem> {
+    visit_row_refs(path, format, |row| visit(row.clone()))
+}
+
+/// [`visit_rows`] lending each row: for CSV one row's buffers are reused,
+/// so reading allocates nothing per row.
+pub fn visit_row_refs(
+    path: &Path,
+    format: &Format,
+    mut visit: impl FnMut(&RawRow) -> ControlFlow<()>,
+) -> Result<(), FileProblem> {
     match format {
         Format::Csv { encoding, delimiter, cr_line_ends } => {
             let encoding = Encoding::for_label(encoding.as_bytes()).unwrap_or(UTF_8);
             let file = File::open(path).map_err(unreadable)?;
-            let decoded =
-                DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_sniffing(true).build(BufReader::new(file));
+            let decoded = DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding))
+                .bom_sniffing(true)
+                .build_with_buffer(BufReader::with_capacity(READ_BUFFER_BYTES, file), vec![0; READ_BUFFER_BYTES])
+                .map_err(unreadable)?;
             let decoded = LineGuard::new(LineEnds { inner: decoded, cr_only: *cr_line_ends }, *delimiter);
-            let mut reader = csv_reader(decoded, *delimiter);
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(*delimiter)
+                .buffer_capacity(READ_BUFFER_BYTES)
+                .from_reader(decoded);
             let mut record = csv::StringRecord::new();
+            let mut row = RawRow { line: 0, cells: Vec::new() };
             loop {
                 match reader.read_record(&mut record) {
                     Ok(true) => {
@@ -406,8 +427,18 @@ pub fn visit_rows(
                         if record.len() > MAX_COLUMNS {
                             return Err(FileProblem::TooManyColumns { line });
                         }
-                        let row = RawRow { line, cells: record.iter().map(str::to_owned).collect() };
-                        if visit(row).is_break() {
+                        row.line = line;
+                        row.cells.truncate(record.len());
+                        for (index, field) in record.iter().enumerate() {
+                            match row.cells.get_mut(index) {
+                                Some(cell) => {
+                                    cell.clear();
+                                    cell.push_str(field);
+                                }
+                                None => row.cells.push(field.to_owned()),
+                            }
+                        }
+                        if visit(&row).is_break() {
                             return Ok(());
                         }
                     }
@@ -426,7 +457,7 @@ pub fn visit_rows(
         }
         Format::Xlsx { sheet } => {
             let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| unreadable(format!("XLSX: {e}")))?;
-            visit_sheet(&mut workbook, sheet, &mut visit)
+            visit_sheet(&mut workbook, sheet, &mut |row| visit(&row))
         }
     }
 }
@@ -578,14 +609,19 @@ impl<R: Read> Read for LineEnds<R> {
                 filled.iter_mut().filter(|b| **b == b'\r').for_each(|b| *b = b'\n');
                 return Ok(read);
             }
+            // Moves the text between CRs down over them, a run at a time.
             let mut kept = 0;
-            for i in 0..filled.len() {
-                let Some(byte) = filled.get(i).copied() else { break };
-                if byte != b'\r' {
-                    if let Some(slot) = filled.get_mut(kept) {
-                        *slot = byte;
-                    }
-                    kept += 1;
+            let mut start = 0;
+            loop {
+                let next = filled.get(start..).and_then(|rest| memchr::memchr(b'\r', rest)).map(|at| start + at);
+                let end = next.unwrap_or(read);
+                if kept != start {
+                    filled.copy_within(start..end, kept);
+                }
+                kept += end - start;
+                match next {
+                    Some(cr) => start = cr + 1,
+                    None => break,
                 }
             }
             if kept > 0 {
@@ -654,12 +690,39 @@ impl<R> LineGuard<R> {
     }
 }
 
+impl<R> LineGuard<R> {
+    /// [`LineGuard::step`] over `bytes`, skipping the runs that cannot
+    /// change the state: inside a quoted field everything but a quote, in
+    /// the middle of an unquoted one everything but a line end or the
+    /// delimiter.
+    fn scan(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
+            let skip = if self.quoted && !self.quote_pending {
+                memchr::memchr(b'"', rest)
+            } else if !self.quoted && !self.field_start {
+                memchr::memchr2(b'\n', self.delimiter, rest)
+            } else {
+                Some(0)
+            };
+            let Some(skip) = skip else {
+                self.since_record += rest.len();
+                return;
+            };
+            self.since_record += skip;
+            at += skip;
+            if let Some(byte) = bytes.get(at) {
+                self.step(*byte);
+            }
+            at += 1;
+        }
+    }
+}
+
 impl<R: Read> Read for LineGuard<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buffer)?;
-        for byte in buffer.iter().take(read) {
-            self.step(*byte);
-        }
+        self.scan(buffer.get(..read).unwrap_or_default());
         if self.since_record > MAX_LINE_BYTES {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLongError));
         }
@@ -869,6 +932,23 @@ mod tests {
             assert_eq!(format, Format::Csv { encoding: encoding.name(), delimiter: b'|', cr_line_ends: false });
             assert_eq!(rows[1].cells[1], "Иванов Иван Иванович", "{}", encoding.name());
         }
+    }
+
+    #[test]
+    fn the_line_guard_scan_follows_quoting_byte_by_byte() {
+        use proptest::prelude::*;
+        let alphabet = proptest::sample::select(vec![b'a', b';', b'"', b'\n', 0xD0]);
+        let input = proptest::collection::vec(alphabet, 0..200);
+        proptest!(|(bytes in input, cut in 0usize..200)| {
+            let mut stepped = LineGuard::new((), b';');
+            bytes.iter().for_each(|b| stepped.step(*b));
+            let mut scanned = LineGuard::new((), b';');
+            let (first, second) = bytes.split_at(cut.min(bytes.len()));
+            scanned.scan(first);
+            scanned.scan(second);
+            let state = |g: &LineGuard<()>| (g.since_record, g.quoted, g.field_start, g.quote_pending);
+            prop_assert_eq!(state(&scanned), state(&stepped));
+        });
     }
 
     #[test]

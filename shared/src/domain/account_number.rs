@@ -28,7 +28,11 @@ pub enum AccountNumberError {
 
 impl AccountNumber {
     pub fn parse(input: &str) -> Result<Self, AccountNumberError> {
-        let folded = text::fold(input);
+        // Plain digits, as nearly every billing row has them: nothing to fold.
+        if !input.is_empty() && input.bytes().all(|b| b.is_ascii_digit()) {
+            return Self::significant(input);
+        }
+        let folded = text::fold_cow(input);
         let mut digits = String::with_capacity(folded.len());
         for c in folded.chars() {
             match c {
@@ -40,6 +44,11 @@ impl AccountNumber {
         if digits.is_empty() {
             return Err(AccountNumberError::Empty);
         }
+        Self::significant(&digits)
+    }
+
+    /// Leading zeros dropped from a non-empty run of digits.
+    fn significant(digits: &str) -> Result<Self, AccountNumberError> {
         let significant = digits.trim_start_matches('0');
         let significant = if significant.is_empty() { "0" } else { significant };
         if significant.len() > MAX_DIGITS {

@@ -102,22 +102,30 @@ fn cyrillic_lookalike(c: char) -> Option<char> {
 /// Folded text, dashes unified with no spaces around them, look-alike Latin
 /// letters read as Cyrillic inside a Cyrillic name.
 fn canonical_text(input: &str) -> Result<String, FullNameError> {
-    let folded = text::fold(input);
-    let mut unified = String::with_capacity(folded.len());
-    for c in folded.chars() {
-        if is_dash(c) {
-            while unified.ends_with(' ') {
-                unified.pop();
+    let folded = text::fold_cow(input);
+    let needs_unifying = folded.chars().any(|c| is_dash(c) || c == '’' || c == 'ʼ' || c == '`');
+    let mut unified = if needs_unifying {
+        let mut unified = String::with_capacity(folded.len());
+        for c in folded.chars() {
+            if is_dash(c) {
+                while unified.ends_with(' ') {
+                    unified.pop();
+                }
+                unified.push('-');
+            } else if c == ' ' && unified.ends_with('-') {
+                continue;
+            } else {
+                unified.push(if c == '’' || c == 'ʼ' || c == '`' { '\'' } else { c });
             }
-            unified.push('-');
-        } else if c == ' ' && unified.ends_with('-') {
-            continue;
-        } else {
-            unified.push(if c == '’' || c == 'ʼ' || c == '`' { '\'' } else { c });
         }
-    }
+        unified
+    } else {
+        folded.into_owned()
+    };
     if unified.chars().any(is_cyrillic) {
-        unified = unified.chars().map(|c| cyrillic_lookalike(c).unwrap_or(c)).collect();
+        if unified.chars().any(|c| cyrillic_lookalike(c).is_some()) {
+            unified = unified.chars().map(|c| cyrillic_lookalike(c).unwrap_or(c)).collect();
+        }
         if unified.chars().any(|c| c.is_ascii_alphabetic()) {
             return Err(FullNameError::MixedScripts);
         }
@@ -130,16 +138,39 @@ fn fold_letter(c: char) -> impl Iterator<Item = char> {
 }
 
 fn comparison_key(word: &str) -> String {
-    word.chars().flat_map(fold_letter).collect()
+    let mut key = String::with_capacity(word.len());
+    for c in word.chars() {
+        // The Cyrillic block up to U+045F and ASCII without the Unicode
+        // tables (a billing file has millions of these letters).
+        let lower = match c {
+            'А'..='Я' => char::from_u32(u32::from(c) + 0x20),
+            'Ѐ'..='Џ' => char::from_u32(u32::from(c) + 0x50),
+            'а'..='я' | 'ѐ'..='џ' => Some(c),
+            c if c.is_ascii() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        };
+        match lower {
+            Some('ё') => key.push('е'),
+            Some(lower) => key.push(lower),
+            None => key.extend(fold_letter(c)),
+        }
+    }
+    key
+}
+
+/// `char::is_alphabetic`, answered without the Unicode tables for ASCII and
+/// the Cyrillic block up to U+045F (all letters).
+fn is_letter(c: char) -> bool {
+    matches!(c, '\u{0400}'..='\u{045F}') || c.is_alphabetic()
 }
 
 fn is_name_word(word: &str) -> bool {
     let mut chars = word.chars();
-    let starts_with_letter = chars.next().is_some_and(char::is_alphabetic);
-    let ends_with_letter = word.chars().last().is_some_and(char::is_alphabetic);
+    let starts_with_letter = chars.next().is_some_and(is_letter);
+    let ends_with_letter = word.chars().last().is_some_and(is_letter);
     starts_with_letter
         && ends_with_letter
-        && word.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        && word.chars().all(|c| is_letter(c) || c == '-' || c == '\'')
         && !word.contains("--")
 }
 
@@ -155,8 +186,8 @@ impl FullName {
         let mut words = Vec::new();
         for token in display.split(' ') {
             // "И.И." and "И." are initials; a dot may also glue them to nothing.
-            let pieces: Vec<&str> = token.split('.').filter(|p| !p.is_empty()).collect();
-            if pieces.is_empty() {
+            let mut pieces = token.split('.').filter(|p| !p.is_empty()).peekable();
+            if pieces.peek().is_none() {
                 return Err(FullNameError::BadCharacter);
             }
             let dotted = token.contains('.');
@@ -224,6 +255,15 @@ impl From<FullName> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_letter_paths_agree_with_the_unicode_tables() {
+        for c in (0u32..0x500).filter_map(char::from_u32) {
+            assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
+            let slow: String = fold_letter(c).collect();
+            assert_eq!(comparison_key(&c.to_string()), slow, "{c:?}");
+        }
+    }
     use proptest::prelude::*;
 
     fn name(s: &str) -> FullName {

@@ -384,10 +384,10 @@ fn fingerprint(account: &BillingAccount) -> u32 {
 pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex), FileProblem> {
     let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
-    billing::visit_rows(path, &table.format, |row| {
+    billing::visit_row_refs(path, &table.format, |row| {
         if row.line > table.header.line {
             if let RowOutcome::Account { account, .. } =
-                billing::classify(&row, &table.header.columns, OffsetDateTime::UNIX_EPOCH)
+                billing::classify(row, &table.header.columns, OffsetDateTime::UNIX_EPOCH)
             {
                 accounts.record(&account, row.line);
             }
@@ -430,11 +430,11 @@ async fn load(
     let path = source.to_owned();
     let loaded_at = clock::now();
     let reader = tokio::task::spawn_blocking(move || {
-        billing::visit_rows(&path, &table.format, |row: RawRow| {
+        billing::visit_row_refs(&path, &table.format, |row: &RawRow| {
             if row.line <= table.header.line {
                 return ControlFlow::Continue(());
             }
-            let parsed = match billing::classify(&row, &table.header.columns, loaded_at) {
+            let parsed = match billing::classify(row, &table.header.columns, loaded_at) {
                 RowOutcome::Account { account, warnings } => match accounts.verdict(&account, row.line) {
                     Verdict::Load => Parsed::Row(account, warnings),
                     // The same row again: loaded once.
