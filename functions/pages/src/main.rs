@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cabinet::web::run_http(pages::routes).await
+    cabinet::web::run_http_without_aws(pages::routes).await
 }

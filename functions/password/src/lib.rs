@@ -24,7 +24,7 @@ pub fn routes() -> Routes {
 }
 
 async fn show_forgot_form(incoming: Incoming) -> Response<Body> {
-    web::html(200, &ForgotPage { valid_for: valid_for(&incoming.services), ..ForgotPage::default() })
+    web::html(200, &ForgotPage { valid_for: valid_for(&incoming.state), ..ForgotPage::default() })
 }
 
 fn valid_for(services: &Services) -> String {

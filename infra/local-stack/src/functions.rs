@@ -11,7 +11,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cabinet::Services;
 use cabinet::errors::Unexpected;
-use cabinet::web::routes::Routes;
+use cabinet::web::routes::Route;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A queue consumer's handler: a batch in, the failed messages out.
@@ -19,20 +19,48 @@ pub type Batch = fn(Arc<Services>, SqsEvent) -> Boxed<SqsBatchResponse>;
 /// A bucket consumer's handler: one invocation; an error makes Lambda run it again.
 pub type Upload = fn(Arc<Services>, S3Event) -> Boxed<Result<(), Unexpected>>;
 
-/// An HTTP function: its binary (`Metadata.BuildProperties.Binary`) and its
-/// routes.
+/// An HTTP function: its binary (`Metadata.BuildProperties.Binary`), its
+/// route table, and its router given its adapters.
 pub struct HttpFunction {
     pub binary: &'static str,
-    pub routes: fn() -> Routes,
+    /// The routes it serves, and whether it serves `$default`.
+    pub table: fn() -> (Vec<Route>, bool),
+    pub router: fn(Arc<Services>) -> axum::Router,
+    /// The router as its Lambda runs it alone (any other path is 404).
+    pub alone: fn(Arc<Services>) -> axum::Router,
+}
+
+/// The table and router of a function whose state is its adapters.
+macro_rules! http_function {
+    ($binary:literal, $routes:path) => {
+        HttpFunction {
+            binary: $binary,
+            table: || {
+                let routes = $routes();
+                (routes.table().to_vec(), routes.serves_default())
+            },
+            router: |services| $routes().into_router(services),
+            alone: |services| $routes().into_function_router(services),
+        }
+    };
 }
 
 pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
-    HttpFunction { binary: "register", routes: register::routes },
-    HttpFunction { binary: "confirm-email", routes: confirm_email::routes },
-    HttpFunction { binary: "login", routes: login::routes },
-    HttpFunction { binary: "password", routes: password::routes },
-    HttpFunction { binary: "account", routes: account::routes },
-    HttpFunction { binary: "pages", routes: pages::routes },
+    http_function!("register", register::routes),
+    http_function!("confirm-email", confirm_email::routes),
+    http_function!("login", login::routes),
+    http_function!("password", password::routes),
+    http_function!("account", account::routes),
+    // The pages call no AWS service: their state is the configuration.
+    HttpFunction {
+        binary: "pages",
+        table: || {
+            let routes = pages::routes();
+            (routes.table().to_vec(), routes.serves_default())
+        },
+        router: |services| pages::routes().into_router(Arc::new(services.config.clone())),
+        alone: |services| pages::routes().into_function_router(Arc::new(services.config.clone())),
+    },
 ];
 
 /// What a consumer is fed by, and its handler.
@@ -86,7 +114,5 @@ pub fn binaries() -> impl Iterator<Item = &'static str> {
 /// one listener as API Gateway puts them behind one domain. Two functions
 /// serving one method and path would panic here, at start-up.
 pub fn merged_router(adapters: impl Fn(&str) -> Arc<Services>) -> axum::Router {
-    HTTP_FUNCTIONS
-        .iter()
-        .fold(axum::Router::new(), |router, f| router.merge((f.routes)().into_router(adapters(f.binary))))
+    HTTP_FUNCTIONS.iter().fold(axum::Router::new(), |router, f| router.merge((f.router)(adapters(f.binary))))
 }

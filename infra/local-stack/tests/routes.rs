@@ -46,7 +46,7 @@ fn code(response: &Response<Body>) -> String {
 fn methods_by_path() -> BTreeMap<&'static str, Vec<&'static str>> {
     let mut paths: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for function in HTTP_FUNCTIONS {
-        for route in (function.routes)().table() {
+        for route in (function.table)().0 {
             paths.entry(route.path).or_default().push(route.method);
         }
     }
@@ -84,7 +84,7 @@ async fn an_unknown_path_is_404_from_the_default_route_and_from_each_function_al
     let response = dispatch(&merged, request("GET", "/no-such-page")).await;
     assert_eq!((response.status().as_u16(), code(&response)), (404, "not_found".to_owned()));
     for function in HTTP_FUNCTIONS {
-        let alone = (function.routes)().into_function_router(services.clone());
+        let alone = (function.alone)(services.clone());
         let response = dispatch(&alone, request("GET", "/no-such-page")).await;
         assert_eq!((response.status().as_u16(), code(&response)), (404, "not_found".to_owned()), "{}", function.binary);
     }

@@ -487,7 +487,22 @@ pub fn init_tracing() {
 pub async fn run_http(routes: fn() -> routes::Routes) -> Result<(), lambda_http::Error> {
     init_tracing();
     let services = std::sync::Arc::new(crate::Services::from_env().await?);
-    let router = routes().into_function_router(services);
+    serve(routes().into_function_router(services)).await
+}
+
+/// As [`run_http`] for a function that calls no AWS service: its state is
+/// the configuration alone, so start-up loads no AWS configuration and
+/// builds no client.
+pub async fn run_http_without_aws(
+    routes: fn() -> routes::Routes<std::sync::Arc<Config>>,
+) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let config = std::sync::Arc::new(Config::from_env()?);
+    serve(routes().into_function_router(config)).await
+}
+
+/// The Lambda runtime feeding `router`.
+async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let router = router.clone();
         async move {
