@@ -1096,3 +1096,83 @@ async fn a_refused_reset_letter_leaves_the_earlier_reset_link_working() {
     let page = app.get(&format!("/password/reset?token={token}"), "application/json", None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
 }
+
+/// Issue 11: instants are stored as RFC 3339 strings now. Items written
+/// before kept numbers (milliseconds for the lock and the session, seconds
+/// for the letter's claim, which the test above writes so); they still
+/// count as what they say: a session's times, a lock that holds or ended,
+/// and a longer lock that a shorter one does not replace.
+#[tokio::test]
+async fn locks_and_sessions_stored_as_numbers_before_instants_were_strings_still_hold() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    use cabinet::limits::Subject;
+    let app = spawn_app().await;
+    let dynamodb =
+        aws_sdk_dynamodb::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    let table = &app.stack.services.config.residents_table;
+    let now_ms = || i64::try_from(cabinet::clock::now().unix_timestamp_nanos() / 1_000_000).unwrap();
+    let email = unique_email();
+    let cookie = app.active_resident(&email).await;
+
+    // A session whose times are numbers of milliseconds: live while they
+    // say so, ended when they say it is too old.
+    let token = cookie.split_once('=').unwrap().1;
+    let session = format!("SESSION#{}", cabinet::domain::SecretToken::from_presented(token).unwrap().hash().as_str());
+    let set_session = |created_ms: i64| {
+        dynamodb
+            .update_item()
+            .table_name(table)
+            .key("pk", S(session.clone()))
+            .update_expression("SET created_at_ms = :created, last_seen_ms = :seen")
+            .expression_attribute_values(":created", N(created_ms.to_string()))
+            .expression_attribute_values(":seen", N(now_ms().to_string()))
+            .send()
+    };
+    set_session(now_ms()).await.unwrap();
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::OK);
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    let stored = items.iter().find(|i| i["pk"] == session.as_str()).unwrap();
+    assert!(stored["last_seen_ms"].as_str().unwrap().ends_with('Z'), "touched in the new form: {stored}");
+    set_session(now_ms() - 400 * 86_400_000).await.unwrap();
+    assert_eq!(app.get("/account", "application/json", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+
+    // Login locks whose end is a number of milliseconds.
+    let subjects = [Subject::login(&email).to_string(), "resident:100200300".to_owned()];
+    let set_lock = |subject: &str, until_ms: i64| {
+        dynamodb
+            .put_item()
+            .table_name(table)
+            .item("pk", S(format!("LOCK#{subject}")))
+            .item("failures", N("5".into()))
+            .item("locked_until_ms", N(until_ms.to_string()))
+            .item("expires_at", N((now_ms() / 1000 + 3600).to_string()))
+            .send()
+    };
+    for subject in &subjects {
+        set_lock(subject, now_ms() + 60_000).await.unwrap();
+    }
+    let locked = app.login(&email, PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{}", locked.text);
+    for subject in &subjects {
+        set_lock(subject, now_ms() - 1_000).await.unwrap();
+    }
+    let ended = app.login(&email, PASSWORD).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.text);
+
+    // The registration pause (`Counters::lock`): a longer old lock is not
+    // shortened, and a longer new one replaces it.
+    let counters = &app.stack.services.store.counters;
+    let pause = Subject::Registration(cabinet::domain::AccountNumber::parse("100200300").unwrap());
+    let old_until = now_ms() + 600_000;
+    set_lock(&pause.to_string(), old_until).await.unwrap();
+    counters.lock(&pause, now_ms() + 1_000).await.unwrap();
+    assert_eq!(counters.lock_record(&pause).await.unwrap().unwrap().locked_until_ms, old_until);
+    let longer = now_ms() + 1_200_000;
+    counters.lock(&pause, longer).await.unwrap();
+    assert_eq!(counters.lock_record(&pause).await.unwrap().unwrap().locked_until_ms, longer);
+    // An old lock that ended gives way to a new one.
+    set_lock(&pause.to_string(), now_ms() - 1_000).await.unwrap();
+    let new_until = now_ms() + 1_000;
+    counters.lock(&pause, new_until).await.unwrap();
+    assert_eq!(counters.lock_record(&pause).await.unwrap().unwrap().locked_until_ms, new_until);
+}

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Key, TTL_ATTRIBUTE, Table, applied, n};
+use super::{Key, TTL_ATTRIBUTE, Table, applied, instant, n, s};
 use crate::errors::{AwsContext, Unexpected};
 use crate::limits::{Action, Subject};
 
@@ -19,8 +19,9 @@ pub struct LockRecord {
     /// password is verified).
     #[serde(default)]
     pub failures: u32,
-    /// Until when (Unix milliseconds) no attempt is verified; 0 for none.
-    #[serde(default)]
+    /// Until when (Unix milliseconds; stored as an [`instant`]) no attempt
+    /// is verified; 0 for none.
+    #[serde(default, with = "instant::millis")]
     pub locked_until_ms: i64,
     /// When the attempts are forgotten (Unix seconds, TTL).
     #[serde(default)]
@@ -126,7 +127,7 @@ impl Counters {
             .update_expression("SET failures = :failures, locked_until_ms = :until, #ttl = :forget")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":failures", n(i64::from(next.failures)))
-            .expression_attribute_values(":until", n(next.locked_until_ms))
+            .expression_attribute_values(":until", instant::value_millis(next.locked_until_ms))
             .expression_attribute_values(":forget", n(next.expires_at));
         update = match seen {
             None => update.condition_expression("attribute_not_exists(pk)"),
@@ -138,16 +139,24 @@ impl Counters {
     }
 
     /// Locks `subject` until `until_ms` (never shortening a longer lock);
-    /// the item goes with the lock.
+    /// the item goes with the lock. A lock stored before instants were
+    /// strings is a number of milliseconds, compared as such.
     #[tracing::instrument(skip_all)]
     pub async fn lock(&self, subject: &Subject, until_ms: i64) -> Result<(), Unexpected> {
         let result = self
             .table
             .update(&Key::Lock(subject))
-            .condition_expression("attribute_not_exists(locked_until_ms) OR locked_until_ms < :until")
+            .condition_expression(
+                "attribute_not_exists(locked_until_ms) \
+                 OR (attribute_type(locked_until_ms, :text) AND locked_until_ms < :until) \
+                 OR (attribute_type(locked_until_ms, :number) AND locked_until_ms < :until_ms)",
+            )
             .update_expression("SET locked_until_ms = :until, #ttl = :forget")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":until", instant::value_millis(until_ms))
+            .expression_attribute_values(":until_ms", n(until_ms))
+            .expression_attribute_values(":text", s("S"))
+            .expression_attribute_values(":number", s("N"))
             .expression_attribute_values(":forget", n(until_ms.div_euclid(1000).saturating_add(1)))
             .send()
             .await;

@@ -22,6 +22,10 @@
 //! or throttling is retried, and when it lasts it is reported as a
 //! transient failure (503), never as a business refusal.
 //!
+//! Every instant a record keeps is stored in one form, RFC 3339 in UTC of
+//! fixed width ([`instant`]); the TTL attribute alone is a number (Unix
+//! seconds), as DynamoDB requires.
+//!
 //! Unconfirmed registrations carry `expires_at` on the resident and on its
 //! e-mail claim: DynamoDB deletes them some time after, and until then they
 //! count as gone (`Residents::get` hides them, a new registration replaces
@@ -30,6 +34,7 @@
 mod audit;
 mod billing;
 mod counters;
+pub mod instant;
 mod key;
 mod residents;
 mod sessions;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, n, s, timestamp, to_item};
+use super::{Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, instant, n, s, timestamp, to_item};
 use crate::domain::{AccountNumber, Email, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable};
 use crate::errors::{AwsContext, Context, Unexpected};
 
@@ -280,12 +280,20 @@ impl Residents {
         let result = self
             .table
             .update(&Key::Resident(account))
+            // Claims stored before instants were strings are numbers of
+            // seconds, compared as such.
             .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_sent_at) AND (attribute_not_exists(outcome_letter_claimed_at) OR outcome_letter_claimed_at < :stale)",
+                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_sent_at) \
+                 AND (attribute_not_exists(outcome_letter_claimed_at) \
+                 OR (attribute_type(outcome_letter_claimed_at, :text) AND outcome_letter_claimed_at < :stale) \
+                 OR (attribute_type(outcome_letter_claimed_at, :number) AND outcome_letter_claimed_at < :stale_seconds))",
             )
             .update_expression("SET outcome_letter_claimed_at = :at, outcome_letter_claim = :claim")
-            .expression_attribute_values(":at", n(at.unix_timestamp()))
-            .expression_attribute_values(":stale", n(stale))
+            .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()))
+            .expression_attribute_values(":stale", instant::value_seconds(stale))
+            .expression_attribute_values(":stale_seconds", n(stale))
+            .expression_attribute_values(":text", s("S"))
+            .expression_attribute_values(":number", s("N"))
             .expression_attribute_values(":claim", s(claim.as_str()))
             .send()
             .await;
@@ -309,7 +317,7 @@ impl Residents {
         self.table
             .update(&Key::Resident(account))
             .update_expression("SET outcome_letter_sent_at = :at")
-            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()))
             .send()
             .await
             .aws_context("marking the identification letter sent")?;

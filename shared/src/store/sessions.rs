@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Key, TTL_ATTRIBUTE, Table, applied, n, to_item};
+use super::{Key, TTL_ATTRIBUTE, Table, applied, instant, n, to_item};
 use crate::domain::{AccountNumber, TokenHash};
 use crate::errors::Unexpected;
 
@@ -16,7 +16,11 @@ pub struct SessionRecord {
     pub account: AccountNumber,
     #[serde(default)]
     pub epoch: u64,
+    /// Unix milliseconds, stored as an [`instant`] (the name is the one
+    /// items were first written under).
+    #[serde(with = "instant::millis")]
     pub created_at_ms: i64,
+    #[serde(with = "instant::millis")]
     pub last_seen_ms: i64,
     /// TTL (seconds): DynamoDB removes the item some time after this.
     pub expires_at: i64,
@@ -64,7 +68,7 @@ impl Sessions {
             .condition_expression("attribute_exists(pk)")
             .update_expression("SET last_seen_ms = :now, #ttl = :expires")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":now", instant::value_millis(now_ms))
             .expression_attribute_values(":expires", n(expires_at))
             .send()
             .await;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Key, Table, to_item};
+use super::{Key, Table, instant, to_item};
 use crate::domain::{AccountNumber, Email, TokenHash};
 use crate::errors::Unexpected;
 
@@ -22,15 +22,16 @@ pub struct TokenRecord {
 }
 
 /// A confirmation link as stored: whose it is, the address it was sent
-/// under ([`crate::domain::Resident::address_nonce`]), when it went and
-/// until when it works (Unix seconds, also the TTL).
+/// under ([`crate::domain::Resident::address_nonce`]), when it went (Unix
+/// seconds, stored as an [`instant`]) and until when it works (Unix
+/// seconds, also the TTL).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfirmationRecord {
     pub account: AccountNumber,
     /// Empty in links of the first version, which match no resident.
     #[serde(default)]
     pub address_nonce: String,
-    #[serde(default)]
+    #[serde(default, with = "instant::seconds")]
     pub sent_at: i64,
     pub expires_at: i64,
 }
