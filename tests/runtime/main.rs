@@ -12,7 +12,7 @@ mod api;
 mod function;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use base64::Engine;
@@ -533,4 +533,23 @@ async fn a_resident_registers_confirms_is_identified_and_logs_in_through_the_dep
         audit.iter().any(|item| item.get("event") == Some(&json!("registered")) && item.get("ip") == Some(&json!(ip))),
         "{audit:?}"
     );
+}
+
+/// Symbols of the AWS SDK crates and of aws-config in a built binary.
+fn aws_symbols(binary: &Path) -> usize {
+    let output = std::process::Command::new("nm").arg("-C").arg(binary).output().expect("nm runs (binutils)");
+    assert!(output.status.success(), "nm {}", binary.display());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.contains("aws_sdk_") || line.contains("aws_config::"))
+        .count()
+}
+
+/// The pages call no AWS service, so their binary links no SDK and no AWS
+/// configuration loader; the login function, which does, is the control.
+#[test]
+fn the_pages_function_links_no_aws_sdk_and_the_others_do() {
+    let binaries = function::binaries();
+    assert_eq!(aws_symbols(&binaries.join("pages")), 0, "pages links AWS SDK code");
+    assert!(aws_symbols(&binaries.join("login")) > 100, "the control: login links the SDKs it calls");
 }
