@@ -25,19 +25,14 @@ impl Services {
     /// Clients for the endpoints configured by the standard AWS variables
     /// (`AWS_ENDPOINT_URL` points them at a local endpoint).
     pub fn new(config: Config, aws: &SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-        let store = Store::new(dynamodb, &config.residents_table, &config.billing_table, &config.audit_table);
-        let mailer =
-            Mailer::new(aws_sdk_sesv2::Client::new(aws), &config.mail_from, config.ses_configuration_set.clone());
-        let queue = IdentificationQueue::new(aws_sdk_sqs::Client::new(aws), &config.identify_queue_url);
-        Self {
+        Self::with_clients(
             config,
-            store,
-            mailer,
-            queue,
+            aws_sdk_dynamodb::Client::new(aws),
+            aws_sdk_sesv2::Client::new(aws),
+            aws_sdk_sqs::Client::new(aws),
             #[cfg(feature = "import")]
-            files: BillingFiles::new(aws_sdk_s3::Client::new(aws)),
-        }
+            aws_sdk_s3::Client::new(aws),
+        )
     }
 
     /// The same with clients built elsewhere (the local stack adds an

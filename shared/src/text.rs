@@ -136,20 +136,7 @@ fn fold_normalizing(input: &str) -> String {
 }
 
 fn collapse_normalized(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    let mut pending_space = false;
-    for c in input.nfkc().filter(|c| !is_invisible(*c)) {
-        if c.is_whitespace() || c.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(c);
-    }
-    out
+    collapse(input.nfkc())
 }
 
 /// Whitespace that copy-paste brings along besides spaces: tab, line feed,
