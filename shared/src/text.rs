@@ -29,7 +29,7 @@ pub fn fold_cow(input: &str) -> Cow<'_, str> {
     if !input.chars().all(is_plain) {
         return Cow::Owned(fold_normalizing(input));
     }
-    if is_folded_plain(input) { Cow::Borrowed(input) } else { Cow::Owned(collapse(input.chars())) }
+    if is_folded_plain(input) { Cow::Borrowed(input) } else { Cow::Owned(collapse(input.chars(), input.len())) }
 }
 
 /// Characters that NFKC leaves alone (or, for the whitespace among them,
@@ -108,9 +108,8 @@ fn is_folded_plain(input: &str) -> bool {
 
 /// Invisible characters removed, whitespace and control runs as one space,
 /// ends trimmed.
-fn collapse(chars: impl Iterator<Item = char>) -> String {
-    let (lower, _) = chars.size_hint();
-    let mut out = String::with_capacity(lower);
+fn collapse(chars: impl Iterator<Item = char>, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     let mut pending_space = false;
     for c in chars.filter(|c| !is_invisible(*c)) {
         if c.is_whitespace() || c.is_control() {
@@ -136,7 +135,7 @@ fn fold_normalizing(input: &str) -> String {
 }
 
 fn collapse_normalized(input: &str) -> String {
-    collapse(input.nfkc())
+    collapse(input.nfkc(), input.len())
 }
 
 /// Whitespace that copy-paste brings along besides spaces: tab, line feed,

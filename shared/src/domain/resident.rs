@@ -110,3 +110,31 @@ pub struct Undeliverable {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
+
+#[cfg(test)]
+impl Resident {
+    /// A resident of the sample account (Иванов Иван Иванович, 100200300)
+    /// at `status`, registered at `registered_at`, for unit tests.
+    pub(crate) fn sample(status: ResidentStatus, registered_at: OffsetDateTime) -> Self {
+        Resident {
+            account: AccountNumber::parse("100200300").unwrap(),
+            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
+            phone: Phone::parse("+7 912 345-67-89").unwrap(),
+            email: Email::parse("ivanov@mail.ru").unwrap(),
+            password_hash: String::new(),
+            status,
+            registered_at,
+            address_nonce: String::new(),
+            confirmed_at: None,
+            ready_at: None,
+            identified_at: None,
+            rejection_reason: None,
+            cabinet_url: None,
+            reset_token_hash: None,
+            session_epoch: 0,
+            consent: None,
+            email_undeliverable: None,
+            expires_at: None,
+        }
+    }
+}

@@ -171,32 +171,13 @@ fn outcome_for(resident: &Resident, billing: Option<&BillingAccount>) -> Identif
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountNumber, Email, FullName, Phone};
+    use crate::domain::{AccountNumber, FullName};
     use time::macros::datetime;
 
     const NOW: time::OffsetDateTime = datetime!(2026-11-25 11:05 UTC);
 
     fn resident(status: ResidentStatus, ready_at: Option<time::OffsetDateTime>) -> Resident {
-        Resident {
-            account: AccountNumber::parse("100200300").unwrap(),
-            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
-            phone: Phone::parse("+7 912 345-67-89").unwrap(),
-            email: Email::parse("ivanov@mail.ru").unwrap(),
-            password_hash: String::new(),
-            status,
-            registered_at: NOW - time::Duration::hours(1),
-            address_nonce: String::new(),
-            confirmed_at: None,
-            ready_at,
-            identified_at: None,
-            rejection_reason: None,
-            cabinet_url: None,
-            reset_token_hash: None,
-            session_epoch: 0,
-            consent: None,
-            email_undeliverable: None,
-            expires_at: None,
-        }
+        Resident { ready_at, ..Resident::sample(status, NOW - time::Duration::hours(1)) }
     }
 
     fn billing(payer: &str) -> BillingAccount {

@@ -513,7 +513,7 @@ pub async fn logout(services: &Services, presented: &str, requester: &Requester)
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::domain::{AccountNumber, Email, FullName, Phone};
+    use crate::domain::AccountNumber;
 
     /// 25.11.2026 11:05 UTC, in Unix milliseconds.
     const NOW_MS: i64 = 1_795_604_700_000;
@@ -536,26 +536,7 @@ mod tests {
     }
 
     fn resident(status: ResidentStatus, session_epoch: u64) -> Resident {
-        Resident {
-            account: AccountNumber::parse("100200300").unwrap(),
-            full_name: FullName::parse("Иванов Иван Иванович").unwrap(),
-            phone: Phone::parse("+7 912 345-67-89").unwrap(),
-            email: Email::parse("ivanov@mail.ru").unwrap(),
-            password_hash: String::new(),
-            status,
-            registered_at: time::OffsetDateTime::UNIX_EPOCH,
-            address_nonce: String::new(),
-            confirmed_at: None,
-            ready_at: None,
-            identified_at: None,
-            rejection_reason: None,
-            cabinet_url: None,
-            reset_token_hash: None,
-            session_epoch,
-            consent: None,
-            email_undeliverable: None,
-            expires_at: None,
-        }
+        Resident { session_epoch, ..Resident::sample(status, time::OffsetDateTime::UNIX_EPOCH) }
     }
 
     #[test]
