@@ -155,6 +155,24 @@ impl TestApp {
         Self::answer(response).await
     }
 
+    /// A JSON post with a cookie (a session's, usually).
+    pub async fn post_json_as(&self, path: &str, body: &Value, cookie: &str) -> Answer {
+        let request = self.client.post(format!("{}{path}", self.stack.url)).header("cookie", cookie).json(body);
+        Self::answer(request.send().await.expect("the request is answered")).await
+    }
+
+    /// A form post with a cookie, as a browser sends it.
+    pub async fn post_form_as(&self, path: &str, fields: &[(&str, &str)], cookie: &str) -> Answer {
+        let body = serde_urlencoded::to_string(fields).expect("a form body");
+        let request = self
+            .client
+            .post(format!("{}{path}", self.stack.url))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        Self::answer(request.send().await.expect("the request is answered")).await
+    }
+
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
         let response = self
             .client

@@ -42,6 +42,9 @@ pub enum AuditEvent {
     ResetDone,
     EmailUndeliverable,
     RegistrationPaused,
+    /// An account added to a cabinet (`detail`: the cabinet's first account).
+    AccountLinked,
+    AccountUnlinked,
 }
 
 #[derive(Debug, Serialize)]

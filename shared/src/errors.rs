@@ -16,6 +16,15 @@ pub enum ErrorCode {
     NameMismatch,
     AlreadyRegistered,
     EmailTaken,
+    /// Registering with an address that has a cabinet: log in there and add
+    /// the account instead.
+    EmailHasCabinet,
+    /// The account is in the resident's own cabinet already.
+    AlreadyInCabinet,
+    /// The account is not in the resident's cabinet (to unlink).
+    NotLinked,
+    /// The account the resident registered with stays in the cabinet.
+    FirstAccount,
     /// The address looks mistyped (or its domain does not exist); `suggestion`
     /// holds the likely intended one.
     EmailSuggestion,
@@ -120,11 +129,17 @@ pub enum Refusal {
     },
     NameMismatch,
     AlreadyRegistered,
-    /// The address is another cabinet's; `registering` when it was typed
-    /// into the registration form.
-    EmailTaken {
-        registering: bool,
-    },
+    /// The address is another cabinet's (changing an address).
+    EmailTaken,
+    /// The address typed into the registration form has a cabinet (or a
+    /// registration under way).
+    EmailHasCabinet,
+    /// The account to add is in this very cabinet already.
+    AlreadyInCabinet,
+    /// The account to unlink is not in this cabinet.
+    NotLinked,
+    /// The account the resident registered with cannot be unlinked.
+    FirstAccount,
     RegistrationPaused,
     /// Wrong login or password when correcting an unconfirmed address
     /// (also what a confirmed resident gets there).
@@ -144,7 +159,11 @@ impl Refusal {
             Refusal::AccountNotFound { .. } => ErrorCode::AccountNotFound,
             Refusal::NameMismatch => ErrorCode::NameMismatch,
             Refusal::AlreadyRegistered => ErrorCode::AlreadyRegistered,
-            Refusal::EmailTaken { .. } => ErrorCode::EmailTaken,
+            Refusal::EmailTaken => ErrorCode::EmailTaken,
+            Refusal::EmailHasCabinet => ErrorCode::EmailHasCabinet,
+            Refusal::AlreadyInCabinet => ErrorCode::AlreadyInCabinet,
+            Refusal::NotLinked => ErrorCode::NotLinked,
+            Refusal::FirstAccount => ErrorCode::FirstAccount,
             Refusal::RegistrationPaused => ErrorCode::RegistrationPaused,
             Refusal::UnconfirmedCredentials | Refusal::WrongPassword => ErrorCode::InvalidCredentials,
             Refusal::SameAddress | Refusal::ChangedMeanwhile => ErrorCode::Invalid,
@@ -154,11 +173,14 @@ impl Refusal {
     pub fn field(&self) -> Option<Field> {
         match self {
             Refusal::LoginRequired | Refusal::UnconfirmedCredentials => Some(Field::Login),
-            Refusal::AccountNotFound { .. } | Refusal::AlreadyRegistered | Refusal::RegistrationPaused => {
-                Some(Field::Account)
-            }
+            Refusal::AccountNotFound { .. }
+            | Refusal::AlreadyRegistered
+            | Refusal::RegistrationPaused
+            | Refusal::AlreadyInCabinet
+            | Refusal::NotLinked
+            | Refusal::FirstAccount => Some(Field::Account),
             Refusal::NameMismatch => Some(Field::FullName),
-            Refusal::EmailTaken { .. } | Refusal::SameAddress => Some(Field::Email),
+            Refusal::EmailTaken | Refusal::EmailHasCabinet | Refusal::SameAddress => Some(Field::Email),
             Refusal::WrongPassword => Some(Field::Password),
             Refusal::ChangedMeanwhile => None,
         }

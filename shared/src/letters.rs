@@ -34,6 +34,7 @@ struct ReadyHtml<'a> {
     subject: &'a str,
     account: &'a str,
     link: &'a str,
+    added: bool,
 }
 
 #[derive(Template)]
@@ -41,6 +42,7 @@ struct ReadyHtml<'a> {
 struct ReadyText<'a> {
     account: &'a str,
     link: &'a str,
+    added: bool,
 }
 
 #[derive(Template)]
@@ -64,6 +66,7 @@ struct SuspendedHtml<'a> {
     subject: &'a str,
     account: &'a str,
     ready_at: &'a str,
+    others: bool,
 }
 
 #[derive(Template)]
@@ -71,6 +74,7 @@ struct SuspendedHtml<'a> {
 struct SuspendedText<'a> {
     account: &'a str,
     ready_at: &'a str,
+    others: bool,
 }
 
 #[derive(Template)]
@@ -186,10 +190,16 @@ pub fn confirmation(
     )
 }
 
-pub fn ready(to: &Email, account: &AccountNumber, link: &str) -> Result<Letter, Unexpected> {
-    let subject = "Личный кабинет ООО «Потенциал» открыт";
+/// Identification let the account in: the cabinet opens, or (`added`) an
+/// account added to it appears there.
+pub fn ready(to: &Email, account: &AccountNumber, link: &str, added: bool) -> Result<Letter, Unexpected> {
+    let subject = if added {
+        "Лицевой счёт добавлен в личный кабинет ООО «Потенциал»"
+    } else {
+        "Личный кабинет ООО «Потенциал» открыт"
+    };
     let account = account.as_str();
-    letter(to, subject, &ReadyHtml { subject, account, link }, &ReadyText { account, link })
+    letter(to, subject, &ReadyHtml { subject, account, link, added }, &ReadyText { account, link, added })
 }
 
 pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) -> Result<Letter, Unexpected> {
@@ -199,10 +209,17 @@ pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) ->
     letter(to, subject, &RejectedHtml { subject, account, reason }, &RejectedText { account, reason })
 }
 
-pub fn suspended(to: &Email, account: &AccountNumber, ready_at: &str) -> Result<Letter, Unexpected> {
-    let subject = "Личный кабинет ООО «Потенциал»: вход приостановлен до сверки данных";
+/// The payer of the account changed; identification decides again. With
+/// `others`, the cabinet has other accounts, which it keeps.
+pub fn suspended(to: &Email, account: &AccountNumber, ready_at: &str, others: bool) -> Result<Letter, Unexpected> {
+    let subject = if others {
+        "Личный кабинет ООО «Потенциал»: лицевой счёт приостановлен до сверки данных"
+    } else {
+        "Личный кабинет ООО «Потенциал»: вход приостановлен до сверки данных"
+    };
     let account = account.as_str();
-    letter(to, subject, &SuspendedHtml { subject, account, ready_at }, &SuspendedText { account, ready_at })
+    let html = SuspendedHtml { subject, account, ready_at, others };
+    letter(to, subject, &html, &SuspendedText { account, ready_at, others })
 }
 
 /// The password reset link.

@@ -58,7 +58,7 @@
         setTimeout(tick, 1000);
       } else {
         output.hidden = true;
-        done.textContent = "Готово — можно входить.";
+        done.textContent = time.getAttribute("data-done") || "Готово — можно входить.";
       }
     }
     tick();

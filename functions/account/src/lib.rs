@@ -1,23 +1,40 @@
-//! `GET /account`: the resident's account from the billing data;
+//! `GET /account`: the accounts of the resident's cabinet from the billing
+//! data; `POST /account/accounts` adds an account («Добавить лицевой
+//! счёт»), `POST /account/accounts/unlink` removes one with the password;
 //! `POST /account/email` asks to change the address (a link goes to the new
 //! one), `GET /account/email/confirm?token=...` is that link, and
 //! `GET /account/email/cancel?token=...` the "not me" link sent to the old
 //! address.
 
 use cabinet::clock;
-use cabinet::domain::{AddressForm, BalanceLine, Money};
+use cabinet::domain::{AccountStage, AddAccountForm, AddressForm, BalanceLine, Money, RejectionReason, UnlinkForm};
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
-use cabinet::usecases::account::{AccountError, AccountView, view};
+use cabinet::services::Services;
+use cabinet::usecases::account::{AccountError, AccountLine, AccountView, view};
 use cabinet::usecases::address::{
     AddressError, Cancelled, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
 };
+use cabinet::usecases::cabinet::{UnlinkError, add_account, unlink_account};
 use cabinet::usecases::login::session_resident;
+use cabinet::usecases::register::RegisterError;
 use cabinet::web::messages;
-use cabinet::web::pages::{AccountPage, MessagePage};
+use cabinet::web::pages::{AccountItem, AccountPage, AddAccountBox, MessagePage};
 use cabinet::web::routes::{Incoming, Routes};
 use cabinet::web::{self, DEVICE_COOKIE, Face, SESSION_COOKIE};
 use lambda_http::{Body, RequestExt, Response};
 use serde::Serialize;
+
+/// The first active account (the contract from before there were several),
+/// and every account of the cabinet.
+#[derive(Serialize)]
+struct CabinetJson {
+    #[serde(flatten)]
+    main: AccountJson,
+    /// Set when letters to the resident's address do not arrive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_undeliverable: Option<String>,
+    accounts: Vec<AccountJson>,
+}
 
 #[derive(Serialize)]
 struct AccountJson {
@@ -31,15 +48,37 @@ struct AccountJson {
     /// The balance as on a bill, e.g. «3 450,67 ₽».
     balance_text: Option<String>,
     data_as_of: Option<String>,
-    /// Set when letters to the resident's address do not arrive.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_undeliverable: Option<String>,
+    /// Where the account's identification stands: `active`,
+    /// `awaiting_identification`, `suspended` (the payer changed) or
+    /// `rejected`.
+    status: &'static str,
+    /// When identification ends, while it runs.
+    ready_at: Option<String>,
+}
+
+impl AccountJson {
+    fn of(line: &AccountLine) -> Self {
+        let pending = matches!(line.stage.stage, AccountStage::AwaitingIdentification | AccountStage::Suspended);
+        Self {
+            account: line.stage.account.to_string(),
+            full_name: line.full_name.clone(),
+            address: line.address.clone(),
+            balance: line.balance.map(Money::rubles),
+            balance_kopecks: line.balance.map(|m| m.0),
+            balance_text: line.balance.map(|m| m.to_string()),
+            data_as_of: line.data_as_of.map(clock::rfc3339),
+            status: line.stage.stage.as_str(),
+            ready_at: line.stage.ready_at.filter(|_| pending).map(clock::rfc3339),
+        }
+    }
 }
 
 pub fn routes() -> Routes {
     Routes::new()
         .get("/account", show)
         .post("/account/email", change_email)
+        .post("/account/accounts", add)
+        .post("/account/accounts/unlink", unlink)
         .get("/account/email/confirm", confirm_change)
         .get("/account/email/cancel", cancel_change)
 }
@@ -190,32 +229,165 @@ async fn show(incoming: Incoming) -> Response<Body> {
 }
 
 fn answer(face: Face, view: AccountView) -> Response<Body> {
+    answer_with(face, 200, view, AddAccountBox::default())
+}
+
+/// The cabinet, with the add-account form as given (empty, or with errors).
+fn answer_with(face: Face, status: u16, view: AccountView, add: AddAccountBox) -> Response<Body> {
     let undeliverable = view.undeliverable.as_ref().map(|_| messages::notices_will_not_arrive(&view.masked_email));
     match face {
         Face::Json => web::json(
-            200,
-            &AccountJson {
-                account: view.account.to_string(),
-                full_name: view.full_name,
-                address: view.address,
-                balance: view.balance.map(Money::rubles),
-                balance_kopecks: view.balance.map(|m| m.0),
-                balance_text: view.balance.map(|m| m.to_string()),
-                data_as_of: view.data_as_of.map(clock::rfc3339),
-                email_undeliverable: undeliverable.clone(),
+            status,
+            &CabinetJson {
+                main: AccountJson::of(&view.main),
+                email_undeliverable: undeliverable,
+                accounts: view.accounts.iter().map(AccountJson::of).collect(),
             },
         ),
-        Face::Html => web::html(
-            200,
-            &AccountPage {
-                account: view.account.to_string(),
-                full_name: view.full_name,
-                address: view.address,
-                balance: BalanceLine::of(view.balance),
-                data_as_of: view.data_as_of.map(clock::moscow),
-                undeliverable,
-                masked_email: view.masked_email,
-            },
-        ),
+        Face::Html => {
+            let accounts = if view.accounts.len() > 1 { view.accounts.iter().map(item).collect() } else { Vec::new() };
+            let main = view.main;
+            web::html(
+                status,
+                &AccountPage {
+                    account: main.stage.account.to_string(),
+                    full_name: main.full_name,
+                    address: main.address,
+                    balance: BalanceLine::of(main.balance),
+                    data_as_of: main.data_as_of.map(clock::moscow),
+                    undeliverable,
+                    masked_email: view.masked_email,
+                    accounts,
+                    add,
+                },
+            )
+        }
+    }
+}
+
+/// One account of the list, in words.
+fn item(line: &AccountLine) -> AccountItem {
+    let stage = &line.stage;
+    let pending = matches!(stage.stage, AccountStage::AwaitingIdentification | AccountStage::Suspended);
+    let ready_at = stage.ready_at.filter(|_| pending);
+    let words = match stage.stage {
+        AccountStage::Active => "Подключён.".to_owned(),
+        AccountStage::AwaitingIdentification | AccountStage::AwaitingEmailConfirmation => {
+            "Сверяем с данными начислений.".to_owned()
+        }
+        AccountStage::Suspended => {
+            "В данных начислений по этому счёту теперь другой плательщик: сверяем заново.".to_owned()
+        }
+        AccountStage::Rejected => {
+            messages::rejection(stage.rejection_reason.unwrap_or(RejectionReason::PayerChanged)).to_owned()
+        }
+    };
+    AccountItem {
+        account: stage.account.to_string(),
+        full_name: line.full_name.clone(),
+        address: line.address.clone(),
+        balance: line.balance.map(|b| BalanceLine::of(Some(b))),
+        data_as_of: line.data_as_of.map(clock::moscow),
+        stage: words,
+        ready_at: ready_at.map(clock::moscow),
+        ready_at_iso: ready_at.map(clock::rfc3339),
+        removable: stage.linked,
+    }
+}
+
+/// What adding an account came to, for JSON clients.
+#[derive(Serialize)]
+struct AddedJson {
+    status: &'static str,
+    account: String,
+    ready_at: String,
+}
+
+async fn add(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
+    let form: AddAccountForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let presented = web::cookie(request, SESSION_COOKIE);
+    let resident = match session_resident(services, presented).await {
+        Ok(Some(resident)) => resident,
+        Ok(None) => return not_authenticated(face),
+        Err(error) => return web::internal_error(face, &error),
+    };
+    let base_url = web::base_url(&services.config, request);
+    let refused = |body: ErrorBody, retry_after| refused_add((services, presented, face), &form, body, retry_after);
+    match add_account(services, &resident, &form, &base_url, &web::requester(request)).await {
+        Ok(added) => match face {
+            Face::Json => web::json(
+                202,
+                &AddedJson {
+                    status: "awaiting_identification",
+                    account: added.account.to_string(),
+                    ready_at: clock::rfc3339(added.ready_at),
+                },
+            ),
+            // The cabinet with the new account in its list, counting down.
+            Face::Html => web::redirect("/account#accounts"),
+        },
+        Err(RegisterError::Refused(errors)) => refused(messages::body(errors), None).await,
+        Err(RegisterError::Paused { retry_after_seconds, error }) => {
+            refused(messages::body(vec![error]), Some(retry_after_seconds)).await
+        }
+        Err(RegisterError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),
+        Err(RegisterError::Unexpected(error)) => web::internal_error(face, &error),
+    }
+}
+
+/// The add-account form refused: the errors as JSON, or the cabinet again
+/// with the form as typed and its errors.
+async fn refused_add(
+    (services, presented, face): (&Services, Option<&str>, Face),
+    form: &AddAccountForm,
+    body: ErrorBody,
+    retry_after: Option<u64>,
+) -> Response<Body> {
+    let status = messages::status(&body);
+    let answer = match face {
+        Face::Json => web::json(status, &body),
+        Face::Html => {
+            let typed = |v: &Option<String>| v.clone().unwrap_or_default();
+            let add = AddAccountBox::refused(typed(&form.account), typed(&form.full_name), &body);
+            match view(services, presented).await {
+                Ok(cabinet) => answer_with(face, status, cabinet, add),
+                Err(AccountError::NotAuthenticated) => not_authenticated(face),
+                Err(AccountError::Unexpected(error)) => web::internal_error(face, &error),
+            }
+        }
+    };
+    match retry_after {
+        Some(seconds) => web::with_retry_after(answer, seconds),
+        None => answer,
+    }
+}
+
+async fn unlink(incoming: Incoming) -> Response<Body> {
+    let (services, request, face) = incoming.parts();
+    let form: UnlinkForm = match web::read_body(request) {
+        Ok(form) => form,
+        Err(errors) => return web::errors(face, &errors),
+    };
+    let resident = match session_resident(services, web::cookie(request, SESSION_COOKIE)).await {
+        Ok(Some(resident)) => resident,
+        Ok(None) => return not_authenticated(face),
+        Err(error) => return web::internal_error(face, &error),
+    };
+    let device = web::cookie(request, DEVICE_COOKIE);
+    match unlink_account(services, &resident, &form, &web::requester(request), device).await {
+        Ok(account) => {
+            let message = format!(
+                "Лицевой счёт {account} больше не в вашем кабинете. Его снова можно добавить или зарегистрировать."
+            );
+            let answer = Done { status: "unlinked", email: None, letter_sent: None, message };
+            done(face, 200, "Счёт отвязан", &answer)
+        }
+        Err(UnlinkError::Refused(errors)) => refused_here(face, "Не получилось", &messages::body(errors)),
+        Err(UnlinkError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),
+        Err(UnlinkError::Unexpected(error)) => web::internal_error(face, &error),
     }
 }

@@ -19,8 +19,11 @@ pub use login::{AddressForm, Login, LoginForm, ResetForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
 pub use phone::{Phone, PhoneError};
 pub use registration::{
-    NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, account_error, check_doubt, email_error,
-    parse_new_password,
+    AddAccountForm, NewLink, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, UnlinkForm, account_error,
+    check_doubt, email_error, parse_new_password,
 };
-pub use resident::{Consent, RejectionReason, Resident, ResidentStatus, Undeliverable, UndeliverableReason};
+pub use resident::{
+    AccountInCabinet, AccountStage, Consent, LinkedAccount, RejectionReason, Resident, ResidentStatus, Undeliverable,
+    UndeliverableReason,
+};
 pub use token::{RandomnessError, SecretToken, TokenHash, new_address_nonce};

@@ -233,6 +233,52 @@ pub fn parse_new_password(
     }
 }
 
+/// «Добавить лицевой счёт»: an account and its payer's name as printed on
+/// that account's bill.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AddAccountForm {
+    #[serde(default, deserialize_with = "text")]
+    pub account: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub full_name: Option<String>,
+}
+
+/// An account to add whose fields are valid; whether the billing data
+/// agrees is not known yet.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub account: AccountNumber,
+    pub full_name: FullName,
+}
+
+impl NewLink {
+    /// Parses both fields and reports both problems at once, in the words
+    /// of the registration form.
+    pub fn parse(form: &AddAccountForm) -> Result<Self, Vec<FieldError>> {
+        let account = match present(&form.account) {
+            None => Err(required(Field::Account)),
+            Some(v) => AccountNumber::parse(v).map_err(|e| account_error(&e)),
+        };
+        let full_name = match present(&form.full_name) {
+            None => Err(required(Field::FullName)),
+            Some(v) => FullName::parse(v).map_err(|e| full_name_error(&e)),
+        };
+        match (account, full_name) {
+            (Ok(account), Ok(full_name)) => Ok(Self { account, full_name }),
+            (account, full_name) => Err(account.err().into_iter().chain(full_name.err()).collect()),
+        }
+    }
+}
+
+/// «Отвязать»: the account to remove from the cabinet and the password.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct UnlinkForm {
+    #[serde(default, deserialize_with = "text")]
+    pub account: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub password: Option<String>,
+}
+
 impl NewRegistration {
     /// Parses every field and reports every problem at once.
     pub fn parse(form: &RegistrationForm) -> Result<Self, Vec<FieldError>> {

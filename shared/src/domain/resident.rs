@@ -82,6 +82,114 @@ pub struct Resident {
     /// seconds, the table's TTL). Confirmation removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// Set by an import that found another payer on the account: the stage
+    /// is "suspended" until identification decides again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_for: Option<String>,
+    /// The accounts added to the cabinet after registration, each a
+    /// [`LinkedAccount`] of its own (a string set in DynamoDB, no order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_accounts: Vec<AccountNumber>,
+}
+
+/// The stage of one account in a cabinet, as the resident sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStage {
+    AwaitingEmailConfirmation,
+    AwaitingIdentification,
+    /// The payer changed in the billing data; identification decides again.
+    Suspended,
+    Active,
+    Rejected,
+}
+
+impl AccountStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingEmailConfirmation => "awaiting_email_confirmation",
+            Self::AwaitingIdentification => "awaiting_identification",
+            Self::Suspended => "suspended",
+            Self::Active => "active",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn of(status: ResidentStatus, suspended: bool) -> Self {
+        match status {
+            ResidentStatus::AwaitingEmailConfirmation => Self::AwaitingEmailConfirmation,
+            ResidentStatus::AwaitingIdentification if suspended => Self::Suspended,
+            ResidentStatus::AwaitingIdentification => Self::AwaitingIdentification,
+            ResidentStatus::Active => Self::Active,
+            ResidentStatus::Rejected => Self::Rejected,
+        }
+    }
+}
+
+/// An account added to a cabinet after registration (`LINK#<account>`):
+/// the person is the resident who registered with `person`. It goes
+/// through identification of its own, with the fields a resident keeps
+/// for their first account, under the same names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkedAccount {
+    pub account: AccountNumber,
+    /// The account the person registered with: the key of their cabinet.
+    pub person: AccountNumber,
+    pub full_name: FullName,
+    pub status: ResidentStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub linked_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub ready_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub identified_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<RejectionReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_for: Option<String>,
+}
+
+/// One account of a cabinet and where its identification stands: the
+/// resident's first account or a linked one, seen alike.
+#[derive(Debug, Clone)]
+pub struct AccountInCabinet {
+    pub account: AccountNumber,
+    pub full_name: FullName,
+    pub status: ResidentStatus,
+    pub stage: AccountStage,
+    pub ready_at: Option<OffsetDateTime>,
+    pub rejection_reason: Option<RejectionReason>,
+    /// False for the account the resident registered with.
+    pub linked: bool,
+}
+
+impl Resident {
+    /// The account the resident registered with.
+    pub fn first_account(&self) -> AccountInCabinet {
+        AccountInCabinet {
+            account: self.account.clone(),
+            full_name: self.full_name.clone(),
+            status: self.status,
+            stage: AccountStage::of(self.status, self.suspended_for.is_some()),
+            ready_at: self.ready_at,
+            rejection_reason: self.rejection_reason,
+            linked: false,
+        }
+    }
+}
+
+impl LinkedAccount {
+    pub fn in_cabinet(&self) -> AccountInCabinet {
+        AccountInCabinet {
+            account: self.account.clone(),
+            full_name: self.full_name.clone(),
+            status: self.status,
+            stage: AccountStage::of(self.status, self.suspended_for.is_some()),
+            ready_at: self.ready_at,
+            rejection_reason: self.rejection_reason,
+            linked: true,
+        }
+    }
 }
 
 /// The 152-FZ consent record: when, to which version of the policy, from
@@ -135,6 +243,8 @@ impl Resident {
             consent: None,
             email_undeliverable: None,
             expires_at: None,
+            suspended_for: None,
+            linked_accounts: Vec::new(),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use super::{Item, Table, backoff, from_item, s};
+use super::{Table, backoff, from_item, s};
 use crate::domain::{AccountNumber, BillingAccount};
 use crate::errors::{AwsContext, Context, Unexpected};
 
@@ -31,34 +31,10 @@ impl Billing {
         if accounts.is_empty() {
             return Ok(found);
         }
-        let name = &self.table.name;
-        let keys: Vec<Item> = accounts.iter().map(|a| HashMap::from([("account".to_owned(), s(a.as_str()))])).collect();
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .context("building a batch read")?,
-        );
-        let mut attempt = 0;
-        while let Some(keys) = request.take() {
-            let output = self
-                .table
-                .client
-                .batch_get_item()
-                .request_items(name, keys)
-                .send()
-                .await
-                .aws_context("reading billing accounts")?;
-            for item in output.responses.and_then(|mut r| r.remove(name)).unwrap_or_default() {
-                let account: BillingAccount = from_item(item)?;
-                found.insert(account.account.to_string(), account);
-            }
-            request = output.unprocessed_keys.and_then(|mut u| u.remove(name)).filter(|k| !k.keys().is_empty());
-            if request.is_some() {
-                attempt += 1;
-                backoff(attempt).await?;
-            }
+        let keys = accounts.iter().map(|a| HashMap::from([("account".to_owned(), s(a.as_str()))])).collect();
+        for item in self.table.batch_get(keys, "reading billing accounts").await? {
+            let account: BillingAccount = from_item(item)?;
+            found.insert(account.account.to_string(), account);
         }
         Ok(found)
     }

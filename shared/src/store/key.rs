@@ -15,6 +15,9 @@ pub enum Key<'a> {
     /// `RESIDENT#-`: read for a login nobody has, so that the answer costs
     /// the same reads as for a known one. Never written.
     DecoyResident,
+    /// `LINK#<account>`: an account added to a cabinet after registration.
+    /// An account has a resident or a link, never both.
+    Link(&'a AccountNumber),
     /// `EMAIL#<email>`: claims an address; one resident per address.
     Email(&'a Email),
     /// `CONFIRM#<sha256>`: a confirmation link.
@@ -45,6 +48,7 @@ impl std::fmt::Display for Key<'_> {
         match self {
             Self::Resident(account) => write!(f, "RESIDENT#{account}"),
             Self::DecoyResident => f.write_str("RESIDENT#-"),
+            Self::Link(account) => write!(f, "LINK#{account}"),
             Self::Email(email) => write!(f, "EMAIL#{email}"),
             Self::Confirmation(hash) => write!(f, "CONFIRM#{}", hash.as_str()),
             Self::Session(hash) => write!(f, "SESSION#{}", hash.as_str()),
@@ -84,6 +88,7 @@ mod tests {
         assert_eq!(Key::Resident(&account).to_string(), "RESIDENT#100200300");
         assert_eq!(Key::DecoyResident.to_string(), "RESIDENT#-");
         assert_eq!(Key::Email(&email).to_string(), "EMAIL#ivanov@mail.ru");
+        assert_eq!(Key::Link(&account).to_string(), "LINK#100200300");
         assert_eq!(Key::Confirmation(&hash).to_string(), format!("CONFIRM#{h}"));
         assert_eq!(Key::Session(&hash).to_string(), format!("SESSION#{h}"));
         assert_eq!(Key::Reset(&hash).to_string(), format!("RESET#{h}"));

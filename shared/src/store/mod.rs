@@ -5,6 +5,8 @@
 //! - [`Residents`] (`residents.rs`): the resident (`RESIDENT#<account>`) and
 //!   the claims of addresses (`EMAIL#<email>`), and the transactions that
 //!   move them together with the links they use up.
+//! - [`Links`] (`links.rs`): accounts added to a cabinet after registration
+//!   (`LINK#<account>`), and the resident's set of them.
 //! - [`Tokens`] (`tokens.rs`): links and cookies that are not sessions:
 //!   `CONFIRM#`, `RESET#`, `STATUS#`, `NEWEMAIL#`, `CANCEL#` (each the
 //!   SHA-256 of its token; they expire through TTL).
@@ -36,6 +38,7 @@ mod billing;
 mod counters;
 pub mod instant;
 mod key;
+mod links;
 mod residents;
 mod sessions;
 mod tokens;
@@ -45,14 +48,15 @@ pub use audit::AuditLog;
 pub use billing::Billing;
 pub use counters::{Counters, LockRecord};
 pub use key::Key;
-pub use residents::{Identification, InsertResidentError, Residents};
+pub use links::{AddLinkError, Links};
+pub use residents::{Identification, InsertResidentError, Residents, StageOf};
 pub use sessions::{DeviceRecord, SessionRecord, Sessions};
 pub use tokens::{ConfirmationRecord, EmailChangeRecord, TokenRecord, Tokens};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -71,6 +75,7 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 #[derive(Clone)]
 pub struct Store {
     pub residents: Residents,
+    pub links: Links,
     pub tokens: Tokens,
     pub sessions: Sessions,
     pub counters: Counters,
@@ -88,6 +93,7 @@ impl Store {
         let residents = Table { client: client.clone(), name: residents_table.into() };
         Self {
             residents: Residents::new(residents.clone()),
+            links: Links::new(residents.clone()),
             tokens: Tokens::new(residents.clone()),
             sessions: Sessions::new(residents.clone()),
             counters: Counters::new(residents),
@@ -207,6 +213,34 @@ impl Table {
     /// An item, mapped.
     async fn read<T: for<'de> Deserialize<'de>>(&self, key: &Key<'_>) -> Result<Option<T>, Unexpected> {
         self.get(key).await?.map(from_item).transpose()
+    }
+
+    /// The items under `keys` (at most 100), read consistently in one
+    /// request, retrying what DynamoDB leaves unprocessed; in no order.
+    async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>, Unexpected> {
+        let mut items = Vec::new();
+        if keys.is_empty() {
+            return Ok(items);
+        }
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .context("building a batch read")?,
+        );
+        let mut attempt = 0;
+        while let Some(keys) = request.take() {
+            let output =
+                self.client.batch_get_item().request_items(&self.name, keys).send().await.aws_context(context)?;
+            items.extend(output.responses.and_then(|mut r| r.remove(&self.name)).unwrap_or_default());
+            request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.name)).filter(|k| !k.keys().is_empty());
+            if request.is_some() {
+                attempt += 1;
+                backoff(attempt).await?;
+            }
+        }
+        Ok(items)
     }
 
     async fn delete(&self, key: &Key<'_>, context: &'static str) -> Result<(), Unexpected> {

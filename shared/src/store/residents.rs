@@ -29,6 +29,24 @@ pub enum Identification {
     Rejected(RejectionReason),
 }
 
+/// The item that keeps an account's identification stage: the resident who
+/// registered with the account, or the account's link to a cabinet. Both
+/// keep it under the same attribute names.
+#[derive(Debug, Clone, Copy)]
+pub enum StageOf<'a> {
+    Resident(&'a AccountNumber),
+    Link(&'a AccountNumber),
+}
+
+impl StageOf<'_> {
+    fn key(&self) -> Key<'_> {
+        match self {
+            Self::Resident(account) => Key::Resident(account),
+            Self::Link(account) => Key::Link(account),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct EmailClaim {
     account: AccountNumber,
@@ -92,12 +110,15 @@ impl Residents {
         let transaction = Transaction::default()
             .put_replacing_expired(Role::Resident, table, to_item(&Key::Resident(&resident.account), resident)?, now)?
             .put_replacing_expired(Role::Claim, table, to_item(&Key::Email(&resident.email), &claim)?, now)?
-            .put_new(Role::StatusCookie, table, to_item(&Key::Status(status_token), &status)?)?;
+            .put_new(Role::StatusCookie, table, to_item(&Key::Status(status_token), &status)?)?
+            .check_absent_or_expired(Role::AccountHeld, table, &Key::Link(&resident.account), now)?;
         // Of concurrent registrations of one account or address, the one
         // that went first decides the others' answers.
         match transaction.run(table, "storing a new resident").await? {
             Ok(()) => Ok(()),
-            Err(refused) if refused.failed(Role::Resident) => Err(InsertResidentError::AccountTaken),
+            Err(refused) if refused.failed(Role::Resident) || refused.failed(Role::AccountHeld) => {
+                Err(InsertResidentError::AccountTaken)
+            }
             Err(refused) if refused.failed(Role::Claim) => Err(InsertResidentError::EmailTaken),
             Err(_) => {
                 Err(Unexpected::new("storing a new resident", std::io::Error::other("a new status token collided"))
@@ -205,13 +226,13 @@ impl Residents {
     #[tracing::instrument(skip_all)]
     pub async fn suspend(
         &self,
-        account: &AccountNumber,
+        stage: StageOf<'_>,
         new_payer: &str,
         ready_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let result = self
             .table
-            .update(&Key::Resident(account))
+            .update(&stage.key())
             .condition_expression(
                 "#status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
             )
@@ -233,13 +254,13 @@ impl Residents {
     #[tracing::instrument(skip_all)]
     pub async fn finish_identification(
         &self,
-        account: &AccountNumber,
+        stage: StageOf<'_>,
         outcome: Identification,
         at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let mut update = self
             .table
-            .update(&Key::Resident(account))
+            .update(&stage.key())
             .condition_expression("#status = :awaiting")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingIdentification.as_str()))
@@ -271,7 +292,7 @@ impl Residents {
     #[tracing::instrument(skip_all)]
     pub async fn claim_outcome_letter(
         &self,
-        account: &AccountNumber,
+        stage: StageOf<'_>,
         at: OffsetDateTime,
         stale_after: std::time::Duration,
     ) -> Result<bool, Unexpected> {
@@ -279,7 +300,7 @@ impl Residents {
         let claim = uuid::Uuid::new_v4().simple().to_string();
         let result = self
             .table
-            .update(&Key::Resident(account))
+            .update(&stage.key())
             // Claims stored before instants were strings are numbers of
             // seconds, compared as such.
             .condition_expression(
@@ -300,7 +321,7 @@ impl Residents {
         if applied(result, "claiming the identification letter")? {
             return Ok(true);
         }
-        let Some(item) = self.table.get(&Key::Resident(account)).await? else {
+        let Some(item) = self.table.get(&stage.key()).await? else {
             return Ok(false);
         };
         let ours = item.get("outcome_letter_claim").and_then(|c| c.as_s().ok()).is_some_and(|c| *c == claim);
@@ -309,13 +330,9 @@ impl Residents {
 
     /// The "identified" letter went: no claim is taken again.
     #[tracing::instrument(skip_all)]
-    pub async fn mark_outcome_letter_sent(
-        &self,
-        account: &AccountNumber,
-        at: OffsetDateTime,
-    ) -> Result<(), Unexpected> {
+    pub async fn mark_outcome_letter_sent(&self, stage: StageOf<'_>, at: OffsetDateTime) -> Result<(), Unexpected> {
         self.table
-            .update(&Key::Resident(account))
+            .update(&stage.key())
             .update_expression("SET outcome_letter_sent_at = :at")
             .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()))
             .send()
@@ -325,9 +342,9 @@ impl Residents {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn release_outcome_letter(&self, account: &AccountNumber) -> Result<(), Unexpected> {
+    pub async fn release_outcome_letter(&self, stage: StageOf<'_>) -> Result<(), Unexpected> {
         self.table
-            .update(&Key::Resident(account))
+            .update(&stage.key())
             .update_expression("REMOVE outcome_letter_claimed_at, outcome_letter_claim")
             .send()
             .await

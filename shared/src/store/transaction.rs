@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
 use super::{Item, Key, Table, backoff, n};
 use crate::errors::{Context, Unexpected};
@@ -27,6 +27,11 @@ pub(super) enum Role {
     CancelLink,
     /// The token of the registration status cookie.
     StatusCookie,
+    /// The other item that could hold the account (its resident, or its
+    /// link to another cabinet), checked absent.
+    AccountHeld,
+    /// An account linked to a cabinet (`LINK#`).
+    AccountLink,
 }
 
 /// Why one item of a cancelled transaction did not apply, as DynamoDB
@@ -148,6 +153,33 @@ impl Transaction {
             .context("building a transactional put")?;
         self.items.push((role, TransactWriteItem::builder().put(put).build()));
         Ok(self)
+    }
+
+    /// A check, writing nothing, that `key` holds nothing but an expired
+    /// unconfirmed registration.
+    pub(super) fn check_absent_or_expired(
+        mut self,
+        role: Role,
+        table: &Table,
+        key: &Key<'_>,
+        now: i64,
+    ) -> Result<Self, Unexpected> {
+        let check = ConditionCheck::builder()
+            .table_name(&table.name)
+            .key("pk", key.value())
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .context("building a transactional check")?;
+        self.items.push((role, TransactWriteItem::builder().condition_check(check).build()));
+        Ok(self)
+    }
+
+    /// A delete built by the caller, with its own condition.
+    pub(super) fn delete_where(mut self, role: Role, delete: Delete) -> Self {
+        self.items.push((role, TransactWriteItem::builder().delete(delete).build()));
+        self
     }
 
     /// A delete of `key`; with `must_exist`, the transaction fails when the

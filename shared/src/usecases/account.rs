@@ -1,23 +1,42 @@
-//! The account page: what the billing data says about the resident's account.
+//! The account page: what the billing data says about each account of the
+//! resident's cabinet.
 
 use time::OffsetDateTime;
 
-use crate::domain::{AccountNumber, Money, Undeliverable};
+use crate::domain::{AccountInCabinet, AccountNumber, Money, ResidentStatus, Undeliverable};
 use crate::errors::Unexpected;
 use crate::services::Services;
+use crate::usecases::cabinet;
 use crate::usecases::login::session_resident;
 
+/// One account of the cabinet with its billing data, shown once the
+/// account is identified (active).
 #[derive(Debug, Clone)]
-pub struct AccountView {
-    pub account: AccountNumber,
+pub struct AccountLine {
+    pub stage: AccountInCabinet,
+    /// The payer as the billing data names them (as typed until active).
     pub full_name: String,
     pub address: Option<String>,
     pub balance: Option<Money>,
     /// When the billing data was last loaded.
     pub data_as_of: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    /// The first active account (the first account when none is).
+    pub main: AccountLine,
+    /// Every account of the cabinet: the first, then those added.
+    pub accounts: Vec<AccountLine>,
     /// Why letters to the resident's address do not arrive, if they do not.
     pub undeliverable: Option<Undeliverable>,
     pub masked_email: String,
+}
+
+impl AccountView {
+    pub fn account(&self) -> &AccountNumber {
+        &self.main.stage.account
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,32 +47,43 @@ pub enum AccountError {
     Unexpected(#[from] Unexpected),
 }
 
-/// The account of a session cookie's token.
+/// The cabinet of a session cookie's token.
 #[tracing::instrument(skip_all)]
 pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
     let resident = session_resident(services, presented).await?.ok_or(AccountError::NotAuthenticated)?;
-    let account = resident.account.clone();
-    let undeliverable = resident.email_undeliverable.clone();
-    let masked_email = resident.email.masked();
-    let billing = services.store.billing.get(&account).await?;
-    Ok(match billing {
-        Some(b) => AccountView {
-            account,
-            full_name: b.full_name.to_string(),
-            address: b.address,
-            balance: b.balance,
-            data_as_of: Some(b.updated_at),
-            undeliverable,
-            masked_email,
-        },
-        None => AccountView {
-            account,
-            full_name: resident.full_name.to_string(),
-            address: None,
-            balance: None,
-            data_as_of: None,
-            undeliverable,
-            masked_email,
-        },
+    let stages = cabinet::accounts(services, &resident).await?;
+    let active: Vec<AccountNumber> =
+        stages.iter().filter(|a| a.status == ResidentStatus::Active).map(|a| a.account.clone()).collect();
+    let mut billing = match active.as_slice() {
+        // One account: one read, as before there were several.
+        [only] => services.store.billing.get(only).await?.into_iter().map(|b| (b.account.to_string(), b)).collect(),
+        several => services.store.billing.get_many(several).await?,
+    };
+    let accounts: Vec<AccountLine> = stages
+        .into_iter()
+        .map(|stage| match billing.remove(stage.account.as_str()).filter(|_| stage.status == ResidentStatus::Active) {
+            Some(b) => AccountLine {
+                full_name: b.full_name.to_string(),
+                address: b.address,
+                balance: b.balance,
+                data_as_of: Some(b.updated_at),
+                stage,
+            },
+            None => AccountLine {
+                full_name: stage.full_name.to_string(),
+                address: None,
+                balance: None,
+                data_as_of: None,
+                stage,
+            },
+        })
+        .collect();
+    let main = accounts.iter().find(|a| a.stage.status == ResidentStatus::Active).or(accounts.first()).cloned();
+    let main = main.ok_or_else(|| Unexpected::new("showing a cabinet", std::io::Error::other("no account")))?;
+    Ok(AccountView {
+        main,
+        accounts,
+        undeliverable: resident.email_undeliverable.clone(),
+        masked_email: resident.email.masked(),
     })
 }

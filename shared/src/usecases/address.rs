@@ -159,7 +159,7 @@ async fn change_email_counted(
     }
     let mut resident = verified.accept(services).await?;
     count(services, counted, &[(limits::CHANGE_EMAIL, &Subject::login(login))], entry).await?;
-    let taken = || AddressError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: false })]);
+    let taken = || AddressError::Refused(vec![FieldError::refused(Refusal::EmailTaken)]);
     if email != resident.email {
         // The letter to the new address counts against its mailbox: going
         // back and forth between addresses must not flood one.

@@ -3,14 +3,14 @@
 
 use crate::audit::{self, AuditEvent, Entry};
 use crate::clock;
-use crate::domain::RejectionReason;
-use crate::domain::{BillingAccount, Resident, ResidentStatus};
+use crate::domain::{AccountInCabinet, BillingAccount, FullName, RejectionReason, ResidentStatus};
 use crate::errors::Unexpected;
 use crate::letters;
 use crate::links::Links;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
 use crate::store::Identification;
+use crate::usecases::cabinet::{self, Held};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identified {
@@ -35,21 +35,22 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         services.queue.schedule(job, now).await?;
         return Ok(Identified::Deferred);
     }
-    let Some(resident) = services.store.residents.get(&job.account).await? else {
-        tracing::warn!("identification job for an account with no resident");
+    let Some(Held { person, account }) = cabinet::holder(services, &job.account).await? else {
+        tracing::warn!("identification job for an account in no cabinet");
         return Ok(Identified::Nothing);
     };
-    if before_ready(&resident, now) {
+    if before_ready(&account, now) {
         // The job of an earlier confirmation (one that lost to an address
         // change): the resident's own job comes at their ready time (and
         // login runs it if it never does).
         tracing::info!("identification job earlier than the resident's ready time: dropped");
         return Ok(Identified::Nothing);
     }
-    let outcome = match resident.status {
+    let stage = account.stage_item();
+    let outcome = match account.status {
         ResidentStatus::AwaitingIdentification => {
-            let outcome = decide(services, &resident).await?;
-            if services.store.residents.finish_identification(&resident.account, outcome, now).await? {
+            let outcome = decide(services, &account).await?;
+            if services.store.residents.finish_identification(stage, outcome, now).await? {
                 let (event, detail) = match outcome {
                     Identification::Active => (AuditEvent::Identified, None),
                     Identification::Rejected(RejectionReason::AccountVanished) => {
@@ -59,27 +60,27 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
                         (AuditEvent::IdentificationRejected, Some("payer_changed"))
                     }
                 };
-                audit::record(services, event, Entry { account: Some(&resident.account), detail, ..Entry::default() })
+                audit::record(services, event, Entry { account: Some(&account.account), detail, ..Entry::default() })
                     .await;
             }
             outcome
         }
         ResidentStatus::Active => Identification::Active,
-        ResidentStatus::Rejected => match resident.rejection_reason {
+        ResidentStatus::Rejected => match account.rejection_reason {
             Some(reason) => Identification::Rejected(reason),
             None => return Ok(Identified::Nothing),
         },
         ResidentStatus::AwaitingEmailConfirmation => return Ok(Identified::Nothing),
     };
     // The decision stands whoever made it; the letter goes out once.
-    if !services.store.residents.claim_outcome_letter(&resident.account, now, LETTER_CLAIM_STALE_AFTER).await? {
+    if !services.store.residents.claim_outcome_letter(stage, now, LETTER_CLAIM_STALE_AFTER).await? {
         return Ok(Identified::Nothing);
     }
     let letter = match outcome {
         Identification::Active => {
-            letters::ready(&resident.email, &resident.account, &Links::new(&job.base_url).login())
+            letters::ready(&person.email, &account.account, &Links::new(&job.base_url).login(), account.linked)
         }
-        Identification::Rejected(reason) => letters::rejected(&resident.email, &resident.account, reason),
+        Identification::Rejected(reason) => letters::rejected(&person.email, &account.account, reason),
     };
     let sent = match letter {
         Ok(letter) => services.mailer.send(&letter).await,
@@ -88,12 +89,12 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
     if let Err(error) = sent {
         // Given back so the retry sends it; if this fails too, the claim
         // goes stale and is taken again.
-        if let Err(release) = services.store.residents.release_outcome_letter(&resident.account).await {
+        if let Err(release) = services.store.residents.release_outcome_letter(stage).await {
             tracing::error!(error = %release, "the identification letter's claim could not be given back");
         }
         return Err(error);
     }
-    services.store.residents.mark_outcome_letter_sent(&resident.account, now).await?;
+    services.store.residents.mark_outcome_letter_sent(stage, now).await?;
     let code = match outcome {
         Identification::Active => "active",
         Identification::Rejected(RejectionReason::AccountVanished) => "account_vanished",
@@ -107,63 +108,62 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
 /// (`Config::identify_overdue` past the ready time). Its job may be gone:
 /// retries spent against a failing dependency, it sits in the dead-letter
 /// queue, and nobody should be left "pending" forever.
-pub fn is_overdue(services: &Services, resident: &Resident, now: time::OffsetDateTime) -> bool {
-    overdue_by(resident, services.config.identify_overdue, now)
+pub fn is_overdue(services: &Services, account: &AccountInCabinet, now: time::OffsetDateTime) -> bool {
+    overdue_by(account, services.config.identify_overdue, now)
 }
 
-/// Whether `resident` still awaits identification `overdue` past their
-/// ready time, at `now`.
-fn overdue_by(resident: &Resident, overdue: std::time::Duration, now: time::OffsetDateTime) -> bool {
-    resident.status == ResidentStatus::AwaitingIdentification
-        && resident.ready_at.is_some_and(|ready_at| now > ready_at + overdue)
+/// Whether `account` still awaits identification `overdue` past its ready
+/// time, at `now`.
+fn overdue_by(account: &AccountInCabinet, overdue: std::time::Duration, now: time::OffsetDateTime) -> bool {
+    account.status == ResidentStatus::AwaitingIdentification
+        && account.ready_at.is_some_and(|ready_at| now > ready_at + overdue)
 }
 
-/// Whether a due job comes before the resident's own ready time: the job of
+/// Whether a due job comes before the account's own ready time: the job of
 /// an earlier confirmation (one that lost to an address change).
-fn before_ready(resident: &Resident, now: time::OffsetDateTime) -> bool {
-    resident.status == ResidentStatus::AwaitingIdentification && resident.ready_at.is_some_and(|at| at > now)
+fn before_ready(account: &AccountInCabinet, now: time::OffsetDateTime) -> bool {
+    account.status == ResidentStatus::AwaitingIdentification && account.ready_at.is_some_and(|at| at > now)
 }
 
-/// Identifies a resident whose job is overdue, now, with the same
+/// Identifies an account whose job is overdue, now, with the same
 /// idempotent steps as the job (a late job or a second caller changes
-/// nothing more), and returns the resident as they stand afterwards.
-/// A failure is logged and leaves the resident as they were: the caller
-/// says the check is delayed.
-pub async fn catch_up(services: &Services, resident: Resident, base_url: &str) -> Resident {
-    if !is_overdue(services, &resident, clock::now()) {
-        return resident;
+/// nothing more), and returns it as it stands afterwards. A failure is
+/// logged and leaves it as it was: the caller says the check is delayed.
+pub async fn catch_up(services: &Services, account: AccountInCabinet, base_url: &str) -> AccountInCabinet {
+    if !is_overdue(services, &account, clock::now()) {
+        return account;
     }
     tracing::warn!("identification overdue: running it now");
-    let Some(ready_at) = resident.ready_at else {
-        return resident;
+    let Some(ready_at) = account.ready_at else {
+        return account;
     };
     let job =
-        IdentificationJob { account: resident.account.clone(), not_before: ready_at, base_url: base_url.to_owned() };
+        IdentificationJob { account: account.account.clone(), not_before: ready_at, base_url: base_url.to_owned() };
     if let Err(error) = identify(services, &job).await {
         tracing::error!(error = %error, "overdue identification failed again");
     }
-    match services.store.residents.get(&resident.account).await {
-        Ok(Some(current)) => current,
-        Ok(None) => resident,
+    match cabinet::holder(services, &account.account).await {
+        Ok(Some(held)) => held.account,
+        Ok(None) => account,
         Err(error) => {
-            tracing::error!(error = %error, "reading the resident after identification");
-            resident
+            tracing::error!(error = %error, "reading the account after identification");
+            account
         }
     }
 }
 
-async fn decide(services: &Services, resident: &Resident) -> Result<Identification, Unexpected> {
-    let billing = services.store.billing.get(&resident.account).await?;
-    Ok(outcome_for(resident, billing.as_ref()))
+async fn decide(services: &Services, account: &AccountInCabinet) -> Result<Identification, Unexpected> {
+    let billing = services.store.billing.get(&account.account).await?;
+    Ok(outcome_for(&account.full_name, billing.as_ref()))
 }
 
-/// The outcome for `resident` against their account's billing record as it
-/// is now: still there with a payer they match, or why not.
-fn outcome_for(resident: &Resident, billing: Option<&BillingAccount>) -> Identification {
+/// The outcome for an account claimed by `full_name` against its billing
+/// record as it is now: still there with a payer that matches, or why not.
+fn outcome_for(full_name: &FullName, billing: Option<&BillingAccount>) -> Identification {
     use RejectionReason::{AccountVanished, PayerChanged};
     match billing {
         None => Identification::Rejected(AccountVanished),
-        Some(billing) if !resident.full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
+        Some(billing) if !full_name.matches(&billing.full_name) => Identification::Rejected(PayerChanged),
         Some(_) => Identification::Active,
     }
 }
@@ -171,13 +171,13 @@ fn outcome_for(resident: &Resident, billing: Option<&BillingAccount>) -> Identif
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountNumber, FullName};
+    use crate::domain::{AccountNumber, Resident};
     use time::macros::datetime;
 
     const NOW: time::OffsetDateTime = datetime!(2026-11-25 11:05 UTC);
 
-    fn resident(status: ResidentStatus, ready_at: Option<time::OffsetDateTime>) -> Resident {
-        Resident { ready_at, ..Resident::sample(status, NOW - time::Duration::hours(1)) }
+    fn resident(status: ResidentStatus, ready_at: Option<time::OffsetDateTime>) -> AccountInCabinet {
+        Resident { ready_at, ..Resident::sample(status, NOW - time::Duration::hours(1)) }.first_account()
     }
 
     fn billing(payer: &str) -> BillingAccount {
@@ -193,15 +193,15 @@ mod tests {
     #[test]
     fn a_resident_matching_the_payer_on_record_is_identified() {
         let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
-        assert_eq!(outcome_for(&waiting, Some(&billing("ИВАНОВ иван иванович"))), Identification::Active);
+        assert_eq!(outcome_for(&waiting.full_name, Some(&billing("ИВАНОВ иван иванович"))), Identification::Active);
     }
 
     #[test]
     fn a_vanished_account_or_another_payer_is_rejected_with_its_reason() {
         let waiting = resident(ResidentStatus::AwaitingIdentification, Some(NOW));
-        assert_eq!(outcome_for(&waiting, None), Identification::Rejected(RejectionReason::AccountVanished));
+        assert_eq!(outcome_for(&waiting.full_name, None), Identification::Rejected(RejectionReason::AccountVanished));
         assert_eq!(
-            outcome_for(&waiting, Some(&billing("Петров Пётр Петрович"))),
+            outcome_for(&waiting.full_name, Some(&billing("Петров Пётр Петрович"))),
             Identification::Rejected(RejectionReason::PayerChanged)
         );
     }

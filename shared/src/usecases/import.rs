@@ -22,6 +22,7 @@ use crate::errors::{Context, Unexpected};
 use crate::letters;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
+use crate::usecases::cabinet::{self, Held};
 
 /// Rows written per DynamoDB BatchWriteItem (its limit).
 pub const BATCH_SIZE: usize = 25;
@@ -587,26 +588,29 @@ async fn write_batch(services: &Services, accounts: &[BillingAccount]) -> Result
     Ok(outcome)
 }
 
-/// Suspends the resident of an account whose payer changed (if they no
-/// longer match), re-queues identification and tells them by e-mail.
+/// Suspends the account whose payer changed, in whichever cabinet holds it
+/// (only that account: the cabinet keeps the others), if its name no
+/// longer matches; re-queues its identification and tells the resident by
+/// e-mail.
 async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, Unexpected> {
-    let Some(resident) = services.store.residents.get(&account.account).await? else {
+    let Some(Held { person, account: held }) = cabinet::holder(services, &account.account).await? else {
         return Ok(false);
     };
-    if !matches!(resident.status, ResidentStatus::Active | ResidentStatus::AwaitingIdentification)
-        || resident.full_name.matches(&account.full_name)
+    if !matches!(held.status, ResidentStatus::Active | ResidentStatus::AwaitingIdentification)
+        || held.full_name.matches(&account.full_name)
     {
         return Ok(false);
     }
     let now = clock::now();
     let ready_at = clock::ceil_to_second(now + services.config.identify_delay);
-    if !services.store.residents.suspend(&account.account, account.full_name.as_str(), ready_at).await? {
+    if !services.store.residents.suspend(held.stage_item(), account.full_name.as_str(), ready_at).await? {
         return Ok(false);
     }
-    let base_url = resident.cabinet_url.clone().or_else(|| services.config.public_base_url.clone()).unwrap_or_default();
+    let base_url = person.cabinet_url.clone().or_else(|| services.config.public_base_url.clone()).unwrap_or_default();
     let job = IdentificationJob { account: account.account.clone(), not_before: ready_at, base_url };
     services.queue.schedule(&job, now).await?;
-    let letter = letters::suspended(&resident.email, &resident.account, &clock::moscow(ready_at))?;
+    let others = !person.linked_accounts.is_empty();
+    let letter = letters::suspended(&person.email, &held.account, &clock::moscow(ready_at), others)?;
     if let Err(error) = services.mailer.send(&letter).await {
         // The suspension stands and identification follows; the outcome
         // letter still reaches the resident.

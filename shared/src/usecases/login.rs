@@ -16,8 +16,8 @@ use crate::errors::{Context, Unexpected};
 use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::services::Services;
 use crate::store::{DeviceRecord, LockRecord, SessionRecord};
-use crate::usecases::identify;
 use crate::usecases::register::resend_confirmation;
+use crate::usecases::{cabinet, identify};
 
 /// A new session: the token goes into the cookie, its hash into DynamoDB.
 #[derive(Debug)]
@@ -52,7 +52,8 @@ pub enum LoginError {
 pub async fn find(services: &Services, login: &str) -> Result<Option<Resident>, Unexpected> {
     match Login::parse(login) {
         Some(Login::Email(email)) => services.store.residents.by_email(&email).await,
-        Some(Login::Account(account)) => services.store.residents.get(&account).await,
+        // Any account of a cabinet logs into it.
+        Some(Login::Account(account)) => Ok(cabinet::holder(services, &account).await?.map(|held| held.person)),
         None => Ok(None),
     }
 }
@@ -401,9 +402,19 @@ async fn login_counted(
         return Err(LoginError::InvalidCredentials);
     };
     let resident = verified.accept(services).await?;
-    let resident = identify::catch_up(services, resident, base_url).await;
+    let first = identify::catch_up(services, resident.first_account(), base_url).await;
     let entry = Entry { account: Some(&resident.account), ..entry };
-    match resident.status {
+    // The first account decides, unless another account of the cabinet is
+    // active: a payer change of one account closes only that account.
+    let status = match first.status {
+        ResidentStatus::AwaitingIdentification | ResidentStatus::Rejected
+            if cabinet::any_linked_active(services, &resident).await? =>
+        {
+            ResidentStatus::Active
+        }
+        status => status,
+    };
+    match status {
         ResidentStatus::AwaitingEmailConfirmation => {
             let masked_email = resident.email.masked();
             let undeliverable = resident.email_undeliverable.clone();
@@ -416,11 +427,11 @@ async fn login_counted(
             Err(LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable })
         }
         ResidentStatus::AwaitingIdentification => Err(LoginError::IdentificationPending {
-            ready_at: resident.ready_at,
-            delayed: identify::is_overdue(services, &resident, clock::now()),
+            ready_at: first.ready_at,
+            delayed: identify::is_overdue(services, &first, clock::now()),
         }),
         ResidentStatus::Rejected => Err(LoginError::IdentificationFailed {
-            reason: resident.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
+            reason: first.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),
         ResidentStatus::Active => {
             if let Some(previous) = previous.and_then(SecretToken::from_presented) {
@@ -464,7 +475,9 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     let Some(resident) = services.store.residents.get(&session.account).await? else {
         return Ok(None);
     };
-    if !speaks_for(&session, &resident) {
+    let linked_active =
+        resident.status != ResidentStatus::Active && cabinet::any_linked_active(services, &resident).await?;
+    if !speaks_for(&session, &resident, linked_active) {
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
@@ -481,10 +494,11 @@ fn timed_out(session: &SessionRecord, now_ms: i64, config: &crate::config::Confi
 }
 
 /// Whether a live session still speaks for `resident`: no password reset
-/// (or "not me") since it began, and the resident is active (an import
-/// that changed the payer suspends them).
-fn speaks_for(session: &SessionRecord, resident: &Resident) -> bool {
-    resident.session_epoch == session.epoch && resident.status == ResidentStatus::Active
+/// (or "not me") since it began, and the cabinet is open: the first account
+/// is active (an import that changed the payer suspends it), or an account
+/// added to the cabinet is (`linked_active`).
+fn speaks_for(session: &SessionRecord, resident: &Resident, linked_active: bool) -> bool {
+    resident.session_epoch == session.epoch && (resident.status == ResidentStatus::Active || linked_active)
 }
 
 /// When DynamoDB may delete a session (TTL, in seconds): at the first of its
@@ -568,9 +582,15 @@ mod tests {
     #[test]
     fn a_session_speaks_only_for_an_active_resident_of_its_epoch() {
         let live = session(NOW_MS, NOW_MS);
-        assert!(speaks_for(&live, &resident(ResidentStatus::Active, 2)));
-        assert!(!speaks_for(&live, &resident(ResidentStatus::Active, 3)), "a reset since");
-        assert!(!speaks_for(&live, &resident(ResidentStatus::AwaitingIdentification, 2)), "suspended by an import");
+        assert!(speaks_for(&live, &resident(ResidentStatus::Active, 2), false));
+        assert!(!speaks_for(&live, &resident(ResidentStatus::Active, 3), false), "a reset since");
+        assert!(
+            !speaks_for(&live, &resident(ResidentStatus::AwaitingIdentification, 2), false),
+            "suspended by an import"
+        );
+        let suspended = resident(ResidentStatus::AwaitingIdentification, 2);
+        assert!(speaks_for(&live, &suspended, true), "another account of the cabinet is active");
+        assert!(!speaks_for(&live, &resident(ResidentStatus::AwaitingIdentification, 3), true), "a reset since");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod address;
+pub mod cabinet;
 pub mod confirm;
 pub mod identify;
 #[cfg(feature = "import")]

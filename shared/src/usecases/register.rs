@@ -5,8 +5,8 @@
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
-    Consent, Email, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm, RejectionReason, Resident,
-    ResidentStatus, SecretToken, Undeliverable, hash_password, new_address_nonce,
+    AccountNumber, Consent, Email, FullName, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm,
+    RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable, hash_password, new_address_nonce,
 };
 use crate::errors::{Context, ErrorCode, FieldError, Refusal, Unexpected};
 use crate::letters;
@@ -15,7 +15,7 @@ use crate::links::Links;
 use crate::metrics;
 use crate::services::Services;
 use crate::store::{ConfirmationRecord, InsertResidentError};
-use crate::usecases::identify;
+use crate::usecases::{cabinet, identify};
 
 #[derive(Debug)]
 pub struct Registered {
@@ -44,7 +44,7 @@ pub enum RegisterError {
 }
 
 /// Refuses registration of an account while it is paused.
-async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountNumber) -> Result<(), RegisterError> {
+async fn refuse_if_paused(services: &Services, account: &AccountNumber) -> Result<(), RegisterError> {
     let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let record = services.store.counters.lock_record(&Subject::Registration(account.clone())).await?;
     match record.and_then(|record| limits::locked_at(&record, now_ms)) {
@@ -62,7 +62,7 @@ async fn refuse_if_paused(services: &Services, account: &crate::domain::AccountN
 /// spend it); past it the account's registration pauses (audited).
 async fn reserve_name_check(
     services: &Services,
-    account: &crate::domain::AccountNumber,
+    account: &AccountNumber,
     entry: Entry<'_>,
 ) -> Result<(), RegisterError> {
     let counted = services
@@ -150,6 +150,36 @@ async fn register_counting(
     register_counted(services, &registration, base_url, requester, entry).await
 }
 
+/// The account is in the billing data and `full_name` is its payer's, as
+/// registration and adding an account both require: refused while the
+/// account's registration is paused, and each mismatch spends the account's
+/// budget of name checks.
+pub(crate) async fn check_payer(
+    services: &Services,
+    account: &AccountNumber,
+    full_name: &FullName,
+    entry: Entry<'_>,
+) -> Result<(), RegisterError> {
+    refuse_if_paused(services, account).await?;
+    let Some(billing) = services.store.billing.get(account).await? else {
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
+            account: account.to_string(),
+        })]));
+    };
+    reserve_name_check(services, account, entry).await?;
+    if !full_name.matches(&billing.full_name) {
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
+    }
+    // Only mismatches spend the budget: a name that matched is given back.
+    let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
+    services
+        .store
+        .counters
+        .refund(budget.action, &Subject::Account(account.clone()), budget.window, clock::now())
+        .await?;
+    Ok(())
+}
+
 /// Registration once its attempt is counted.
 async fn register_counted(
     services: &Services,
@@ -158,28 +188,14 @@ async fn register_counted(
     requester: &Requester,
     entry: Entry<'_>,
 ) -> Result<Registered, RegisterError> {
-    refuse_if_paused(services, &registration.account).await?;
-
-    let Some(billing) = services.store.billing.get(&registration.account).await? else {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
-            account: registration.account.to_string(),
-        })]));
-    };
-    reserve_name_check(services, &registration.account, entry).await?;
-    if !registration.full_name.matches(&billing.full_name) {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
-    }
-    // Only mismatches spend the budget: a name that matched is given back.
-    let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
-    let account = Subject::Account(registration.account.clone());
-    services.store.counters.refund(budget.action, &account, budget.window, clock::now()).await?;
+    check_payer(services, &registration.account, &registration.full_name, entry).await?;
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
-    if services.store.residents.get(&registration.account).await?.is_some() {
+    if cabinet::holder(services, &registration.account).await?.is_some() {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
     }
     if services.store.residents.by_email(&registration.email).await?.is_some() {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: true })]));
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
     }
 
     let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
@@ -208,6 +224,8 @@ async fn register_counted(
         }),
         email_undeliverable: None,
         expires_at: Some((now + services.config.unconfirmed_expiry).unix_timestamp()),
+        suspended_for: None,
+        linked_accounts: Vec::new(),
     };
     let status_expires_at = now + services.config.confirmation_token_ttl;
     match services.store.residents.insert(&resident, &status_token.hash(), status_expires_at).await {
@@ -216,7 +234,7 @@ async fn register_counted(
             return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
         }
         Err(InsertResidentError::EmailTaken) => {
-            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailTaken { registering: true })]));
+            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
         }
         Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
     }
@@ -265,16 +283,15 @@ pub async fn registration_status(
     let Some(resident) = services.store.residents.get(&account).await? else {
         return Ok(None);
     };
-    let resident = identify::catch_up(services, resident, base_url).await;
-    let masked_email = resident.email.masked();
+    let first = identify::catch_up(services, resident.first_account(), base_url).await;
     Ok(Some(RegistrationStatus {
         account,
-        status: resident.status,
+        status: first.status,
         undeliverable: resident.email_undeliverable.clone(),
-        masked_email,
-        ready_at: resident.ready_at,
-        delayed: identify::is_overdue(services, &resident, clock::now()),
-        rejection: resident.rejection_reason,
+        masked_email: resident.email.masked(),
+        ready_at: first.ready_at,
+        delayed: identify::is_overdue(services, &first, clock::now()),
+        rejection: first.rejection_reason,
     }))
 }
 

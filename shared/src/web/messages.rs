@@ -10,7 +10,12 @@ use crate::errors::{ErrorBody, ErrorCode, FieldError, Refusal};
 pub fn status_of(code: ErrorCode) -> u16 {
     match code {
         ErrorCode::AccountNotFound | ErrorCode::NameMismatch => 422,
-        ErrorCode::AlreadyRegistered | ErrorCode::EmailTaken => 409,
+        ErrorCode::AlreadyRegistered
+        | ErrorCode::EmailTaken
+        | ErrorCode::EmailHasCabinet
+        | ErrorCode::AlreadyInCabinet
+        | ErrorCode::FirstAccount => 409,
+        ErrorCode::NotLinked => 404,
         ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => 401,
         ErrorCode::EmailNotConfirmed | ErrorCode::IdentificationPending | ErrorCode::IdentificationFailed => 403,
         ErrorCode::RateLimited | ErrorCode::RegistrationPaused => 429,
@@ -40,14 +45,13 @@ pub fn refusal(refusal: &Refusal) -> String {
         ),
         Refusal::NameMismatch => "ФИО не совпадает с плательщиком по этому лицевому счёту. Введите фамилию, имя и отчество плательщика так, как они напечатаны на квитанции: полностью, если там они полностью, и инициалами, только если на квитанции инициалы. Регистр букв, «ё» и лишние пробелы значения не имеют.".to_owned(),
         Refusal::AlreadyRegistered => "По этому лицевому счёту личный кабинет уже зарегистрирован. Войдите с e-mail или номером лицевого счёта и паролем.".to_owned(),
-        Refusal::EmailTaken { registering } => {
-            let next = if *registering {
-                "Укажите другой адрес или войдите в кабинет, к которому он привязан."
-            } else {
-                "Укажите другой адрес."
-            };
-            format!("{EMAIL_TAKEN} {next}")
-        }
+        Refusal::EmailTaken => format!("{EMAIL_TAKEN} Укажите другой адрес."),
+        // No more than `email_taken` told: the address has a cabinet. The
+        // account goes into it only when its owner adds it there.
+        Refusal::EmailHasCabinet => "С этим e-mail уже есть личный кабинет. Если он ваш, войдите в него и добавьте этот лицевой счёт кнопкой «Добавить лицевой счёт» — второй кабинет не нужен. Пароль не помните — нажмите «Забыли пароль?» на странице входа. Если кабинет не ваш, укажите другой адрес.".to_owned(),
+        Refusal::AlreadyInCabinet => "Этот лицевой счёт уже есть в вашем кабинете.".to_owned(),
+        Refusal::NotLinked => "Этого лицевого счёта нет в вашем кабинете.".to_owned(),
+        Refusal::FirstAccount => "Это лицевой счёт, с которым вы регистрировались: он остаётся в кабинете. Отвязать можно счета, добавленные позже.".to_owned(),
         Refusal::RegistrationPaused => "По этому лицевому счёту слишком много раз ввели ФИО, которое не совпадает с плательщиком, поэтому регистрация по нему приостановлена на сутки. Обратитесь в офис управляющей компании с документом, удостоверяющим личность, и квитанцией — вам помогут зарегистрироваться.".to_owned(),
         Refusal::UnconfirmedCredentials => "Неверный e-mail, номер лицевого счёта или пароль. Если адрес уже подтверждён, изменить его здесь нельзя: войдите в личный кабинет и смените адрес там.".to_owned(),
         Refusal::SameAddress => "Это и есть ваш текущий адрес. Укажите новый.".to_owned(),
@@ -116,13 +120,16 @@ mod tests {
             Refusal::AccountNotFound { account: "100200300".into() },
             Refusal::NameMismatch,
             Refusal::AlreadyRegistered,
-            Refusal::EmailTaken { registering: true },
-            Refusal::EmailTaken { registering: false },
+            Refusal::EmailHasCabinet,
+            Refusal::EmailTaken,
             Refusal::RegistrationPaused,
             Refusal::UnconfirmedCredentials,
             Refusal::SameAddress,
             Refusal::WrongPassword,
             Refusal::ChangedMeanwhile,
+            Refusal::AlreadyInCabinet,
+            Refusal::NotLinked,
+            Refusal::FirstAccount,
         ];
         let worded = body(refusals.iter().cloned().map(FieldError::refused).collect());
         for (error, refused) in worded.errors.iter().zip(&refusals) {
@@ -130,7 +137,9 @@ mod tests {
             assert_eq!((error.code, error.field), (refused.code(), refused.field()));
         }
         assert!(worded.errors[1].message.contains("100200300"));
-        assert!(worded.errors[4].message.starts_with(EMAIL_TAKEN) && worded.errors[4].message.contains("войдите"));
+        let has_cabinet = &worded.errors[4].message;
+        assert!(has_cabinet.contains("войдите") && has_cabinet.contains("«Добавить лицевой счёт»"), "{has_cabinet}");
+        assert!(worded.errors[5].message.starts_with(EMAIL_TAKEN));
         assert_eq!(status(&worded), 400);
         assert_eq!(status(&body(vec![FieldError::refused(Refusal::NameMismatch)])), 422);
     }

@@ -244,6 +244,54 @@ pub struct AccountPage {
     pub data_as_of: Option<String>,
     pub undeliverable: Option<String>,
     pub masked_email: String,
+    /// Every account of the cabinet, listed when there is more than one.
+    pub accounts: Vec<AccountItem>,
+    /// «Добавить лицевой счёт», with what was typed and its errors.
+    pub add: AddAccountBox,
+}
+
+/// One account in the list of a cabinet.
+#[derive(Debug, Clone)]
+pub struct AccountItem {
+    pub account: String,
+    pub full_name: String,
+    pub address: Option<String>,
+    pub balance: Option<BalanceLine>,
+    pub data_as_of: Option<String>,
+    /// Where identification stands, in words.
+    pub stage: String,
+    /// Being identified: when it ends, for the countdown.
+    pub ready_at: Option<String>,
+    pub ready_at_iso: Option<String>,
+    /// An added account: it can be unlinked.
+    pub removable: bool,
+}
+
+/// The add-account form: what was typed and what was wrong with it.
+#[derive(Debug, Clone, Default)]
+pub struct AddAccountBox {
+    pub account: String,
+    pub full_name: String,
+    pub summary: ErrorSummary,
+    pub account_error: Option<String>,
+    pub full_name_error: Option<String>,
+}
+
+impl AddAccountBox {
+    pub fn refused(account: String, full_name: String, errors: &ErrorBody) -> Self {
+        let message = |field| errors.for_field(field).map(|e| e.message.clone());
+        Self {
+            account,
+            full_name,
+            summary: ErrorSummary::of(errors, |field| match field {
+                Field::Account => Some("add-account"),
+                Field::FullName => Some("add-full-name"),
+                _ => None,
+            }),
+            account_error: message(Field::Account),
+            full_name_error: message(Field::FullName),
+        }
+    }
 }
 
 #[derive(Template)]

@@ -1,0 +1,118 @@
+//! Accounts added to a cabinet after registration: one `LINK#<account>`
+//! item each, and the set `linked_accounts` on the resident who holds them,
+//! changed together in one transaction. An account is held by a resident
+//! (`RESIDENT#<account>`) or by a link, never both: each write checks the
+//! other item.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Update};
+
+use super::transaction::{Role, Transaction};
+use super::{Item, Key, Table, from_item, s, to_item};
+use crate::domain::{AccountNumber, LinkedAccount, Resident, ResidentStatus};
+use crate::errors::{Context, Unexpected};
+
+/// Why an account was not added to a cabinet.
+#[derive(Debug, thiserror::Error)]
+pub enum AddLinkError {
+    /// A resident registered with it, or it is in another cabinet (or in
+    /// this one already).
+    #[error("the account is held already")]
+    AccountTaken,
+    /// The cabinet's resident is gone or has not confirmed an address.
+    #[error("the cabinet cannot take accounts")]
+    CabinetClosed,
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+
+#[derive(Clone)]
+pub struct Links {
+    table: Table,
+}
+
+impl Links {
+    pub(super) fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn get(&self, account: &AccountNumber) -> Result<Option<LinkedAccount>, Unexpected> {
+        self.table.read(&Key::Link(account)).await
+    }
+
+    /// The linked accounts of `resident`, in the order they were added, in
+    /// one round trip.
+    #[tracing::instrument(skip_all)]
+    pub async fn of(&self, resident: &Resident) -> Result<Vec<LinkedAccount>, Unexpected> {
+        if resident.linked_accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys =
+            resident.linked_accounts.iter().map(|account| Item::from([("pk".to_owned(), Key::Link(account).value())]));
+        let mut links = Vec::new();
+        for item in self.table.batch_get(keys.collect(), "reading linked accounts").await? {
+            let link: LinkedAccount = from_item(item)?;
+            // The set and the links change together; a link counts only
+            // while it names this cabinet all the same.
+            if link.person == resident.account {
+                links.push(link);
+            }
+        }
+        links.sort_by(|a, b| a.linked_at.cmp(&b.linked_at).then_with(|| a.account.as_str().cmp(b.account.as_str())));
+        Ok(links)
+    }
+
+    /// Adds `link` to its person's cabinet: the link, the account in the
+    /// resident's set, and the check that no resident registered with the
+    /// account, in one transaction; of concurrent additions and
+    /// registrations of one account exactly one wins.
+    #[tracing::instrument(skip_all)]
+    pub async fn add(&self, link: &LinkedAccount) -> Result<(), AddLinkError> {
+        let table = &self.table;
+        let cabinet = Update::builder()
+            .table_name(&table.name)
+            .key("pk", Key::Resident(&link.person).value())
+            .condition_expression("attribute_exists(pk) AND #status <> :unconfirmed")
+            .update_expression("ADD linked_accounts :account")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":unconfirmed", s(ResidentStatus::AwaitingEmailConfirmation.as_str()))
+            .expression_attribute_values(":account", AttributeValue::Ss(vec![link.account.to_string()]))
+            .build()
+            .context("building an account link")?;
+        let now = crate::clock::now().unix_timestamp();
+        let transaction = Transaction::default()
+            .update(Role::Resident, cabinet)
+            .put_new(Role::AccountLink, table, to_item(&Key::Link(&link.account), link)?)?
+            .check_absent_or_expired(Role::AccountHeld, table, &Key::Resident(&link.account), now)?;
+        match transaction.run(table, "linking an account").await? {
+            Ok(()) => Ok(()),
+            Err(refused) if refused.failed(Role::Resident) => Err(AddLinkError::CabinetClosed),
+            Err(_) => Err(AddLinkError::AccountTaken),
+        }
+    }
+
+    /// Removes `account` from the cabinet of `person`: the link and the
+    /// account in the set, in one transaction. False when the account is
+    /// not linked to that cabinet (removed already).
+    #[tracing::instrument(skip_all)]
+    pub async fn remove(&self, person: &AccountNumber, account: &AccountNumber) -> Result<bool, Unexpected> {
+        let table = &self.table;
+        let link = Delete::builder()
+            .table_name(&table.name)
+            .key("pk", Key::Link(account).value())
+            .condition_expression("person = :person")
+            .expression_attribute_values(":person", s(person.as_str()))
+            .build()
+            .context("building an account unlink")?;
+        let cabinet = Update::builder()
+            .table_name(&table.name)
+            .key("pk", Key::Resident(person).value())
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("DELETE linked_accounts :account")
+            .expression_attribute_values(":account", AttributeValue::Ss(vec![account.to_string()]))
+            .build()
+            .context("building an account unlink")?;
+        let transaction = Transaction::default().delete_where(Role::AccountLink, link).update(Role::Resident, cabinet);
+        Ok(transaction.run(table, "unlinking an account").await?.is_ok())
+    }
+}
