@@ -345,7 +345,7 @@ async fn the_address_kept_as_typed_is_carried_while_another_field_is_corrected()
 }
 
 #[tokio::test]
-async fn register_returns_already_registered_then_email_taken() {
+async fn register_returns_already_registered_then_email_has_cabinet() {
     let app = spawn_app().await;
     let email = unique_email();
     assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
@@ -359,7 +359,8 @@ async fn register_returns_already_registered_then_email_taken() {
     other["full_name"] = json!("Салтыков-Щедрин Михаил Евграфович");
     let taken = app.post_json("/register", &other).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
-    assert_eq!(taken.code(), "email_taken");
+    // Issue 12: the address has a cabinet, where the account is added.
+    assert_eq!(taken.code(), "email_has_cabinet");
 }
 
 #[tokio::test]
@@ -401,7 +402,7 @@ async fn concurrent_registrations_with_one_email_have_exactly_one_winner() {
     let answers = futures::future::join_all(attempts).await;
     let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
     assert_eq!(created, 1, "{:?}", answers.iter().map(|a| &a.text).collect::<Vec<_>>());
-    assert!(answers.iter().filter(|a| a.status != StatusCode::CREATED).all(|a| a.code() == "email_taken"));
+    assert!(answers.iter().filter(|a| a.status != StatusCode::CREATED).all(|a| a.code() == "email_has_cabinet"));
 }
 
 #[tokio::test]

@@ -1219,6 +1219,21 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     assert_eq!(app.get(&cancel, "application/json", None).await.status, StatusCode::OK);
     reset_password(&app, &newer, &newer, "зелёный троллейбус").await;
     let session = app.login(&newer, "зелёный троллейбус").await.session_cookie().unwrap();
+    // A parking space of the same payer joins the cabinet (issue 12).
+    let parking = std::env::temp_dir().join(format!("parking-{}.csv", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&parking, "Лицевой счет;ФИО плательщика\n100200310;Иванов Иван Иванович\n").unwrap();
+    app.stack.upload_billing_file(&parking).await.unwrap();
+    let _ = std::fs::remove_file(&parking);
+    let add = json!({"account": "100200310", "full_name": "Иванов Иван Иванович"});
+    let added = app.client.post(format!("{}/account/accounts", app.stack.url)).header("cookie", &session).json(&add);
+    assert_eq!(added.send().await.unwrap().status(), StatusCode::ACCEPTED);
+    for _ in 0..60 {
+        let cabinet = app.get("/account", "application/json", Some(&session)).await.json();
+        if cabinet["accounts"][1]["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let logout = app.client.post(format!("{}/logout", app.stack.url)).header("cookie", &session).json(&json!({}));
     assert_eq!(logout.send().await.unwrap().status(), StatusCode::OK);
     let bounce = json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": other}]}});
@@ -1237,6 +1252,13 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["residents_suspended"], 1, "{report}");
     let _ = std::fs::remove_file(&file);
+    // The first account is suspended; the parking space keeps the cabinet
+    // open (its links read at login), until it is unlinked.
+    let session = app.login(&newer, "зелёный троллейбус").await.session_cookie().unwrap();
+    let unlink = json!({"account": "100200310", "password": "зелёный троллейбус"});
+    let unlinked =
+        app.client.post(format!("{}/account/accounts/unlink", app.stack.url)).header("cookie", &session).json(&unlink);
+    assert_eq!(unlinked.send().await.unwrap().status(), StatusCode::OK);
     // An import that fails for good, so that import-failures writes its report.
     app.stack.notify_billing_upload("incoming/vanished.csv").await.unwrap();
     for _ in 0..200 {
