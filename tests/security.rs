@@ -1201,6 +1201,8 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     let body = json!({"login": first, "password": PASSWORD, "email": moved});
     assert_eq!(app.post_json("/email", &body).await.status, StatusCode::OK);
     app.post_json("/confirm/resend", &json!({"login": moved})).await;
+    // By account number: whoever holds it is read in one request (issue 12).
+    app.post_json("/confirm/resend", &json!({"login": "100 200 300"})).await;
     let mut bob = registration(&other);
     bob["account"] = json!("100200301");
     bob["full_name"] = json!("Салтыков-Щедрин Михаил Евграфович");
@@ -1217,6 +1219,8 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     assert_eq!(ask_address_change(&app, &session, &unique_email()).await.0, StatusCode::ACCEPTED);
     let cancel = app.link_in_letter(&newer, "/account/email/cancel?token=").await;
     assert_eq!(app.get(&cancel, "application/json", None).await.status, StatusCode::OK);
+    let forgot = app.post_json("/password/forgot", &json!({"login": "100200300"})).await;
+    assert_eq!(forgot.status, StatusCode::ACCEPTED, "{}", forgot.text);
     reset_password(&app, &newer, &newer, "зелёный троллейбус").await;
     let session = app.login(&newer, "зелёный троллейбус").await.session_cookie().unwrap();
     // A parking space of the same payer joins the cabinet (issue 12).

@@ -252,6 +252,8 @@ const HTTP_CASES: &[(&str, u64, &str, Option<&str>)] = &[
     ("password-reset-json", 400, "application/json", Some("invalid_token")),
     ("account-page", 303, "text/plain", None),
     ("account-email-json", 401, "application/json", Some("not_authenticated")),
+    ("account-add-json", 401, "application/json", Some("not_authenticated")),
+    ("account-unlink-json", 401, "application/json", Some("not_authenticated")),
     ("account-email-confirm-link", 400, "text/html", None),
     ("account-email-cancel-link", 400, "text/html", None),
     ("help", 200, "text/html", None),

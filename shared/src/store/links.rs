@@ -35,11 +35,6 @@ impl Links {
         Self { table }
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn get(&self, account: &AccountNumber) -> Result<Option<LinkedAccount>, Unexpected> {
-        self.table.read(&Key::Link(account)).await
-    }
-
     /// The linked accounts of `resident`, in the order they were added, in
     /// one round trip.
     #[tracing::instrument(skip_all)]

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, instant, n, s, timestamp, to_item};
-use crate::domain::{AccountNumber, Email, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable};
+use super::{Item, Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, instant, n, s, timestamp, to_item};
+use crate::domain::{
+    AccountNumber, Email, LinkedAccount, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable,
+};
 use crate::errors::{AwsContext, Context, Unexpected};
 
 /// Why a new registration (or an address) was not stored.
@@ -76,6 +78,28 @@ impl Residents {
         let resident: Option<Resident> = self.table.read(&Key::Resident(account)).await?;
         let now = crate::clock::now().unix_timestamp();
         Ok(resident.filter(|r| r.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// The resident of `account` and the account's link to a cabinet, in
+    /// one request: an account is held by one or the other.
+    #[tracing::instrument(skip_all)]
+    pub async fn with_link(
+        &self,
+        account: &AccountNumber,
+    ) -> Result<(Option<Resident>, Option<LinkedAccount>), Unexpected> {
+        let (resident_key, link_key) = (Key::Resident(account), Key::Link(account));
+        let keys = [&resident_key, &link_key].map(|key| Item::from([("pk".to_owned(), key.value())]));
+        let (mut resident, mut link) = (None, None);
+        for item in self.table.batch_get(keys.into(), "reading an account's holder").await? {
+            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+            if pk == resident_key.to_string() {
+                resident = Some(from_item::<Resident>(item)?);
+            } else {
+                link = Some(from_item::<LinkedAccount>(item)?);
+            }
+        }
+        let now = crate::clock::now().unix_timestamp();
+        Ok((resident.filter(|r| r.expires_at.is_none_or(|at| at > now)), link))
     }
 
     #[tracing::instrument(skip_all)]

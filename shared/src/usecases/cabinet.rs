@@ -36,8 +36,7 @@ impl AccountInCabinet {
 /// The cabinet that holds `account`: the resident who registered with it,
 /// or the one it was added to.
 pub async fn holder(services: &Services, account: &AccountNumber) -> Result<Option<Held>, Unexpected> {
-    // Both are read at once: an account is held by one or the other.
-    let (resident, link) = tokio::try_join!(services.store.residents.get(account), services.store.links.get(account))?;
+    let (resident, link) = services.store.residents.with_link(account).await?;
     if let Some(person) = resident {
         let account = person.first_account();
         return Ok(Some(Held { person, account }));
