@@ -451,6 +451,36 @@ async fn assert_active(app: &TestApp, r: &Recorded<'_>) {
     }
 }
 
+/// A resident of this recording is a cabinet of one account that takes
+/// more (issue 12): another account of the same payer is added, identified,
+/// and logs in.
+async fn assert_takes_another_account(app: &TestApp, r: &Recorded<'_>) {
+    let another = "100200390";
+    let file = std::env::temp_dir().join(format!("recorded-{}.csv", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, format!("Лицевой счет;ФИО плательщика;Адрес\n{another};{};машино-место 7\n", r.full_name))
+        .unwrap();
+    app.stack.upload_billing_file(&file).await.unwrap();
+    let _ = std::fs::remove_file(&file);
+    let cookie = app.login(r.login, r.password).await.session_cookie().expect("a session cookie");
+    let body = serde_json::json!({"account": another, "full_name": r.full_name});
+    let added = post_json_with_cookie(app, "/account/accounts", &cookie, &body).await;
+    assert_eq!(added.status, StatusCode::ACCEPTED, "{}: {}", r.case, added.text);
+    let mut accounts = Vec::new();
+    for _ in 0..60 {
+        let page = app.get("/account", "application/json", Some(&cookie)).await.json();
+        accounts = page["accounts"].as_array().unwrap().clone();
+        if accounts.len() == 2 && accounts[1]["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let listed: Vec<(&str, &str)> =
+        accounts.iter().map(|a| (a["account"].as_str().unwrap(), a["status"].as_str().unwrap())).collect();
+    assert_eq!(listed, [(r.account, "active"), (another, "active")], "{}", r.case);
+    let by_another = app.login(another, r.password).await;
+    assert_eq!(by_another.status, StatusCode::OK, "{}: {}", r.case, by_another.text);
+}
+
 async fn assert_refused_as_wrong(app: &TestApp, case: &str, login: &str, password: &str) {
     let answer = app.login(login, password).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{case} as {login}: {}", answer.text);
@@ -464,7 +494,10 @@ async fn check(app: &TestApp, r: &Recorded<'_>, items: &[HashMap<String, Attribu
         .unwrap_or_else(|| panic!("{}: no resident item recorded", r.case));
     assert_eq!(resident.get("status"), Some(&AttributeValue::S(r.field("stage").to_owned())), "{}", r.case);
     match r.case {
-        "active" => assert_active(app, r).await,
+        "active" => {
+            assert_active(app, r).await;
+            assert_takes_another_account(app, r).await;
+        }
         "unconfirmed" => {
             // An unconfirmed registration expires (`expires_at`, 25 h):
             // replayed later than that, it must count as gone; sooner, the
