@@ -23,8 +23,8 @@ pub enum ErrorCode {
     AlreadyInCabinet,
     /// The account is not in the resident's cabinet (to unlink).
     NotLinked,
-    /// The account the resident registered with stays in the cabinet.
-    FirstAccount,
+    /// Without the account the cabinet would have no active account left.
+    LastActiveAccount,
     /// The address looks mistyped (or its domain does not exist); `suggestion`
     /// holds the likely intended one.
     EmailSuggestion,
@@ -138,8 +138,10 @@ pub enum Refusal {
     AlreadyInCabinet,
     /// The account to unlink is not in this cabinet.
     NotLinked,
-    /// The account the resident registered with cannot be unlinked.
-    FirstAccount,
+    /// Unlinking would leave the cabinet no active account to log in with.
+    LastActiveAccount,
+    /// The cabinet changed while the request ran.
+    CabinetChanged,
     RegistrationPaused,
     /// Wrong login or password when correcting an unconfirmed address
     /// (also what a confirmed resident gets there).
@@ -163,10 +165,10 @@ impl Refusal {
             Refusal::EmailHasCabinet => ErrorCode::EmailHasCabinet,
             Refusal::AlreadyInCabinet => ErrorCode::AlreadyInCabinet,
             Refusal::NotLinked => ErrorCode::NotLinked,
-            Refusal::FirstAccount => ErrorCode::FirstAccount,
+            Refusal::LastActiveAccount => ErrorCode::LastActiveAccount,
             Refusal::RegistrationPaused => ErrorCode::RegistrationPaused,
             Refusal::UnconfirmedCredentials | Refusal::WrongPassword => ErrorCode::InvalidCredentials,
-            Refusal::SameAddress | Refusal::ChangedMeanwhile => ErrorCode::Invalid,
+            Refusal::SameAddress | Refusal::ChangedMeanwhile | Refusal::CabinetChanged => ErrorCode::Invalid,
         }
     }
 
@@ -178,11 +180,11 @@ impl Refusal {
             | Refusal::RegistrationPaused
             | Refusal::AlreadyInCabinet
             | Refusal::NotLinked
-            | Refusal::FirstAccount => Some(Field::Account),
+            | Refusal::LastActiveAccount => Some(Field::Account),
             Refusal::NameMismatch => Some(Field::FullName),
             Refusal::EmailTaken | Refusal::EmailHasCabinet | Refusal::SameAddress => Some(Field::Email),
             Refusal::WrongPassword => Some(Field::Password),
-            Refusal::ChangedMeanwhile => None,
+            Refusal::ChangedMeanwhile | Refusal::CabinetChanged => None,
         }
     }
 }

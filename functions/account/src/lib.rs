@@ -14,7 +14,7 @@ use cabinet::usecases::account::{AccountError, AccountLine, AccountView, view};
 use cabinet::usecases::address::{
     AddressError, Cancelled, EmailChangeError, cancel_email_change, confirm_email_change, request_email_change,
 };
-use cabinet::usecases::cabinet::{UnlinkError, add_account, unlink_account};
+use cabinet::usecases::cabinet::{UnlinkError, Unlinked, add_account, unlink_account};
 use cabinet::usecases::login::session_resident;
 use cabinet::usecases::register::RegisterError;
 use cabinet::web::messages;
@@ -291,7 +291,9 @@ fn item(line: &AccountLine) -> AccountItem {
         stage: words,
         ready_at: ready_at.map(clock::moscow),
         ready_at_iso: ready_at.map(clock::rfc3339),
-        removable: stage.linked,
+        // Listed only with another account beside it; the cabinet refuses
+        // to lose its last active one.
+        removable: true,
     }
 }
 
@@ -379,12 +381,22 @@ async fn unlink(incoming: Incoming) -> Response<Body> {
     };
     let device = web::cookie(request, DEVICE_COOKIE);
     match unlink_account(services, &resident, &form, &web::requester(request), device).await {
-        Ok(account) => {
+        Ok(Unlinked { account, signed_out: false }) => {
             let message = format!(
                 "Лицевой счёт {account} больше не в вашем кабинете. Его снова можно добавить или зарегистрировать."
             );
             let answer = Done { status: "unlinked", email: None, letter_sent: None, message };
             done(face, 200, "Счёт отвязан", &answer)
+        }
+        Ok(Unlinked { account, signed_out: true }) => {
+            let message = format!(
+                "Лицевой счёт {account} больше не в вашем кабинете: это был счёт, с которым вы регистрировались, поэтому все сеансы входа завершены. Войдите снова — с e-mail или номером другого вашего лицевого счёта и прежним паролем."
+            );
+            let answer = Done { status: "unlinked", email: None, letter_sent: None, message };
+            match face {
+                Face::Json => web::json(200, &answer),
+                Face::Html => web::html(200, &MessagePage::new("Счёт отвязан", &answer.message, "/login", "Войти")),
+            }
         }
         Err(UnlinkError::Refused(errors)) => refused_here(face, "Не получилось", &messages::body(errors)),
         Err(UnlinkError::RateLimited(limited)) => web::rate_limited(face, limited.retry_after_seconds),

@@ -110,4 +110,76 @@ impl Links {
         let transaction = Transaction::default().delete_where(Role::AccountLink, link).update(Role::Resident, cabinet);
         Ok(transaction.run(table, "unlinking an account").await?.is_ok())
     }
+
+    /// Removes the account `person` registered with from their cabinet: the
+    /// cabinet moves to `successor`, one of its linked accounts, which
+    /// becomes its first. In one transaction: the resident item under the
+    /// successor's number (login data kept, the successor's stage), the
+    /// successor's link and the old resident item deleted, the e-mail claim
+    /// and every other link pointed at the new number. Only while the
+    /// resident is as read (same address, password and session epoch) and
+    /// the links still theirs; false otherwise. Sessions, devices and links
+    /// issued under the old number end with it.
+    #[tracing::instrument(skip_all)]
+    pub async fn move_cabinet(
+        &self,
+        person: &Resident,
+        successor: &LinkedAccount,
+        others: &[LinkedAccount],
+    ) -> Result<bool, Unexpected> {
+        let table = &self.table;
+        let moved = Resident {
+            account: successor.account.clone(),
+            full_name: successor.full_name.clone(),
+            status: successor.status,
+            ready_at: successor.ready_at,
+            identified_at: successor.identified_at,
+            rejection_reason: successor.rejection_reason,
+            suspended_for: successor.suspended_for.clone(),
+            linked_accounts: others.iter().map(|l| l.account.clone()).collect(),
+            ..person.clone()
+        };
+        let mut item = to_item(&Key::Resident(&moved.account), &moved)?;
+        if !moved.linked_accounts.is_empty() {
+            let set = moved.linked_accounts.iter().map(ToString::to_string).collect();
+            item.insert("linked_accounts".to_owned(), AttributeValue::Ss(set));
+        }
+        let old = Delete::builder()
+            .table_name(&table.name)
+            .key("pk", Key::Resident(&person.account).value())
+            .condition_expression("email = :email AND password_hash = :phc AND session_epoch = :epoch")
+            .expression_attribute_values(":email", s(person.email.as_str()))
+            .expression_attribute_values(":phc", s(person.password_hash.as_str()))
+            .expression_attribute_values(":epoch", super::n(i64::try_from(person.session_epoch).unwrap_or(i64::MAX)))
+            .build()
+            .context("building a cabinet move")?;
+        let link = Delete::builder()
+            .table_name(&table.name)
+            .key("pk", Key::Link(&successor.account).value())
+            .condition_expression("person = :person")
+            .expression_attribute_values(":person", s(person.account.as_str()))
+            .build()
+            .context("building a cabinet move")?;
+        let repoint = |key: Key<'_>, attribute: &str| {
+            Update::builder()
+                .table_name(&table.name)
+                .key("pk", key.value())
+                .condition_expression("#of = :old")
+                .update_expression("SET #of = :new")
+                .expression_attribute_names("#of", attribute)
+                .expression_attribute_values(":old", s(person.account.as_str()))
+                .expression_attribute_values(":new", s(successor.account.as_str()))
+                .build()
+                .context("building a cabinet move")
+        };
+        let mut transaction = Transaction::default()
+            .put_new(Role::Resident, table, item)?
+            .delete_where(Role::AccountLink, link)
+            .delete_where(Role::Resident, old)
+            .update(Role::Claim, repoint(Key::Email(&person.email), "account")?);
+        for other in others {
+            transaction = transaction.update(Role::AccountLink, repoint(Key::Link(&other.account), "person")?);
+        }
+        Ok(transaction.run(table, "moving a cabinet to another account").await?.is_ok())
+    }
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::domain::{AccountInCabinet, AccountNumber, Money, ResidentStatus, Undeliverable};
 use crate::errors::Unexpected;
 use crate::services::Services;
-use crate::usecases::cabinet;
+use crate::usecases::{cabinet, identify};
 use crate::usecases::login::session_resident;
 
 /// One account of the cabinet with its billing data, shown once the
@@ -51,7 +51,13 @@ pub enum AccountError {
 #[tracing::instrument(skip_all)]
 pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
     let resident = session_resident(services, presented).await?.ok_or(AccountError::NotAuthenticated)?;
-    let stages = cabinet::accounts(services, &resident).await?;
+    let base_url = cabinet::base_url(services, &resident);
+    let mut stages = Vec::new();
+    for stage in cabinet::accounts(services, &resident).await? {
+        // An added account whose job was lost is identified now, as login
+        // does for the first one; reads nothing unless it is overdue.
+        stages.push(identify::catch_up(services, stage, &base_url).await);
+    }
     let active: Vec<AccountNumber> =
         stages.iter().filter(|a| a.status == ResidentStatus::Active).map(|a| a.account.clone()).collect();
     let mut billing = match active.as_slice() {

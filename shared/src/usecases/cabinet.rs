@@ -48,6 +48,12 @@ pub async fn holder(services: &Services, account: &AccountNumber) -> Result<Opti
     Ok(person.map(|person| Held { person, account: link.in_cabinet() }))
 }
 
+/// Where letters about `person`'s cabinet link to: where they registered,
+/// else the configured address.
+pub fn base_url(services: &Services, person: &Resident) -> String {
+    person.cabinet_url.clone().or_else(|| services.config.public_base_url.clone()).unwrap_or_default()
+}
+
 /// Every account of `person`'s cabinet: the first, then those added, in the
 /// order they were.
 pub async fn accounts(services: &Services, person: &Resident) -> Result<Vec<AccountInCabinet>, Unexpected> {
@@ -155,9 +161,21 @@ pub enum UnlinkError {
     Unexpected(#[from] Unexpected),
 }
 
-/// Removes an added account from `person`'s cabinet, with the password (the
-/// same lock and audit as login). The account can then be registered or
-/// added again, by anyone whose name matches its payer.
+/// An account removed from a cabinet.
+#[derive(Debug)]
+pub struct Unlinked {
+    pub account: AccountNumber,
+    /// The account was the one registered with: the cabinet moved to
+    /// another of its accounts, and its sessions ended.
+    pub signed_out: bool,
+}
+
+/// Removes an account from `person`'s cabinet, with the password (the same
+/// lock and audit as login), as long as another active account stays to
+/// log in with. The account can then be registered or added again, by
+/// anyone whose name matches its payer. When it is the account the
+/// resident registered with, the cabinet moves to another of its accounts
+/// (an active one first) and every session ends.
 #[tracing::instrument(skip_all)]
 pub async fn unlink_account(
     services: &Services,
@@ -165,16 +183,21 @@ pub async fn unlink_account(
     form: &UnlinkForm,
     requester: &Requester,
     device: Option<&str>,
-) -> Result<AccountNumber, UnlinkError> {
+) -> Result<Unlinked, UnlinkError> {
     let refused = |refusal| UnlinkError::Refused(vec![FieldError::refused(refusal)]);
     let account = AccountNumber::parse(form.account.as_deref().unwrap_or_default())
         .map_err(|e| UnlinkError::Refused(vec![account_error(&e)]))?;
     // Checked before the password, so the answer tells nothing about it.
-    if account == person.account {
-        return Err(refused(Refusal::FirstAccount));
-    }
-    if !person.linked_accounts.contains(&account) {
+    let first = account == person.account;
+    if !first && !person.linked_accounts.contains(&account) {
         return Err(refused(Refusal::NotLinked));
+    }
+    let links = services.store.links.of(person).await?;
+    let stays_open = std::iter::once(person.first_account())
+        .chain(links.iter().map(LinkedAccount::in_cabinet))
+        .any(|a| a.account != account && a.status == ResidentStatus::Active);
+    if !stays_open {
+        return Err(refused(Refusal::LastActiveAccount));
     }
     let entry = Entry { account: Some(&person.account), requester: Some(requester), ..Entry::default() };
     let typed = person.account.to_string();
@@ -184,15 +207,22 @@ pub async fn unlink_account(
         return Err(refused(Refusal::WrongPassword));
     };
     let person = verified.accept(services).await?;
-    if !services.store.links.remove(&person.account, &account).await? {
-        return Err(refused(Refusal::NotLinked));
+    let done = if first {
+        // The cabinet moves to an active account (one exists, see above).
+        let Some(successor) = links.iter().find(|l| l.status == ResidentStatus::Active) else {
+            return Err(refused(Refusal::LastActiveAccount));
+        };
+        let others: Vec<LinkedAccount> = links.iter().filter(|l| l.account != successor.account).cloned().collect();
+        services.store.links.move_cabinet(&person, successor, &others).await?
+    } else {
+        services.store.links.remove(&person.account, &account).await?
+    };
+    if !done {
+        // Changed since it was read (a double submit, a reset): nothing done.
+        return Err(refused(if first { Refusal::CabinetChanged } else { Refusal::NotLinked }));
     }
-    tracing::info!("account removed from a cabinet");
-    audit::record(
-        services,
-        AuditEvent::AccountUnlinked,
-        Entry { account: Some(&account), detail: Some(person.account.as_str()), ..entry },
-    )
-    .await;
-    Ok(account)
+    tracing::info!(first, "account removed from a cabinet");
+    let detail = Some(person.account.as_str());
+    audit::record(services, AuditEvent::AccountUnlinked, Entry { account: Some(&account), detail, ..entry }).await;
+    Ok(Unlinked { account, signed_out: first })
 }

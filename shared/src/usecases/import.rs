@@ -606,7 +606,7 @@ async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, 
     if !services.store.residents.suspend(held.stage_item(), account.full_name.as_str(), ready_at).await? {
         return Ok(false);
     }
-    let base_url = person.cabinet_url.clone().or_else(|| services.config.public_base_url.clone()).unwrap_or_default();
+    let base_url = cabinet::base_url(services, &person);
     let job = IdentificationJob { account: account.account.clone(), not_before: ready_at, base_url };
     services.queue.schedule(&job, now).await?;
     let others = !person.linked_accounts.is_empty();

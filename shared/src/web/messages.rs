@@ -14,7 +14,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | ErrorCode::EmailTaken
         | ErrorCode::EmailHasCabinet
         | ErrorCode::AlreadyInCabinet
-        | ErrorCode::FirstAccount => 409,
+        | ErrorCode::LastActiveAccount => 409,
         ErrorCode::NotLinked => 404,
         ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => 401,
         ErrorCode::EmailNotConfirmed | ErrorCode::IdentificationPending | ErrorCode::IdentificationFailed => 403,
@@ -51,11 +51,12 @@ pub fn refusal(refusal: &Refusal) -> String {
         Refusal::EmailHasCabinet => "С этим e-mail уже есть личный кабинет. Если он ваш, войдите в него и добавьте этот лицевой счёт кнопкой «Добавить лицевой счёт» — второй кабинет не нужен. Пароль не помните — нажмите «Забыли пароль?» на странице входа. Если кабинет не ваш, укажите другой адрес.".to_owned(),
         Refusal::AlreadyInCabinet => "Этот лицевой счёт уже есть в вашем кабинете.".to_owned(),
         Refusal::NotLinked => "Этого лицевого счёта нет в вашем кабинете.".to_owned(),
-        Refusal::FirstAccount => "Это лицевой счёт, с которым вы регистрировались: он остаётся в кабинете. Отвязать можно счета, добавленные позже.".to_owned(),
+        Refusal::LastActiveAccount => "Без этого лицевого счёта в кабинете не останется подключённых счетов, и войти в него будет нельзя. Отвязать его можно, когда в кабинете есть другой подключённый счёт.".to_owned(),
         Refusal::RegistrationPaused => "По этому лицевому счёту слишком много раз ввели ФИО, которое не совпадает с плательщиком, поэтому регистрация по нему приостановлена на сутки. Обратитесь в офис управляющей компании с документом, удостоверяющим личность, и квитанцией — вам помогут зарегистрироваться.".to_owned(),
         Refusal::UnconfirmedCredentials => "Неверный e-mail, номер лицевого счёта или пароль. Если адрес уже подтверждён, изменить его здесь нельзя: войдите в личный кабинет и смените адрес там.".to_owned(),
         Refusal::SameAddress => "Это и есть ваш текущий адрес. Укажите новый.".to_owned(),
         Refusal::WrongPassword => "Неверный пароль. Введите пароль, с которым вы входите в кабинет.".to_owned(),
+        Refusal::CabinetChanged => "Кабинет изменился, пока выполнялся запрос (например, форму отправили дважды). Обновите страницу и проверьте список счетов.".to_owned(),
         Refusal::ChangedMeanwhile => "Регистрация изменилась, пока выполнялся запрос (например, форму отправили дважды). Проверьте почту: если письма нет, отправьте его ещё раз.".to_owned(),
     }
 }
@@ -129,7 +130,8 @@ mod tests {
             Refusal::ChangedMeanwhile,
             Refusal::AlreadyInCabinet,
             Refusal::NotLinked,
-            Refusal::FirstAccount,
+            Refusal::LastActiveAccount,
+            Refusal::CabinetChanged,
         ];
         let worded = body(refusals.iter().cloned().map(FieldError::refused).collect());
         for (error, refused) in worded.errors.iter().zip(&refusals) {
