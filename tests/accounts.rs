@@ -221,7 +221,6 @@ async fn registering_with_an_address_that_has_a_cabinet_sends_the_resident_there
     let mut own = second.clone();
     own["email"] = json!(unique_email());
     assert_eq!(app.post_json("/register", &own).await.status, StatusCode::CREATED);
-
 }
 
 #[tokio::test]
