@@ -854,12 +854,20 @@ async fn the_accounts_of_a_cabinet_are_listed_and_one_being_identified_counts_do
             assert!(listed[0].contains("Подключён.") && !listed[0].contains("Отвязать"), "{}", listed[0]);
             let parking = &listed[1];
             assert!(parking.starts_with(&format!("Лицевой счёт {PARKING}\n{PAYER}, {LONG_ADDRESS}")), "{parking}");
-            assert!(parking.contains("К оплате: 1 500,00 ₽") && parking.contains("(данные на "), "{parking}");
+            assert!(parking.contains("К оплате: 1 500,00 ₽") && parking.contains("Данные начислений на "), "{parking}");
             assert!(parking.contains("Подключён.") && parking.contains(&format!("Отвязать счёт {PARKING}")), "{parking}");
             let storage = &listed[2];
             assert!(storage.starts_with(&format!("Лицевой счёт {STORAGE}\n{PAYER}\n")), "nothing shown yet: {storage}");
             assert!(storage.contains("Сверяем с данными начислений.") && storage.contains("Откроется не позднее"));
             assert!(storage.contains("Мы пришлём письмо.") && !storage.contains("Переплата"), "{storage}");
+            // Each account is a heading of the list, to jump between them.
+            let mut headings = Vec::new();
+            for heading in client.find_all(Locator::Css("ul.accounts > li > h3")).await.unwrap() {
+                headings.push(heading.text().await.unwrap());
+            }
+            let expected: Vec<String> =
+                ["100200300", PARKING, STORAGE].iter().map(|a| format!("Лицевой счёт {a}")).collect();
+            assert_eq!(headings, expected);
             assert!(left.starts_with("Осталось 0 мин ") && left.ends_with(" с."), "{left}");
             // The screenshot shows the account being identified.
             let show = format!("document.getElementById('{countdown}').closest('li').scrollIntoView({{block: 'center'}})");
