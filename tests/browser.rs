@@ -725,22 +725,27 @@ const STORAGE: &str = "100200311";
 const PAYER: &str = "Иванов Иван Иванович";
 const LONG_ADDRESS: &str = "г. Москва, Верхнелихоборская улица (дублёр Дмитровского шоссе), \
     д. 123, корп. 4, стр. 5, подземный автостоянкоэксплуатационнообслуживающий комплекс, машино-место 1234";
+/// The first account's address, made long too: it is at the top of the page.
+const FIRST_ADDRESS: &str =
+    "г. Москва, ул. Садовая, д. 5, корп. 1, подъезд 3, этаж 12, кв. 12 (вход со двора, через арку)";
 
 /// The stack (identification `delay` after confirmation or addition) with
-/// the parking space and the storage room in its billing data.
+/// the parking space and the storage room in its billing data, and the
+/// first account's address long.
 async fn app_with_more_accounts(delay: Duration) -> TestApp {
     let app = spawn_app_with(|options| options.identify_delay = delay).await;
     let file = std::env::temp_dir().join(format!("accounts-{}.csv", uuid::Uuid::new_v4().simple()));
     let rows = format!(
         "Лицевой счет;ФИО плательщика;Адрес;Сальдо\n\
          {PARKING};{PAYER};{LONG_ADDRESS};1 500,00\n\
-         {STORAGE};{PAYER};г. Москва, ул. Садовая, д. 5, кладовая 3;-20,50\n"
+         {STORAGE};{PAYER};г. Москва, ул. Садовая, д. 5, кладовая 3;-20,50\n\
+         100200300;{PAYER};{FIRST_ADDRESS};3 450,67\n"
     );
     std::fs::write(&file, rows).unwrap();
     let report = app.stack.upload_billing_file(&file).await.unwrap();
     let _ = std::fs::remove_file(&file);
     let report: Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(report["loaded"], 2, "{report}");
+    assert_eq!(report["loaded"], 3, "{report}");
     app
 }
 
@@ -780,12 +785,12 @@ async fn listed_accounts(client: &Client) -> Vec<String> {
     texts
 }
 
-/// Elements of the account list that stick out of `main` on the right
-/// (each as the start of its HTML): long addresses must wrap.
-async fn overflowing_in_the_list(client: &Client) -> Vec<String> {
+/// Elements of the page's `main` that stick out of it on the right (each
+/// as the start of its HTML): long addresses must wrap.
+async fn overflowing_main(client: &Client) -> Vec<String> {
     let script = r#"
         var edge = document.querySelector("main").getBoundingClientRect().right;
-        return Array.from(document.querySelectorAll("ul.accounts, ul.accounts *"))
+        return Array.from(document.querySelectorAll("main *"))
             .filter(function (e) { return e.getClientRects().length && e.getBoundingClientRect().right > edge + 0.5; })
             .map(function (e) { return e.outerHTML.slice(0, 80); });
     "#;
@@ -850,7 +855,9 @@ async fn the_accounts_of_a_cabinet_are_listed_and_one_being_identified_counts_do
             let left = text_appearing(&client, &countdown, Duration::from_secs(2)).await;
             let listed = listed_accounts(&client).await;
             assert_eq!(listed.len(), 3, "{listed:?}");
-            assert!(listed[0].starts_with("Лицевой счёт 100200300\nИванов Иван Иванович, "), "{}", listed[0]);
+            assert!(listed[0].starts_with(&format!("Лицевой счёт 100200300\n{PAYER}, {FIRST_ADDRESS}\n")), "{}", listed[0]);
+            let top = client.find(Locator::Css("main > dl")).await.unwrap().text().await.unwrap();
+            assert!(top.contains(&format!("Адрес\n{FIRST_ADDRESS}")), "{top}");
             assert!(listed[0].contains("Подключён.") && !listed[0].contains("Отвязать"), "{}", listed[0]);
             let parking = &listed[1];
             assert!(parking.starts_with(&format!("Лицевой счёт {PARKING}\n{PAYER}, {LONG_ADDRESS}")), "{parking}");
@@ -873,7 +880,7 @@ async fn the_accounts_of_a_cabinet_are_listed_and_one_being_identified_counts_do
             let show = format!("document.getElementById('{countdown}').closest('li').scrollIntoView({{block: 'center'}})");
             client.execute(&show, vec![]).await.unwrap();
             step(&client, "accounts-pending").await;
-            assert_eq!(overflowing_in_the_list(&client).await, Vec::<String>::new(), "{}", client.label);
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
             // The rings in the «Отвязать» boxes too (closed, their fields
             // take no focus).
             client.execute("document.querySelectorAll('details').forEach(function (d) { d.open = true; })", vec![]).await.unwrap();
@@ -915,7 +922,7 @@ async fn the_accounts_of_a_cabinet_are_listed_and_one_being_identified_counts_do
             // The «Отвязать» box open, on the long address's item.
             open_unlink_box(&client, PARKING).await;
             step(&client, "accounts-active-unlink-open").await;
-            assert_eq!(overflowing_in_the_list(&client).await, Vec::<String>::new(), "{}", client.label);
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
             client.close().await;
 
             // For the next size the storage room is added again.
@@ -958,6 +965,7 @@ async fn the_add_account_form_says_what_is_wrong_and_keeps_what_was_typed() {
             fill(&client, "add-full-name", "Петров Пётр Петрович").await;
             click_and_wait(&client, send).await;
             step(&client, "add-account-name-mismatch").await;
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
             assert_eq!(error_page(&client, "Лицевой счёт 100200300", "add-full-name").await, ["#add-full-name"]);
             assert_eq!(value_of(&client, "add-account").await, "100 200 310");
             assert_eq!(value_of(&client, "add-full-name").await, "Петров Пётр Петрович");
@@ -986,6 +994,7 @@ async fn unlink_in_the_browser(app: &TestApp, email: &str, size: (u32, u32), jav
     assert_eq!(listed_accounts(&client).await.len(), 2);
     open_unlink_box(&client, PARKING).await;
     step(&client, "unlink-open").await;
+    assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
 
     unlink_through_the_page(&client, PARKING, "не тот пароль").await;
     assert!(client.title().await.unwrap().starts_with("Ошибка: "), "{}", client.title().await.unwrap());
