@@ -993,6 +993,10 @@ async fn unlink_in_the_browser(app: &TestApp, email: &str, size: (u32, u32), jav
     log_in(app, &client, email).await;
     assert_eq!(listed_accounts(&client).await.len(), 2);
     open_unlink_box(&client, PARKING).await;
+    let show = format!(
+        "document.getElementById('unlink-password-{PARKING}').closest('details').scrollIntoView({{block: 'center'}})"
+    );
+    client.execute(&show, vec![]).await.unwrap();
     step(&client, "unlink-open").await;
     assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
 
