@@ -225,7 +225,7 @@ async fn weak_focus_rings(client: &Client) -> Vec<String> {
             return [255, 255, 255];
         }
         var weak = [];
-        document.querySelectorAll("a[href], button, input:not([type=hidden])").forEach(function (element) {
+        document.querySelectorAll("a[href], button, input:not([type=hidden]), summary").forEach(function (element) {
             if (!element.getClientRects().length) { return; }
             element.focus();
             var style = getComputedStyle(element);
@@ -713,4 +713,327 @@ async fn a_forgotten_password_is_replaced_from_the_login_page() {
         }
     })
     .await;
+}
+
+// Several accounts in one cabinet (issue 12).
+
+/// A parking space and a storage room of the sample payer (as in
+/// tests/accounts.rs), the parking space with an address long enough to
+/// wrap several times on a phone.
+const PARKING: &str = "100200310";
+const STORAGE: &str = "100200311";
+const PAYER: &str = "Иванов Иван Иванович";
+const LONG_ADDRESS: &str = "г. Москва, Верхнелихоборская улица (дублёр Дмитровского шоссе), \
+    д. 123, корп. 4, стр. 5, подземный автостоянкоэксплуатационнообслуживающий комплекс, машино-место 1234";
+/// The first account's address, made long too: it is at the top of the page.
+const FIRST_ADDRESS: &str =
+    "г. Москва, ул. Садовая, д. 5, корп. 1, подъезд 3, этаж 12, кв. 12 (вход со двора, через арку)";
+
+/// The stack (identification `delay` after confirmation or addition) with
+/// the parking space and the storage room in its billing data, and the
+/// first account's address long.
+async fn app_with_more_accounts(delay: Duration) -> TestApp {
+    let app = spawn_app_with(|options| options.identify_delay = delay).await;
+    let file = std::env::temp_dir().join(format!("accounts-{}.csv", uuid::Uuid::new_v4().simple()));
+    let rows = format!(
+        "Лицевой счет;ФИО плательщика;Адрес;Сальдо\n\
+         {PARKING};{PAYER};{LONG_ADDRESS};1 500,00\n\
+         {STORAGE};{PAYER};г. Москва, ул. Садовая, д. 5, кладовая 3;-20,50\n\
+         100200300;{PAYER};{FIRST_ADDRESS};3 450,67\n"
+    );
+    std::fs::write(&file, rows).unwrap();
+    let report = app.stack.upload_billing_file(&file).await.unwrap();
+    let _ = std::fs::remove_file(&file);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["loaded"], 3, "{report}");
+    app
+}
+
+/// Adds `account` of the sample payer to the cabinet of `session` (over
+/// HTTP, not through the page) and waits (up to 30 s) until it is active.
+async fn add_and_identify(app: &TestApp, session: &str, account: &str) {
+    let body = json!({"account": account, "full_name": PAYER});
+    let added = app.post_json_as("/account/accounts", &body, session).await;
+    assert_eq!(added.status.as_u16(), 202, "{}", added.text);
+    for _ in 0..60 {
+        let cabinet = app.get("/account", "application/json", Some(session)).await.json();
+        let accounts = cabinet["accounts"].as_array().unwrap();
+        if accounts.iter().any(|a| a["account"] == account && a["status"] == "active") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{account} was not identified in 30 s");
+}
+
+/// Logs in through the login form with the sample password.
+async fn log_in(app: &TestApp, client: &Client, login: &str) {
+    client.goto(&format!("{}/login", app.stack.url)).await.unwrap();
+    fill(client, "login", login).await;
+    fill(client, "password", PASSWORD).await;
+    submit(client).await;
+    assert!(client.current_url().await.unwrap().path().ends_with("/account"), "{}", page_text(client).await);
+}
+
+/// The cabinet's list of accounts as the page shows it, one text per item.
+async fn listed_accounts(client: &Client) -> Vec<String> {
+    let items = client.find_all(Locator::Css("ul.accounts > li")).await.unwrap();
+    let mut texts = Vec::new();
+    for item in items {
+        texts.push(item.text().await.unwrap().replace('\u{a0}', " "));
+    }
+    texts
+}
+
+/// Elements of the page's `main` that stick out of it on the right (each
+/// as the start of its HTML): long addresses must wrap.
+async fn overflowing_main(client: &Client) -> Vec<String> {
+    let script = r#"
+        var edge = document.querySelector("main").getBoundingClientRect().right;
+        return Array.from(document.querySelectorAll("main *"))
+            .filter(function (e) { return e.getClientRects().length && e.getBoundingClientRect().right > edge + 0.5; })
+            .map(function (e) { return e.outerHTML.slice(0, 80); });
+    "#;
+    serde_json::from_value(client.execute(script, vec![]).await.unwrap()).unwrap()
+}
+
+/// The text of element `id` once it is not empty (waits up to `limit`).
+async fn text_appearing(client: &Client, id: &str, limit: Duration) -> String {
+    let element = client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("#{id}"));
+    let start = std::time::Instant::now();
+    loop {
+        let text = element.text().await.unwrap();
+        if !text.is_empty() || start.elapsed() > limit {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens the «Отвязать» box of `account` (a <details>) if it is closed.
+async fn open_unlink_box(client: &Client, account: &str) {
+    let script = format!("return document.getElementById('unlink-password-{account}').closest('details').open");
+    if client.execute(&script, vec![]).await.unwrap() == json!(false) {
+        let summary = format!("//summary[. = 'Отвязать счёт {account}']");
+        client.find(Locator::XPath(&summary)).await.unwrap().click().await.unwrap();
+    }
+    assert_eq!(client.execute(&script, vec![]).await.unwrap(), json!(true), "the box of {account} opens");
+}
+
+/// Unlinks `account` through its «Отвязать» box: opens it, types
+/// `password` and sends the form.
+async fn unlink_through_the_page(client: &Client, account: &str, password: &str) {
+    open_unlink_box(client, account).await;
+    fill(client, &format!("unlink-password-{account}"), password).await;
+    click_and_wait(client, &format!("form:has(input[value='{account}']) button[type=submit]")).await;
+}
+
+#[tokio::test]
+async fn the_accounts_of_a_cabinet_are_listed_and_one_being_identified_counts_down() {
+    bounded(async {
+        // Long enough to see the countdown tick and to check the page
+        // while it does; every identification of this test takes as long.
+        let delay = Duration::from_secs(12);
+        let app = app_with_more_accounts(delay).await;
+        let email = unique_email();
+        let session = app.active_resident(&email).await;
+        add_and_identify(&app, &session, PARKING).await;
+        for size in SIZES {
+            let client = browser(size, true).await;
+            log_in(&app, &client, &email).await;
+            // The third account, added through the page's form.
+            fill(&client, "add-account", STORAGE).await;
+            fill(&client, "add-full-name", PAYER).await;
+            click_and_wait(&client, "form[action='/account/accounts'] button[type=submit]").await;
+            let url = client.current_url().await.unwrap();
+            assert_eq!((url.path(), url.fragment()), ("/account", Some("accounts")));
+            assert!(client.title().await.unwrap().starts_with("Лицевой счёт 100200300 — "));
+
+            // The first account, the parking space (active) and the storage
+            // room (being identified, counting down), in that order.
+            let countdown = format!("countdown-{STORAGE}");
+            let left = text_appearing(&client, &countdown, Duration::from_secs(2)).await;
+            let listed = listed_accounts(&client).await;
+            assert_eq!(listed.len(), 3, "{listed:?}");
+            assert!(listed[0].starts_with(&format!("Лицевой счёт 100200300\n{PAYER}, {FIRST_ADDRESS}\n")), "{}", listed[0]);
+            let top = client.find(Locator::Css("main > dl")).await.unwrap().text().await.unwrap();
+            assert!(top.contains(&format!("Адрес\n{FIRST_ADDRESS}")), "{top}");
+            assert!(listed[0].contains("Подключён.") && !listed[0].contains("Отвязать"), "{}", listed[0]);
+            let parking = &listed[1];
+            assert!(parking.starts_with(&format!("Лицевой счёт {PARKING}\n{PAYER}, {LONG_ADDRESS}")), "{parking}");
+            assert!(parking.contains("К оплате: 1 500,00 ₽") && parking.contains("Данные начислений на "), "{parking}");
+            assert!(parking.contains("Подключён.") && parking.contains(&format!("Отвязать счёт {PARKING}")), "{parking}");
+            let storage = &listed[2];
+            assert!(storage.starts_with(&format!("Лицевой счёт {STORAGE}\n{PAYER}\n")), "nothing shown yet: {storage}");
+            assert!(storage.contains("Сверяем с данными начислений.") && storage.contains("Откроется не позднее"));
+            assert!(storage.contains("Мы пришлём письмо.") && !storage.contains("Переплата"), "{storage}");
+            // Each account is a heading of the list, to jump between them.
+            let mut headings = Vec::new();
+            for heading in client.find_all(Locator::Css("ul.accounts > li > h3")).await.unwrap() {
+                headings.push(heading.text().await.unwrap());
+            }
+            let expected: Vec<String> =
+                ["100200300", PARKING, STORAGE].iter().map(|a| format!("Лицевой счёт {a}")).collect();
+            assert_eq!(headings, expected);
+            assert!(left.starts_with("Осталось 0 мин ") && left.ends_with(" с."), "{left}");
+            // The screenshot shows the account being identified.
+            let show = format!("document.getElementById('{countdown}').closest('li').scrollIntoView({{block: 'center'}})");
+            client.execute(&show, vec![]).await.unwrap();
+            step(&client, "accounts-pending").await;
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
+            // The rings in the «Отвязать» boxes too (closed, their fields
+            // take no focus).
+            client.execute("document.querySelectorAll('details').forEach(function (d) { d.open = true; })", vec![]).await.unwrap();
+            assert_eq!(weak_focus_rings(&client).await, Vec::<String>::new(), "{}: focus rings", client.label);
+            client.execute("document.querySelectorAll('details').forEach(function (d) { d.open = false; })", vec![]).await.unwrap();
+
+            // It ticks, outside every live region; the end goes to the
+            // status region beside it, once.
+            let script = format!(
+                "return document.getElementById('{countdown}').closest('[aria-live], [role=status], [role=alert], [role=log]') === null"
+            );
+            assert_eq!(client.execute(&script, vec![]).await.unwrap(), json!(true), "the countdown is not live");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let later = client.find(Locator::Id(&countdown)).await.unwrap().text().await.unwrap();
+            assert!(later.starts_with("Осталось 0 мин ") && later != left, "ticking: {left} → {later}");
+            let status = client.find(Locator::Css(&format!("#{countdown}-done[role=status]"))).await.unwrap();
+            assert_eq!(status.text().await.unwrap(), "", "nothing said before the end");
+            let said = text_appearing(&client, &format!("{countdown}-done"), delay + Duration::from_secs(2)).await;
+            assert_eq!(said, "Готово — обновите страницу.");
+            let hidden = client.find(Locator::Id(&countdown)).await.unwrap().attr("hidden").await.unwrap();
+            assert!(hidden.is_some(), "the countdown goes away");
+            client.execute(&show, vec![]).await.unwrap();
+            step(&client, "accounts-ready").await;
+
+            // Refreshed (as the page says): the storage room is open, with
+            // its address and balance.
+            let mut storage = String::new();
+            for _ in 0..60 {
+                client.refresh().await.unwrap();
+                storage = listed_accounts(&client).await.get(2).cloned().unwrap_or_default();
+                if storage.contains("Подключён.") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            assert!(storage.contains("кладовая 3") && storage.contains("Переплата: 20,50 ₽"), "{storage}");
+            assert!(!storage.contains("Осталось") && !storage.contains("Откроется"), "{storage}");
+
+            // The «Отвязать» box open, on the long address's item.
+            open_unlink_box(&client, PARKING).await;
+            step(&client, "accounts-active-unlink-open").await;
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
+            client.close().await;
+
+            // For the next size the storage room is added again.
+            let unlinked = app
+                .post_json_as("/account/accounts/unlink", &json!({"account": STORAGE, "password": PASSWORD}), &session)
+                .await;
+            assert_eq!(unlinked.status.as_u16(), 200, "{}", unlinked.text);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_add_account_form_says_what_is_wrong_and_keeps_what_was_typed() {
+    bounded(async {
+        let app = app_with_more_accounts(TEST_DELAY).await;
+        let email = unique_email();
+        app.active_resident(&email).await;
+        for (size, javascript) in [(PHONE, true), (DESKTOP, true), (PHONE, false)] {
+            let client = browser(size, javascript).await;
+            log_in(&app, &client, &email).await;
+            let send = "form[action='/account/accounts'] button[type=submit]";
+
+            // Nothing typed: both fields at once, focus on the first.
+            click_and_wait(&client, send).await;
+            step(&client, "add-account-empty").await;
+            let summary = error_page(&client, "Лицевой счёт 100200300", "add-account").await;
+            assert_eq!(summary, ["#add-account", "#add-full-name"]);
+            for id in ["add-account", "add-full-name"] {
+                let field = client.find(Locator::Id(id)).await.unwrap();
+                let described = field.attr("aria-describedby").await.unwrap().unwrap_or_default();
+                assert_eq!(described, format!("{id}-error"));
+                let error = client.find(Locator::Id(&described)).await.unwrap().text().await.unwrap();
+                assert!(!error.is_empty(), "#{id}: an error by the field");
+            }
+
+            // Not the payer of the parking space: the name is wrong, and
+            // what was typed stays.
+            fill(&client, "add-account", "100 200 310").await;
+            fill(&client, "add-full-name", "Петров Пётр Петрович").await;
+            click_and_wait(&client, send).await;
+            step(&client, "add-account-name-mismatch").await;
+            assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
+            assert_eq!(error_page(&client, "Лицевой счёт 100200300", "add-full-name").await, ["#add-full-name"]);
+            assert_eq!(value_of(&client, "add-account").await, "100 200 310");
+            assert_eq!(value_of(&client, "add-full-name").await, "Петров Пётр Петрович");
+            let error = client.find(Locator::Id("add-full-name-error")).await.unwrap().text().await.unwrap();
+            assert!(error.contains("ФИО не совпадает"), "{error}");
+            let account = client.find(Locator::Id("add-account")).await.unwrap();
+            assert_eq!(account.attr("aria-invalid").await.unwrap(), None, "the number was right");
+            // The summary leads to the field (with scripts off too: it is a
+            // plain link to the field's id).
+            client.find(Locator::Css(".error-summary a[href='#add-full-name']")).await.unwrap().click().await.unwrap();
+            let focused = client.execute("return document.activeElement.id", vec![]).await.unwrap();
+            assert_eq!(focused, json!("add-full-name"), "the summary's link leads to the field");
+            // Still one account: no list, nothing was added.
+            assert!(listed_accounts(&client).await.is_empty());
+            client.close().await;
+        }
+    })
+    .await;
+}
+
+/// Unlinks the parking space through the page: a wrong password first,
+/// then the right one; the list is gone after (one account left).
+async fn unlink_in_the_browser(app: &TestApp, email: &str, size: (u32, u32), javascript: bool) {
+    let client = browser(size, javascript).await;
+    log_in(app, &client, email).await;
+    assert_eq!(listed_accounts(&client).await.len(), 2);
+    open_unlink_box(&client, PARKING).await;
+    let show = format!(
+        "document.getElementById('unlink-password-{PARKING}').closest('details').scrollIntoView({{block: 'center'}})"
+    );
+    client.execute(&show, vec![]).await.unwrap();
+    step(&client, "unlink-open").await;
+    assert_eq!(overflowing_main(&client).await, Vec::<String>::new(), "{}", client.label);
+
+    unlink_through_the_page(&client, PARKING, "не тот пароль").await;
+    assert!(client.title().await.unwrap().starts_with("Ошибка: "), "{}", client.title().await.unwrap());
+    step(&client, "unlink-wrong-password").await;
+    click_and_wait(&client, "main a[href='/account']").await;
+    let listed = listed_accounts(&client).await;
+    assert!(listed.len() == 2 && listed[1].contains("Подключён."), "still there: {listed:?}");
+
+    unlink_through_the_page(&client, PARKING, PASSWORD).await;
+    let text = page_text(&client).await;
+    assert!(text.contains(&format!("Лицевой счёт {PARKING} больше не в вашем кабинете")), "{text}");
+    assert!(!client.title().await.unwrap().starts_with("Ошибка"));
+    step(&client, "unlink-done").await;
+    click_and_wait(&client, "main a[href='/account']").await;
+    let text = page_text(&client).await;
+    assert!(!text.contains("Лицевые счета в кабинете") && !text.contains(PARKING), "{text}");
+    client.close().await;
+}
+
+async fn unlink_at_both_sizes(javascript: bool) {
+    let app = app_with_more_accounts(TEST_DELAY).await;
+    let email = unique_email();
+    let session = app.active_resident(&email).await;
+    for size in SIZES {
+        add_and_identify(&app, &session, PARKING).await;
+        unlink_in_the_browser(&app, &email, size, javascript).await;
+    }
+}
+
+#[tokio::test]
+async fn an_added_account_is_unlinked_with_the_password_with_javascript_on() {
+    bounded(unlink_at_both_sizes(true)).await;
+}
+
+#[tokio::test]
+async fn an_added_account_is_unlinked_with_the_password_with_javascript_off() {
+    bounded(unlink_at_both_sizes(false)).await;
 }
