@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use crate::domain::{AccountInCabinet, AccountNumber, Money, ResidentStatus, Undeliverable};
 use crate::errors::Unexpected;
 use crate::services::Services;
-use crate::usecases::{cabinet, identify};
 use crate::usecases::login::session_resident;
+use crate::usecases::{cabinet, identify};
 
 /// One account of the cabinet with its billing data, shown once the
 /// account is identified (active).
