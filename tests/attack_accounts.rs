@@ -570,3 +570,38 @@ async fn an_unconfirmed_registration_is_not_called_a_cabinet() {
     assert_eq!(login.code(), "email_not_confirmed", "{}", login.text);
     assert_ne!(answer.code(), "email_has_cabinet", "{}", answer.text);
 }
+
+/// ATTACK: the identification job of an added account is lost (retries
+/// spent against a failing dependency, it sits in the dead-letter queue).
+/// For the first account, login runs an overdue identification itself; an
+/// added account must not stay «Сверяем…» for ever either.
+#[tokio::test]
+async fn an_added_account_whose_job_is_lost_is_still_identified() {
+    let app = spawn_app_with(|o| {
+        o.environment.insert("IDENTIFY_OVERDUE_SECONDS".into(), "2".into());
+    })
+    .await;
+    load_more_accounts(&app).await;
+    let email = unique_email();
+    let session = app.active_resident(&email).await;
+    assert_eq!(add(&app, &session, PARKING, PAYER).await.status, StatusCode::ACCEPTED);
+    // The job is lost.
+    let sqs = aws_sdk_sqs::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
+    sqs.purge_queue().queue_url(&app.stack.names["IdentifyQueue"]).send().await.unwrap();
+
+    // Well past the ready time and the grace: the resident logs in and
+    // looks, as they would.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut status = String::new();
+    for _ in 0..20 {
+        let login = app.login(&email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+        let shown = cabinet(&app, &login.session_cookie().unwrap()).await;
+        status = status_of(&shown, PARKING).unwrap();
+        if status.contains("active") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{PARKING} is still {status}, 18 s past its ready time, and nothing will identify it");
+}
