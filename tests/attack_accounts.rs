@@ -605,3 +605,18 @@ async fn an_added_account_whose_job_is_lost_is_still_identified() {
     }
     panic!("{PARKING} is still {status}, 18 s past its ready time, and nothing will identify it");
 }
+
+/// ATTACK: a double submit of «Добавить лицевой счёт» (the same account,
+/// the same cabinet, at once): one is added, and the others are told it is
+/// in this cabinet already, not that someone else registered it.
+#[tokio::test]
+async fn a_double_submit_of_one_account_says_it_is_in_this_cabinet() {
+    let app = app_with_more_accounts().await;
+    let session = app.active_resident(&unique_email()).await;
+    let answers = futures::future::join_all((0..4).map(|_| add(&app, &session, PARKING, PAYER))).await;
+    let texts: Vec<String> = answers.iter().map(|a| format!("{} {}", a.status, a.text)).collect();
+    assert_eq!(answers.iter().filter(|a| a.status == StatusCode::ACCEPTED).count(), 1, "{texts:#?}");
+    for answer in answers.iter().filter(|a| a.status != StatusCode::ACCEPTED) {
+        assert_eq!((answer.status, answer.code()), (StatusCode::CONFLICT, "already_in_cabinet".into()), "{texts:#?}");
+    }
+}
