@@ -51,6 +51,7 @@ struct RejectedHtml<'a> {
     subject: &'a str,
     account: &'a str,
     reason: &'a str,
+    added: bool,
 }
 
 #[derive(Template)]
@@ -58,6 +59,7 @@ struct RejectedHtml<'a> {
 struct RejectedText<'a> {
     account: &'a str,
     reason: &'a str,
+    added: bool,
 }
 
 #[derive(Template)]
@@ -202,11 +204,19 @@ pub fn ready(to: &Email, account: &AccountNumber, link: &str, added: bool) -> Re
     letter(to, subject, &ReadyHtml { subject, account, link, added }, &ReadyText { account, link, added })
 }
 
-pub fn rejected(to: &Email, account: &AccountNumber, reason: RejectionReason) -> Result<Letter, Unexpected> {
+/// Identification did not let the account in: the cabinet does not open,
+/// or (`added`) the account added to it stays out.
+pub fn rejected(
+    to: &Email,
+    account: &AccountNumber,
+    reason: RejectionReason,
+    added: bool,
+) -> Result<Letter, Unexpected> {
     let subject = "Личный кабинет ООО «Потенциал»: не удалось сверить данные";
     let account = account.as_str();
     let reason = crate::web::messages::rejection(reason);
-    letter(to, subject, &RejectedHtml { subject, account, reason }, &RejectedText { account, reason })
+    let html = RejectedHtml { subject, account, reason, added };
+    letter(to, subject, &html, &RejectedText { account, reason, added })
 }
 
 /// The payer of the account changed; identification decides again. With

@@ -161,6 +161,9 @@ pub struct AccountInCabinet {
     pub rejection_reason: Option<RejectionReason>,
     /// False for the account the resident registered with.
     pub linked: bool,
+    /// When the account came into the cabinet (registered or linked): it
+    /// tells this holding of the account from a later one.
+    pub since: OffsetDateTime,
 }
 
 impl Resident {
@@ -174,6 +177,7 @@ impl Resident {
             ready_at: self.ready_at,
             rejection_reason: self.rejection_reason,
             linked: false,
+            since: self.registered_at,
         }
     }
 }
@@ -188,6 +192,7 @@ impl LinkedAccount {
             ready_at: self.ready_at,
             rejection_reason: self.rejection_reason,
             linked: true,
+            since: self.linked_at,
         }
     }
 }

@@ -24,7 +24,7 @@ impl Billing {
         self.table.get_raw("account", s(account.as_str())).await?.map(from_item).transpose()
     }
 
-    /// Up to 100 billing accounts in one request (retrying unprocessed keys).
+    /// Billing accounts, 100 per request (retrying unprocessed keys).
     #[tracing::instrument(skip_all, fields(count = accounts.len()))]
     pub async fn get_many(&self, accounts: &[AccountNumber]) -> Result<HashMap<String, BillingAccount>, Unexpected> {
         let mut found = HashMap::new();

@@ -215,29 +215,29 @@ impl Table {
         self.get(key).await?.map(from_item).transpose()
     }
 
-    /// The items under `keys` (at most 100), read consistently in one
-    /// request, retrying what DynamoDB leaves unprocessed; in no order.
+    /// The items under `keys`, read consistently, 100 keys per request
+    /// (DynamoDB's most), retrying what it leaves unprocessed; in no order.
     async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>, Unexpected> {
         let mut items = Vec::new();
-        if keys.is_empty() {
-            return Ok(items);
-        }
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .context("building a batch read")?,
-        );
-        let mut attempt = 0;
-        while let Some(keys) = request.take() {
-            let output =
-                self.client.batch_get_item().request_items(&self.name, keys).send().await.aws_context(context)?;
-            items.extend(output.responses.and_then(|mut r| r.remove(&self.name)).unwrap_or_default());
-            request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.name)).filter(|k| !k.keys().is_empty());
-            if request.is_some() {
-                attempt += 1;
-                backoff(attempt).await?;
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .context("building a batch read")?,
+            );
+            let mut attempt = 0;
+            while let Some(keys) = request.take() {
+                let output =
+                    self.client.batch_get_item().request_items(&self.name, keys).send().await.aws_context(context)?;
+                items.extend(output.responses.and_then(|mut r| r.remove(&self.name)).unwrap_or_default());
+                request =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.name)).filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    backoff(attempt).await?;
+                }
             }
         }
         Ok(items)

@@ -11,7 +11,7 @@ use super::{Item, Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, in
 use crate::domain::{
     AccountNumber, Email, LinkedAccount, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable,
 };
-use crate::errors::{AwsContext, Context, Unexpected};
+use crate::errors::{Context, Unexpected};
 
 /// Why a new registration (or an address) was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -31,23 +31,38 @@ pub enum Identification {
     Rejected(RejectionReason),
 }
 
-/// The item that keeps an account's identification stage: the resident who
-/// registered with the account, or the account's link to a cabinet. Both
-/// keep it under the same attribute names.
+/// The item that keeps an account's identification stage, as it was read:
+/// the resident who registered with the account (since `registered_at`),
+/// or the account's link to a cabinet (since `linked_at`). Both keep the
+/// stage under the same attribute names. Every write of a stage holds only
+/// while the item is the one read: a job that read an account which was
+/// unlinked and taken by someone else meanwhile writes nothing for them.
 #[derive(Debug, Clone, Copy)]
 pub enum StageOf<'a> {
-    Resident(&'a AccountNumber),
-    Link(&'a AccountNumber),
+    Resident { account: &'a AccountNumber, registered_at: OffsetDateTime },
+    Link { account: &'a AccountNumber, linked_at: OffsetDateTime },
 }
 
 impl StageOf<'_> {
     fn key(&self) -> Key<'_> {
         match self {
-            Self::Resident(account) => Key::Resident(account),
-            Self::Link(account) => Key::Link(account),
+            Self::Resident { account, .. } => Key::Resident(account),
+            Self::Link { account, .. } => Key::Link(account),
+        }
+    }
+
+    /// The attribute that tells this item from a later one under its key,
+    /// and its value.
+    fn since(&self) -> (&'static str, AttributeValue) {
+        match self {
+            Self::Resident { registered_at, .. } => ("registered_at", timestamp(*registered_at)),
+            Self::Link { linked_at, .. } => ("linked_at", timestamp(*linked_at)),
         }
     }
 }
+
+/// The condition that the item is the one a [`StageOf`] was read from.
+const SAME_ITEM: &str = "#since = :since";
 
 #[derive(Serialize, Deserialize)]
 struct EmailClaim {
@@ -255,11 +270,10 @@ impl Residents {
         ready_at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let result = self
-            .table
-            .update(&stage.key())
-            .condition_expression(
-                "#status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
-            )
+            .stage_update(stage)
+            .condition_expression(format!(
+                "{SAME_ITEM} AND #status IN (:active, :awaiting) AND (attribute_not_exists(suspended_for) OR suspended_for <> :payer)",
+            ))
             .update_expression(
                 "SET #status = :awaiting, ready_at = :ready_at, suspended_for = :payer REMOVE outcome_letter_claimed_at, outcome_letter_claim, outcome_letter_sent_at, outcome_letter_at, identified_at, rejection_reason",
             )
@@ -283,9 +297,8 @@ impl Residents {
         at: OffsetDateTime,
     ) -> Result<bool, Unexpected> {
         let mut update = self
-            .table
-            .update(&stage.key())
-            .condition_expression("#status = :awaiting")
+            .stage_update(stage)
+            .condition_expression(format!("{SAME_ITEM} AND #status = :awaiting"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":awaiting", s(ResidentStatus::AwaitingIdentification.as_str()))
             .expression_attribute_values(":at", timestamp(at));
@@ -323,16 +336,15 @@ impl Residents {
         let stale = at.unix_timestamp().saturating_sub(i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX));
         let claim = uuid::Uuid::new_v4().simple().to_string();
         let result = self
-            .table
-            .update(&stage.key())
+            .stage_update(stage)
             // Claims stored before instants were strings are numbers of
             // seconds, compared as such.
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(outcome_letter_sent_at) \
+            .condition_expression(format!(
+                "{SAME_ITEM} AND attribute_not_exists(outcome_letter_sent_at) \
                  AND (attribute_not_exists(outcome_letter_claimed_at) \
                  OR (attribute_type(outcome_letter_claimed_at, :text) AND outcome_letter_claimed_at < :stale) \
                  OR (attribute_type(outcome_letter_claimed_at, :number) AND outcome_letter_claimed_at < :stale_seconds))",
-            )
+            ))
             .update_expression("SET outcome_letter_claimed_at = :at, outcome_letter_claim = :claim")
             .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()))
             .expression_attribute_values(":stale", instant::value_seconds(stale))
@@ -352,28 +364,40 @@ impl Residents {
         Ok(ours && !item.contains_key("outcome_letter_sent_at"))
     }
 
-    /// The "identified" letter went: no claim is taken again.
+    /// The "identified" letter went: no claim is taken again. Nothing when
+    /// the item is gone or another since (an unlink meanwhile): an update
+    /// must never bring back an item without its owner.
     #[tracing::instrument(skip_all)]
     pub async fn mark_outcome_letter_sent(&self, stage: StageOf<'_>, at: OffsetDateTime) -> Result<(), Unexpected> {
-        self.table
-            .update(&stage.key())
+        let update = self
+            .stage_update(stage)
+            .condition_expression(SAME_ITEM)
             .update_expression("SET outcome_letter_sent_at = :at")
-            .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()))
-            .send()
-            .await
-            .aws_context("marking the identification letter sent")?;
-        Ok(())
+            .expression_attribute_values(":at", instant::value_seconds(at.unix_timestamp()));
+        applied(update.send().await, "marking the identification letter sent").map(|_| ())
     }
 
+    /// Gives the letter's claim back (its sending failed), on the same item.
     #[tracing::instrument(skip_all)]
     pub async fn release_outcome_letter(&self, stage: StageOf<'_>) -> Result<(), Unexpected> {
+        let update = self
+            .stage_update(stage)
+            .condition_expression(SAME_ITEM)
+            .update_expression("REMOVE outcome_letter_claimed_at, outcome_letter_claim");
+        applied(update.send().await, "releasing the identification letter").map(|_| ())
+    }
+
+    /// An update of the item of `stage`, with `#since` and `:since` bound
+    /// for [`SAME_ITEM`].
+    fn stage_update(
+        &self,
+        stage: StageOf<'_>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let (name, value) = stage.since();
         self.table
             .update(&stage.key())
-            .update_expression("REMOVE outcome_letter_claimed_at, outcome_letter_claim")
-            .send()
-            .await
-            .aws_context("releasing the identification letter")?;
-        Ok(())
+            .expression_attribute_names("#since", name)
+            .expression_attribute_values(":since", value)
     }
 
     /// Marks the address `email` as not taking mail (a hard bounce or a

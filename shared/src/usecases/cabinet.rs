@@ -29,7 +29,12 @@ pub struct Held {
 impl AccountInCabinet {
     /// The item that keeps this account's stage.
     pub fn stage_item(&self) -> StageOf<'_> {
-        if self.linked { StageOf::Link(&self.account) } else { StageOf::Resident(&self.account) }
+        let account = &self.account;
+        if self.linked {
+            StageOf::Link { account, linked_at: self.since }
+        } else {
+            StageOf::Resident { account, registered_at: self.since }
+        }
     }
 }
 
@@ -139,7 +144,12 @@ async fn add_counting(
     services.queue.schedule(&job, now).await?;
     match services.store.links.add(&link).await {
         Ok(()) => {}
-        Err(AddLinkError::AccountTaken) => return refused(Refusal::AlreadyRegistered),
+        Err(AddLinkError::AccountTaken) => {
+            // Another request got there first: this cabinet's (a double
+            // submit), or someone else's.
+            let ours = holder(services, &new.account).await?.is_some_and(|h| h.person.account == person.account);
+            return refused(if ours { Refusal::AlreadyInCabinet } else { Refusal::AlreadyRegistered });
+        }
         Err(AddLinkError::CabinetClosed) => {
             let closed = std::io::Error::other("the cabinet closed while an account was added");
             return Err(Unexpected::new("linking an account", closed).into());

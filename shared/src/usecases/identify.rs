@@ -80,7 +80,7 @@ pub async fn identify(services: &Services, job: &IdentificationJob) -> Result<Id
         Identification::Active => {
             letters::ready(&person.email, &account.account, &Links::new(&job.base_url).login(), account.linked)
         }
-        Identification::Rejected(reason) => letters::rejected(&person.email, &account.account, reason),
+        Identification::Rejected(reason) => letters::rejected(&person.email, &account.account, reason, account.linked),
     };
     let sent = match letter {
         Ok(letter) => services.mailer.send(&letter).await,

@@ -588,17 +588,18 @@ async fn write_batch(services: &Services, accounts: &[BillingAccount]) -> Result
     Ok(outcome)
 }
 
-/// Suspends the account whose payer changed, in whichever cabinet holds it
-/// (only that account: the cabinet keeps the others), if its name no
-/// longer matches; re-queues its identification and tells the resident by
-/// e-mail.
+/// Suspends the active account whose payer changed, in whichever cabinet
+/// holds it (only that account: the cabinet keeps the others), if its name
+/// no longer matches; re-queues its identification and tells the resident
+/// by e-mail.
 async fn suspend(services: &Services, account: &BillingAccount) -> Result<bool, Unexpected> {
     let Some(Held { person, account: held }) = cabinet::holder(services, &account.account).await? else {
         return Ok(false);
     };
-    if !matches!(held.status, ResidentStatus::Active | ResidentStatus::AwaitingIdentification)
-        || held.full_name.matches(&account.full_name)
-    {
+    // Only an active account is suspended: one still awaiting
+    // identification is decided against the data as it is now anyway, and
+    // "suspended" would tell of access it never had.
+    if held.status != ResidentStatus::Active || held.full_name.matches(&account.full_name) {
         return Ok(false);
     }
     let now = clock::now();
