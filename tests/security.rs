@@ -1257,12 +1257,13 @@ async fn each_function_calls_exactly_what_its_policy_grants() {
     assert_eq!(report["residents_suspended"], 1, "{report}");
     let _ = std::fs::remove_file(&file);
     // The first account is suspended; the parking space keeps the cabinet
-    // open (its links read at login), until it is unlinked.
+    // open (its links read at login), and cannot be unlinked: it is the
+    // cabinet's last active account.
     let session = app.login(&newer, "зелёный троллейбус").await.session_cookie().unwrap();
     let unlink = json!({"account": "100200310", "password": "зелёный троллейбус"});
     let unlinked =
         app.client.post(format!("{}/account/accounts/unlink", app.stack.url)).header("cookie", &session).json(&unlink);
-    assert_eq!(unlinked.send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(unlinked.send().await.unwrap().status(), StatusCode::CONFLICT);
     // An import that fails for good, so that import-failures writes its report.
     app.stack.notify_billing_upload("incoming/vanished.csv").await.unwrap();
     for _ in 0..200 {
