@@ -5,6 +5,7 @@
 pub mod cells;
 pub mod columns;
 pub mod header;
+mod plain;
 pub mod rows;
 pub mod source;
 
@@ -12,4 +13,4 @@ pub use cells::{NotAnAmount, parse_balance};
 pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};
 pub use header::{Header, HeaderSearch, find_header};
 pub use rows::{AccountRef, RawRow, RowOutcome, RowOutcomeRef, RowProblem, classify, classify_ref};
-pub use source::{FileProblem, Format, Table, open, visit_row_refs, visit_rows};
+pub use source::{FileProblem, Format, Table, open, visit_outcomes, visit_row_refs, visit_rows};

@@ -137,18 +137,24 @@ pub enum RowOutcomeRef<'a> {
     Rejected(RowProblem),
 }
 
+impl RowOutcomeRef<'_> {
+    pub fn into_owned(self, loaded_at: OffsetDateTime) -> RowOutcome {
+        match self {
+            RowOutcomeRef::Account { account, warnings } => {
+                RowOutcome::Account { account: account.into_owned(loaded_at), warnings }
+            }
+            RowOutcomeRef::Skipped => RowOutcome::Skipped,
+            RowOutcomeRef::Rejected(problem) => RowOutcome::Rejected(problem),
+        }
+    }
+}
+
 /// Sorts a data row into an account, a skipped row or a rejected one. The
 /// account and the payer go through the same `AccountNumber` and `FullName`
 /// types as registration; an unreadable address or balance does not keep
 /// the account out, it is left empty and reported as a warning.
 pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) -> RowOutcome {
-    match classify_ref(row, columns) {
-        RowOutcomeRef::Account { account, warnings } => {
-            RowOutcome::Account { account: account.into_owned(loaded_at), warnings }
-        }
-        RowOutcomeRef::Skipped => RowOutcome::Skipped,
-        RowOutcomeRef::Rejected(problem) => RowOutcome::Rejected(problem),
-    }
+    classify_ref(row, columns).into_owned(loaded_at)
 }
 
 /// The payer's name as folded text, borrowed from the row when folding

@@ -17,7 +17,8 @@ use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::columns::MissingColumns;
 use super::header::{HEADER_SEARCH_ROWS, Header, HeaderSearch, find_header};
-use super::rows::{RawRow, is_blank};
+use super::plain::{CodePage, classify_plain};
+use super::rows::{RawRow, RowOutcomeRef, classify_ref, is_blank};
 
 /// How much of the file is looked at to tell its format and delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -439,16 +440,28 @@ fn visit_row_refs_as(
                 Decoding::Stream => 0,
             };
             file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
-            if let Decoding::ByCell { .. } = decoding {
-                let widths = encoding.is_single_byte().then(|| decoded_widths(encoding));
-                return visit_csv(file, encoding, widths, shape, &mut visit);
-            }
-            let decoded = DecodeReaderBytesBuilder::new()
-                .encoding(Some(encoding))
-                .bom_sniffing(true)
-                .build_with_buffer(BufReader::with_capacity(READ_BUFFER_BYTES, file), vec![0; READ_BUFFER_BYTES])
-                .map_err(unreadable)?;
-            visit_csv(decoded, UTF_8, None, shape, &mut visit)
+            let decoded: Box<dyn Read> = match decoding {
+                Decoding::ByCell { .. } => Box::new(file),
+                Decoding::Stream => Box::new(
+                    DecodeReaderBytesBuilder::new()
+                        .encoding(Some(encoding))
+                        .bom_sniffing(true)
+                        .build_with_buffer(
+                            BufReader::with_capacity(READ_BUFFER_BYTES, file),
+                            vec![0; READ_BUFFER_BYTES],
+                        )
+                        .map_err(unreadable)?,
+                ),
+            };
+            let (cells, widths) = match decoding {
+                Decoding::ByCell { .. } => (encoding, encoding.is_single_byte().then(|| decoded_widths(encoding))),
+                Decoding::Stream => (UTF_8, None),
+            };
+            let mut row = RawRow { line: 0, cells: Vec::new() };
+            visit_records(decoded, widths, shape, &mut |record, line| {
+                decode_row(cells, record, line, &mut row);
+                visit(&row)
+            })
         }
         Format::Xlsx { sheet } => {
             let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| unreadable(format!("XLSX: {e}")))?;
@@ -514,13 +527,12 @@ struct CsvShape {
     cr_only: bool,
 }
 
-/// The rows of CSV `input`, whose cells are in `encoding`.
-fn visit_csv<R: Read>(
+/// The records of CSV `input`, with their lines.
+fn visit_records<R: Read>(
     input: R,
-    encoding: &'static Encoding,
     widths: Option<[u8; 256]>,
     shape: CsvShape,
-    visit: &mut impl FnMut(&RawRow) -> ControlFlow<()>,
+    visit: &mut impl FnMut(&csv::ByteRecord, u64) -> ControlFlow<()>,
 ) -> Result<(), FileProblem> {
     let mut guarded = LineGuard::new(LineEnds { inner: input, cr_only: shape.cr_only }, shape.delimiter);
     guarded.widths = widths;
@@ -531,7 +543,6 @@ fn visit_csv<R: Read>(
         .buffer_capacity(READ_BUFFER_BYTES)
         .from_reader(guarded);
     let mut record = csv::ByteRecord::new();
-    let mut row = RawRow { line: 0, cells: Vec::new() };
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {
@@ -539,19 +550,7 @@ fn visit_csv<R: Read>(
                 if record.len() > MAX_COLUMNS {
                     return Err(FileProblem::TooManyColumns { line });
                 }
-                row.line = line;
-                row.cells.truncate(record.len());
-                for (index, field) in record.iter().enumerate() {
-                    match row.cells.get_mut(index) {
-                        Some(cell) => decode_cell(encoding, field, cell),
-                        None => {
-                            let mut cell = String::new();
-                            decode_cell(encoding, field, &mut cell);
-                            row.cells.push(cell);
-                        }
-                    }
-                }
-                if visit(&row).is_break() {
+                if visit(&record, line).is_break() {
                     return Ok(());
                 }
             }
@@ -567,6 +566,66 @@ fn visit_csv<R: Read>(
             }
         }
     }
+}
+
+/// The record's cells, in `encoding`, decoded into `row`'s buffers.
+fn decode_row(encoding: &'static Encoding, record: &csv::ByteRecord, line: u64, row: &mut RawRow) {
+    row.line = line;
+    row.cells.truncate(record.len());
+    for (index, field) in record.iter().enumerate() {
+        match row.cells.get_mut(index) {
+            Some(cell) => decode_cell(encoding, field, cell),
+            None => {
+                let mut cell = String::new();
+                decode_cell(encoding, field, &mut cell);
+                row.cells.push(cell);
+            }
+        }
+    }
+}
+
+/// Every row after the header, as [`classify_ref`] sorts it, with its
+/// line. What an import reads: the plain rows of a code-page CSV (see
+/// [`super::plain`]) are read from their bytes, without decoding every cell
+/// first.
+pub fn visit_outcomes(
+    path: &Path,
+    table: &Table,
+    mut visit: impl FnMut(u64, RowOutcomeRef<'_>) -> ControlFlow<()>,
+) -> Result<(), FileProblem> {
+    let header = &table.header;
+    let plain = match &table.format {
+        Format::Csv { encoding, delimiter, cr_line_ends } => {
+            let encoding = Encoding::for_label(encoding.as_bytes()).unwrap_or(UTF_8);
+            CodePage::of(encoding)
+                .map(|page| (page, encoding, CsvShape { delimiter: *delimiter, cr_only: *cr_line_ends }))
+        }
+        Format::Xlsx { .. } => None,
+    };
+    if let Some((page, encoding, shape)) = plain {
+        let mut file = File::open(path).map_err(unreadable)?;
+        if let Decoding::ByCell { start } = decoding_of(&mut file, encoding)? {
+            file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
+            let mut row = RawRow { line: 0, cells: Vec::new() };
+            let (mut name, mut address) = (String::new(), String::new());
+            return visit_records(file, Some(decoded_widths(encoding)), shape, &mut |record, line| {
+                if line <= header.line {
+                    return ControlFlow::Continue(());
+                }
+                if let Some(outcome) = classify_plain(&page, record, &header.columns, &mut name, &mut address) {
+                    return visit(line, outcome);
+                }
+                decode_row(encoding, record, line, &mut row);
+                visit(line, classify_ref(&row, &header.columns))
+            });
+        }
+    }
+    visit_row_refs(path, &table.format, |row| {
+        if row.line <= header.line {
+            return ControlFlow::Continue(());
+        }
+        visit(row.line, classify_ref(row, &header.columns))
+    })
 }
 
 /// Rows of one sheet, as the cell reader streams them.
@@ -1117,6 +1176,74 @@ mod tests {
             let [by_cell, stream] = rows_both_ways(&bytes, &format);
             prop_assert_eq!(by_cell, stream);
         });
+    }
+
+    /// Every data row's outcome, as the import reads them and as
+    /// `classify_ref` sorts the decoded rows.
+    fn outcomes_both_ways(bytes: &[u8], table: &Table) -> [Result<Vec<(u64, String)>, FileProblem>; 2] {
+        let path = temp_file(bytes);
+        let epoch = time::OffsetDateTime::UNIX_EPOCH;
+        let mut plain = Vec::new();
+        let plain = visit_outcomes(&path, table, |line, outcome| {
+            plain.push((line, format!("{:?}", outcome.into_owned(epoch))));
+            ControlFlow::Continue(())
+        })
+        .map(|()| plain);
+        let mut decoded = Vec::new();
+        let decoded = visit_row_refs_as(&path, &table.format, true, |row| {
+            if row.line > table.header.line {
+                decoded.push((row.line, format!("{:?}", classify_ref(row, &table.header.columns).into_owned(epoch))));
+            }
+            ControlFlow::Continue(())
+        })
+        .map(|()| decoded);
+        std::fs::remove_file(&path).unwrap();
+        [plain, decoded]
+    }
+
+    #[test]
+    fn plain_rows_read_as_decoded_rows() {
+        use proptest::prelude::*;
+        let first = "[0-9]{1,22}|0{0,3}[1-9][0-9]{0,8}| 12|1\\.0E\\+3|1|Итого|а1|";
+        let name = "[А-Яа-яЁё]{1,8}( [А-Яа-яЁё]{1,8}\\.?){0,3}|[А-я]{2,6} [А-я]\\.[А-я]\\.|Ivanov Ivan|\
+                    [А-Яа-яЁёA-Za-z .\\-’\u{a0}1]{0,16}|";
+        let address = "[а-яА-ЯЁё0-9.,№]{0,10}( [а-яА-ЯЁё0-9.,№«»\"]{1,10}){0,4}|[ а-я\t€—]{0,8}|";
+        let balance = "-?[0-9]{0,4}( [0-9]{3})?(,[0-9]{1,3})?|много|1 234,56 руб\\.|\\(5\\)|";
+        let row = (first, name, address, "[0-9,]{0,4}", balance, balance);
+        let rows = proptest::collection::vec(row, 0..12);
+        let encodings = proptest::sample::select(vec![WINDOWS_1251, KOI8_R, IBM866, UTF_8]);
+        proptest!(|(rows in rows, encoding in encodings, credit: bool, short: bool)| {
+            let mut writer = csv::WriterBuilder::new().delimiter(b';').flexible(true).from_writer(Vec::new());
+            writer.write_record(["ЛС", "ФИО", "Адрес", "Площадь", "Сальдо", "Кредит"]).unwrap();
+            for (i, (first, name, address, area, debit, credit)) in rows.iter().enumerate() {
+                let cells = [first, name, address, area, debit, credit];
+                // Some rows end early: missing cells read as empty.
+                let width = if short && i % 3 == 0 { i % 6 } else { 6 };
+                writer.write_record(&cells[..width]).unwrap();
+            }
+            let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+            let bytes = encoding.encode(&text).0.into_owned();
+            let mut columns = super::super::columns::ColumnMap::from_header(
+                &["ЛС".into(), "ФИО".into(), "Адрес".into(), "Площадь".into(), "Сальдо".into()],
+            ).unwrap();
+            columns.balance_credit = credit.then_some(5);
+            let header = Header { line: 1, columns, cells: 6 };
+            let format = Format::Csv { encoding: encoding.name(), delimiter: b';', cr_line_ends: false };
+            let table = Table { format, header };
+            let [plain, decoded] = outcomes_both_ways(&bytes, &table);
+            prop_assert_eq!(plain, decoded);
+        });
+    }
+
+    #[test]
+    fn a_code_page_decodes_as_encoding_rs_does() {
+        for encoding in [WINDOWS_1251, KOI8_R, IBM866] {
+            let page = CodePage::of(encoding).unwrap();
+            let bytes: Vec<u8> = (0..=u8::MAX).collect();
+            let mut decoded = String::new();
+            page.decode(&bytes, &mut decoded);
+            assert_eq!(decoded, encoding.decode_without_bom_handling(&bytes).0, "{}", encoding.name());
+        }
     }
 
     #[test]

@@ -56,7 +56,14 @@ pub struct FullName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FullNameRef<'a>(Cow<'a, str>);
 
-impl FullNameRef<'_> {
+impl<'a> FullNameRef<'a> {
+    /// A name its reader found plain on its own bytes (as
+    /// `is_plain_russian_name` would): its own display form.
+    pub(crate) fn plain(display: &'a str) -> Self {
+        debug_assert!(is_plain_russian_name(display), "{display:?}");
+        Self(Cow::Borrowed(display))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::billing::source::ReadLimits;
-use crate::billing::{self, AccountRef, FileProblem, RawRow, RowOutcome, RowOutcomeRef, RowProblem, Table};
+use crate::billing::{self, AccountRef, FileProblem, RowOutcome, RowOutcomeRef, RowProblem, Table};
 use crate::clock;
 use crate::domain::{BillingAccount, ResidentStatus};
 use crate::errors::{Context, Unexpected};
@@ -450,12 +450,10 @@ impl RowHasher {
 pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex), FileProblem> {
     let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
-    billing::visit_row_refs(path, &table.format, |row| {
-        if row.line > table.header.line {
-            // Only the key and the fingerprint are needed: nothing is copied.
-            if let RowOutcomeRef::Account { account, .. } = billing::classify_ref(row, &table.header.columns) {
-                accounts.record(&account, row.line);
-            }
+    // Only the key and the fingerprint are needed: nothing is copied.
+    billing::visit_outcomes(path, &table, |line, outcome| {
+        if let RowOutcomeRef::Account { account, .. } = outcome {
+            accounts.record(&account, line);
         }
         ControlFlow::Continue(())
     })?;
@@ -495,17 +493,14 @@ async fn load(
     let path = source.to_owned();
     let loaded_at = clock::now();
     let reader = tokio::task::spawn_blocking(move || {
-        billing::visit_row_refs(&path, &table.format, |row: &RawRow| {
-            if row.line <= table.header.line {
-                return ControlFlow::Continue(());
-            }
-            let parsed = match billing::classify(row, &table.header.columns, loaded_at) {
-                RowOutcome::Account { account, warnings } => match accounts.verdict(&account, row.line) {
+        billing::visit_outcomes(&path, &table, |line, outcome| {
+            let parsed = match outcome.into_owned(loaded_at) {
+                RowOutcome::Account { account, warnings } => match accounts.verdict(&account, line) {
                     Verdict::Load => Parsed::Row(account, warnings),
                     // The same row again: loaded once.
                     Verdict::Repeat => Parsed::Repeat,
                     Verdict::Conflicting => Parsed::Rejected(RowProblem {
-                        line: row.line,
+                        line,
                         column: Some(billing::Column::Account),
                         reason: "Лицевой счёт встречается в файле несколько раз с разными данными; ни одна из этих строк не загружена.".into(),
                         value: account.account.to_string(),
