@@ -195,6 +195,25 @@ mod tests {
     use encoding_rs::WINDOWS_1251;
 
     #[test]
+    fn a_plain_name_in_a_code_page_is_a_plain_name_once_decoded() {
+        use proptest::prelude::*;
+        let alphabet: Vec<char> = "АаБбЯяЁёЙйИиЖж    ....1a-".chars().collect();
+        let text = proptest::collection::vec(proptest::sample::select(alphabet), 0..24)
+            .prop_map(|chars| chars.into_iter().collect::<String>());
+        let encodings = proptest::sample::select(vec![WINDOWS_1251, encoding_rs::KOI8_R, encoding_rs::IBM866]);
+        proptest!(|(text in text, encoding in encodings)| {
+            let page = CodePage::of(encoding).unwrap();
+            let bytes = encoding.encode(&text).0.into_owned();
+            let mut decoded = String::new();
+            let plain = page.plain_name(&bytes, &mut decoded);
+            prop_assert_eq!(plain, crate::domain::is_plain_russian_name(&text));
+            if plain {
+                prop_assert_eq!(decoded, text);
+            }
+        });
+    }
+
+    #[test]
     fn a_1c_row_is_plain() {
         let columns =
             ColumnMap::from_header(&["ЛС".into(), "ФИО".into(), "Адрес".into(), "Площадь".into(), "Сальдо".into()])

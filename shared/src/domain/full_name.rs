@@ -257,7 +257,7 @@ fn words_of(display: &str) -> Result<(String, Vec<GivenPart>), FullNameError> {
 /// is its own display form and passes every check of the general path
 /// (`the_plain_name_path_agrees_with_the_general_one` holds them equal).
 /// False means "look closer", not "not a name".
-fn is_plain_russian_name(input: &str) -> bool {
+pub(crate) fn is_plain_russian_name(input: &str) -> bool {
     let mut words = 0usize;
     let mut letters = 0usize;
     for token in input.as_bytes().split(|b| *b == b' ') {
