@@ -69,13 +69,13 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
-    billing::visit_row_refs(path, &table.format, |row| {
-        if row.line > table.header.line {
-            match billing::classify(row, &table.header.columns, now) {
-                RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
-                RowOutcome::Skipped => {}
-                _ => rejected += 1,
-            }
+    // The second pass as the import makes it: every data row's outcome,
+    // the accounts copied out to be written.
+    billing::visit_outcomes(path, &table, |_, outcome| {
+        match outcome.into_owned(now) {
+            RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
+            RowOutcome::Skipped => {}
+            _ => rejected += 1,
         }
         ControlFlow::Continue(())
     })
@@ -89,6 +89,34 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
         peak_rss_mib(),
         baseline,
     );
+}
+
+/// Where the time of [`parse_only`] goes: reading and splitting alone (no
+/// row looked at), the first pass, the second pass.
+fn stages(path: &Path) {
+    let timed = |label: &str, run: &mut dyn FnMut()| {
+        let started = Instant::now();
+        run();
+        println!("stage {label:<28} {:>6.2} s", started.elapsed().as_secs_f64());
+    };
+    let (table, accounts) = survey(path, &ReadLimits::default()).expect("a valid file");
+    timed("read and split, no visit", &mut || {
+        billing::visit_row_refs(path, &table.format, |_| ControlFlow::Continue(())).expect("readable")
+    });
+    timed("first pass (survey)", &mut || {
+        survey(path, &ReadLimits::default()).expect("a valid file");
+    });
+    let now = cabinet::clock::now();
+    timed("second pass", &mut || {
+        let mut valid = 0u64;
+        billing::visit_outcomes(path, &table, |_, outcome| {
+            if let RowOutcome::Account { account, .. } = outcome.into_owned(now) {
+                valid += u64::from(!accounts.is_conflicting(&account));
+            }
+            ControlFlow::Continue(())
+        })
+        .expect("readable");
+    });
 }
 
 /// A Windows-1251 CSV as 1C writes it, or an XLSX as Excel writes it (made
@@ -159,6 +187,10 @@ async fn main() {
         args.get(1).and_then(|a| a.strip_prefix("--parse-file=")).and_then(|a| a.rsplit_once(':'))
     {
         parse_only(Path::new(path), " csv", rows.parse().expect("a row count"));
+        return;
+    }
+    if let Some(path) = args.get(1).and_then(|a| a.strip_prefix("--stages=")) {
+        stages(Path::new(path));
         return;
     }
     if args.get(1).map(String::as_str) == Some("--argon2") {

@@ -74,6 +74,42 @@ const CURRENCY_MARKS: [&str; 9] = ["руб.", "руб", "р.", "р", "₽", "rub
 /// `150,00-`, NBSP or thin space between thousands, `1,234.56` or `1.234,56`.
 /// An empty cell or a dash means zero, as in 1C's printed forms.
 pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
+    match clean_plain(input) {
+        Some((buffer, len)) => amount(buffer.get(..len).unwrap_or_default()),
+        None => amount(clean_any(input).as_bytes()),
+    }
+}
+
+/// The longest cell [`clean_plain`] takes; a balance is far shorter.
+const PLAIN_BALANCE_BYTES: usize = 64;
+
+/// What [`clean_any`] gives for a short ASCII cell without letters, as
+/// nearly every balance is, without allocating: folding changes nothing in
+/// such text but whitespace and controls (which the cleaning drops), there
+/// is nothing to lower-case, no dash variant, and no currency mark (each
+/// has a letter or is `₽`). `None` when the cell is not such text.
+fn clean_plain(input: &str) -> Option<([u8; PLAIN_BALANCE_BYTES], usize)> {
+    let mut out = [0u8; PLAIN_BALANCE_BYTES];
+    if input.len() > out.len() {
+        return None;
+    }
+    let mut len = 0;
+    for &byte in input.as_bytes() {
+        match byte {
+            0..=b' ' | 0x7F | b'\'' => {}
+            byte if !byte.is_ascii() || byte.is_ascii_alphabetic() => return None,
+            byte => {
+                *out.get_mut(len)? = byte;
+                len += 1;
+            }
+        }
+    }
+    Some((out, len))
+}
+
+/// The cell folded and lower-cased, without whitespace and apostrophes,
+/// dashes as minus, and a currency mark at the end taken off.
+fn clean_any(input: &str) -> String {
     let mut cleaned: String = match text::fold_cow(input) {
         // Folded already, so plain: lower case per character is the same as
         // for the whole text (they differ only for a final Σ, not plain).
@@ -93,28 +129,33 @@ pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
             break;
         }
     }
-    if cleaned.is_empty() || cleaned == "-" {
+    cleaned
+}
+
+/// The amount of a cleaned cell (see [`clean_any`]); bytes, so that the
+/// common case needs no `String`.
+fn amount(cleaned: &[u8]) -> Result<Money, NotAnAmount> {
+    if cleaned.is_empty() || cleaned == b"-" {
         return Ok(Money(0));
     }
     let mut negative = false;
-    let mut body = cleaned.as_str();
-    if let Some(inner) = body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
+    let mut body = cleaned;
+    if let Some(inner) = body.strip_prefix(b"(").and_then(|b| b.strip_suffix(b")")) {
         negative = true;
         body = inner;
     }
-    if let Some(rest) = body.strip_prefix('-') {
+    if let Some(rest) = body.strip_prefix(b"-") {
         negative = !negative;
         body = rest;
-    } else if let Some(rest) = body.strip_suffix('-') {
+    } else if let Some(rest) = body.strip_suffix(b"-") {
         negative = !negative;
         body = rest;
     }
-    let (whole, fraction) = split_decimal(body)?;
-    let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| NotAnAmount)? };
-    let kopecks: i64 = match fraction.len() {
-        0 => 0,
-        1 => fraction.parse::<i64>().map_err(|_| NotAnAmount)? * 10,
-        2 => fraction.parse().map_err(|_| NotAnAmount)?,
+    let (rubles, fraction) = split_decimal(body)?;
+    let kopecks: i64 = match fraction {
+        [] => 0,
+        [tenths] => i64::from(digit(*tenths)?) * 10,
+        [tenths, hundredths] => i64::from(digit(*tenths)?) * 10 + i64::from(digit(*hundredths)?),
         _ => return Err(NotAnAmount),
     };
     let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
@@ -125,22 +166,37 @@ fn dash_as_minus(c: char) -> char {
     if matches!(c, '−' | '–' | '—' | '‒' | '‐' | '‑') { '-' } else { c }
 }
 
-/// Splits `1.234,56`, `1,234.56`, `1234,5` or `1 234` into whole digits and
-/// the fraction. A lone separator followed by three digits (`12,345`) is
-/// refused: it could be thousands or a typo.
-fn split_decimal(body: &str) -> Result<(String, &str), NotAnAmount> {
-    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let separators = body.bytes().filter(|b| matches!(b, b',' | b'.')).count();
-    let (whole, fraction) = match body.rfind([',', '.']) {
-        None => (body, ""),
+fn is_separator(byte: &u8) -> bool {
+    matches!(byte, b',' | b'.')
+}
+
+fn digit(byte: u8) -> Result<u8, NotAnAmount> {
+    if byte.is_ascii_digit() { Ok(byte - b'0') } else { Err(NotAnAmount) }
+}
+
+/// The value of a run of digits (0 when empty); more than `i64` holds is
+/// not an amount.
+fn digits_value(digits: &[u8]) -> Result<i64, NotAnAmount> {
+    digits.iter().try_fold(0i64, |value, &byte| {
+        value.checked_mul(10).and_then(|v| v.checked_add(i64::from(digit(byte).ok()?))).ok_or(NotAnAmount)
+    })
+}
+
+/// Splits `1.234,56`, `1,234.56`, `1234,5` or `1 234` into whole rubles and
+/// the fraction's digits. A lone separator followed by three digits
+/// (`12,345`) is refused: it could be thousands or a typo.
+fn split_decimal(body: &[u8]) -> Result<(i64, &[u8]), NotAnAmount> {
+    let separators = body.iter().filter(|b| is_separator(b)).count();
+    let (whole, fraction) = match body.iter().rposition(is_separator) {
+        None => (body, &b""[..]),
         Some(at) => {
             let (whole, rest) = body.split_at(at);
-            let fraction = rest.get(1..).unwrap_or("");
-            let last = rest.as_bytes().first().copied();
-            let other_kind_before = whole.bytes().any(|b| matches!(b, b',' | b'.') && Some(b) != last);
+            let fraction = rest.get(1..).unwrap_or_default();
+            let last = rest.first().copied();
+            let other_kind_before = whole.iter().any(|b| is_separator(b) && Some(*b) != last);
             if separators > 1 && !other_kind_before {
                 // `1.234.567`: every separator groups thousands.
-                return grouped(body, last).map(|digits| (digits, ""));
+                return grouped(body, last).map(|rubles| (rubles, &b""[..]));
             }
             if fraction.len() == 3 && separators == 1 {
                 return Err(NotAnAmount);
@@ -148,40 +204,39 @@ fn split_decimal(body: &str) -> Result<(String, &str), NotAnAmount> {
             (whole, fraction)
         }
     };
-    let whole = if whole.bytes().any(|b| matches!(b, b',' | b'.')) {
-        let separator = whole.bytes().find(|b| matches!(b, b',' | b'.'));
-        grouped(whole, separator)?
-    } else {
-        whole.to_owned()
+    let rubles = match whole.iter().find(|b| is_separator(b)) {
+        Some(&separator) => grouped(whole, Some(separator))?,
+        None => digits_value(whole)?,
     };
-    if (whole.is_empty() && fraction.is_empty()) || !plain(&whole) || !plain(fraction) {
+    if (whole.is_empty() && fraction.is_empty()) || !fraction.iter().all(u8::is_ascii_digit) {
         return Err(NotAnAmount);
     }
-    Ok((whole, fraction))
+    Ok((rubles, fraction))
 }
 
-/// `1,234,567` with `,` as the thousands separator → `1234567`; every group
+/// `1,234,567` with `,` as the thousands separator → 1234567; every group
 /// after the first must have three digits.
-fn grouped(digits: &str, separator: Option<u8>) -> Result<String, NotAnAmount> {
-    let separator = char::from(separator.ok_or(NotAnAmount)?);
-    let mut groups = digits.split(separator);
-    let first = groups.next().unwrap_or("");
-    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
+fn grouped(digits: &[u8], separator: Option<u8>) -> Result<i64, NotAnAmount> {
+    let separator = separator.ok_or(NotAnAmount)?;
+    let mut groups = digits.split(|b| *b == separator);
+    let first = groups.next().unwrap_or_default();
+    if first.is_empty() || first.len() > 3 {
         return Err(NotAnAmount);
     }
-    let mut out = first.to_owned();
+    let mut value = digits_value(first)?;
     for group in groups {
-        if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
+        if group.len() != 3 {
             return Err(NotAnAmount);
         }
-        out.push_str(group);
+        value = value.checked_mul(1000).and_then(|v| v.checked_add(digits_value(group).ok()?)).ok_or(NotAnAmount)?;
     }
-    Ok(out)
+    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn account_cells_as_excel_leaves_them() {
@@ -239,6 +294,165 @@ mod tests {
         }
         for bad in ["abc", "1,2,3", "12,345", "--5", ",", "1e5", "1.234,5.6", "(5", "1,23,45"] {
             assert_eq!(parse_balance(bad), Err(NotAnAmount), "{bad:?}");
+        }
+    }
+
+    /// The balance reader as it was before the byte paths (allocating,
+    /// on `String`s): the reference the fast paths must agree with.
+    mod reference {
+        use super::super::{CURRENCY_MARKS, NotAnAmount};
+        use crate::domain::Money;
+        use crate::text;
+        use std::borrow::Cow;
+
+        pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
+            let mut cleaned: String = match text::fold_cow(input) {
+                // Folded already, so plain: lower case per character is the same as
+                // for the whole text (they differ only for a final Σ, not plain).
+                Cow::Borrowed(folded) => folded
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '\'')
+                    .flat_map(char::to_lowercase)
+                    .map(dash_as_minus)
+                    .collect(),
+                Cow::Owned(folded) => folded
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '\'')
+                    .map(dash_as_minus)
+                    .collect(),
+            };
+            for mark in CURRENCY_MARKS {
+                if let Some(stripped) = cleaned.strip_suffix(mark) {
+                    cleaned = stripped.to_owned();
+                    break;
+                }
+            }
+            if cleaned.is_empty() || cleaned == "-" {
+                return Ok(Money(0));
+            }
+            let mut negative = false;
+            let mut body = cleaned.as_str();
+            if let Some(inner) = body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
+                negative = true;
+                body = inner;
+            }
+            if let Some(rest) = body.strip_prefix('-') {
+                negative = !negative;
+                body = rest;
+            } else if let Some(rest) = body.strip_suffix('-') {
+                negative = !negative;
+                body = rest;
+            }
+            let (whole, fraction) = split_decimal(body)?;
+            let rubles: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| NotAnAmount)? };
+            let kopecks: i64 = match fraction.len() {
+                0 => 0,
+                1 => fraction.parse::<i64>().map_err(|_| NotAnAmount)? * 10,
+                2 => fraction.parse().map_err(|_| NotAnAmount)?,
+                _ => return Err(NotAnAmount),
+            };
+            let total = rubles.checked_mul(100).and_then(|r| r.checked_add(kopecks)).ok_or(NotAnAmount)?;
+            Ok(Money(if negative { -total } else { total }))
+        }
+
+        fn dash_as_minus(c: char) -> char {
+            if matches!(c, '−' | '–' | '—' | '‒' | '‐' | '‑') { '-' } else { c }
+        }
+
+        /// Splits `1.234,56`, `1,234.56`, `1234,5` or `1 234` into whole digits and
+        /// the fraction. A lone separator followed by three digits (`12,345`) is
+        /// refused: it could be thousands or a typo.
+        fn split_decimal(body: &str) -> Result<(String, &str), NotAnAmount> {
+            let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let separators = body.bytes().filter(|b| matches!(b, b',' | b'.')).count();
+            let (whole, fraction) = match body.rfind([',', '.']) {
+                None => (body, ""),
+                Some(at) => {
+                    let (whole, rest) = body.split_at(at);
+                    let fraction = rest.get(1..).unwrap_or("");
+                    let last = rest.as_bytes().first().copied();
+                    let other_kind_before = whole.bytes().any(|b| matches!(b, b',' | b'.') && Some(b) != last);
+                    if separators > 1 && !other_kind_before {
+                        // `1.234.567`: every separator groups thousands.
+                        return grouped(body, last).map(|digits| (digits, ""));
+                    }
+                    if fraction.len() == 3 && separators == 1 {
+                        return Err(NotAnAmount);
+                    }
+                    (whole, fraction)
+                }
+            };
+            let whole = if whole.bytes().any(|b| matches!(b, b',' | b'.')) {
+                let separator = whole.bytes().find(|b| matches!(b, b',' | b'.'));
+                grouped(whole, separator)?
+            } else {
+                whole.to_owned()
+            };
+            if (whole.is_empty() && fraction.is_empty()) || !plain(&whole) || !plain(fraction) {
+                return Err(NotAnAmount);
+            }
+            Ok((whole, fraction))
+        }
+
+        /// `1,234,567` with `,` as the thousands separator → `1234567`; every group
+        /// after the first must have three digits.
+        fn grouped(digits: &str, separator: Option<u8>) -> Result<String, NotAnAmount> {
+            let separator = char::from(separator.ok_or(NotAnAmount)?);
+            let mut groups = digits.split(separator);
+            let first = groups.next().unwrap_or("");
+            if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(NotAnAmount);
+            }
+            let mut out = first.to_owned();
+            for group in groups {
+                if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(NotAnAmount);
+                }
+                out.push_str(group);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Balances near what billing programs write: digits, separators,
+    /// signs, spaces of every kind, parentheses, currency marks, letters.
+    fn near_balances() -> impl Strategy<Value = String> {
+        let alphabet: Vec<char> = "0123456789   ,.,.--()'\u{a0}\u{2009}\t\u{1}−—рубRUB₽e".chars().collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..16).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn the_byte_paths_read_balances_as_the_reference_does(s in near_balances()) {
+            prop_assert_eq!(parse_balance(&s), reference::parse_balance(&s));
+        }
+
+        #[test]
+        fn the_byte_paths_agree_on_number_shaped_text(
+            s in "-?\\(?[0-9]{0,4}([ ,.][0-9]{1,3}){0,4}([,.][0-9]{0,3})?\\)?-?( руб\\.)?"
+        ) {
+            prop_assert_eq!(parse_balance(&s), reference::parse_balance(&s));
+        }
+
+        #[test]
+        fn the_byte_paths_agree_on_any_text(s in any::<String>()) {
+            prop_assert_eq!(parse_balance(&s), reference::parse_balance(&s));
+        }
+
+        #[test]
+        fn plain_cleaning_equals_the_general_one(s in near_balances()) {
+            if let Some((buffer, len)) = clean_plain(&s) {
+                let general = clean_any(&s);
+                prop_assert_eq!(&buffer[..len], general.as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn huge_amounts_are_refused_as_before() {
+        for s in ["92233720368547758,07", "92233720368547758,08", "9.223.372.036.854.775.807", "99999999999999999999"] {
+            assert_eq!(parse_balance(s), reference::parse_balance(s), "{s:?}");
         }
     }
 }

@@ -5,11 +5,12 @@
 pub mod cells;
 pub mod columns;
 pub mod header;
+mod plain;
 pub mod rows;
 pub mod source;
 
 pub use cells::{NotAnAmount, parse_balance};
 pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};
 pub use header::{Header, HeaderSearch, find_header};
-pub use rows::{RawRow, RowOutcome, RowProblem, classify};
-pub use source::{FileProblem, Format, Table, open, visit_row_refs, visit_rows};
+pub use rows::{AccountRef, RawRow, RowOutcome, RowOutcomeRef, RowProblem, classify, classify_ref};
+pub use source::{FileProblem, Format, Table, open, visit_outcomes, visit_row_refs, visit_rows};

@@ -1,11 +1,15 @@
 //! One row of a billing export, checked with the same domain types that
 //! registration uses.
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 
 use super::cells::{MangledAccount, NotAnAmount, account_text, parse_balance};
 use super::columns::{Column, ColumnMap, column_of};
-use crate::domain::{AccountNumber, AccountNumberError, BillingAccount, FullName, Money};
+use crate::domain::{
+    AccountNumber, AccountNumberError, AccountNumberRef, BillingAccount, FullName, FullNameRef, Money,
+};
 use crate::text;
 
 /// A row as read: its line in the file and its cells as text.
@@ -90,8 +94,59 @@ fn starts_with_digit(cell: &str) -> bool {
 /// The row of column numbers under the header of 1C's printed forms:
 /// `1 | 2 | 3 | 4`.
 fn is_column_numbers(row: &RawRow) -> bool {
-    let filled: Vec<&str> = row.cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
-    filled.len() >= 3 && filled.iter().enumerate().all(|(i, c)| c.parse::<usize>().ok() == Some(i + 1))
+    // Counted as it goes, so a row whose first filled cell is not `1` (every
+    // account row) is told apart without collecting its cells.
+    let mut filled = 0;
+    for cell in row.cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        filled += 1;
+        if cell.parse::<usize>().ok() != Some(filled) {
+            return false;
+        }
+    }
+    filled >= 3
+}
+
+/// An account row's values as [`classify`] keeps them, borrowed from the
+/// row where they needed no change: what the first pass of an import needs,
+/// without building a [`BillingAccount`].
+#[derive(Debug, Clone)]
+pub struct AccountRef<'a> {
+    pub account: AccountNumberRef<'a>,
+    pub full_name: FullNameRef<'a>,
+    pub address: Option<Cow<'a, str>>,
+    pub balance: Option<Money>,
+}
+
+impl AccountRef<'_> {
+    pub fn into_owned(self, loaded_at: OffsetDateTime) -> BillingAccount {
+        BillingAccount {
+            account: self.account.into_owned(),
+            full_name: self.full_name.into_owned(),
+            address: self.address.map(Cow::into_owned),
+            balance: self.balance,
+            updated_at: loaded_at,
+        }
+    }
+}
+
+/// [`RowOutcome`] with the account borrowed (see [`classify_ref`]).
+#[derive(Debug, Clone)]
+pub enum RowOutcomeRef<'a> {
+    Account { account: AccountRef<'a>, warnings: Vec<RowProblem> },
+    Skipped,
+    Rejected(RowProblem),
+}
+
+impl RowOutcomeRef<'_> {
+    pub fn into_owned(self, loaded_at: OffsetDateTime) -> RowOutcome {
+        match self {
+            RowOutcomeRef::Account { account, warnings } => {
+                RowOutcome::Account { account: account.into_owned(loaded_at), warnings }
+            }
+            RowOutcomeRef::Skipped => RowOutcome::Skipped,
+            RowOutcomeRef::Rejected(problem) => RowOutcome::Rejected(problem),
+        }
+    }
 }
 
 /// Sorts a data row into an account, a skipped row or a rejected one. The
@@ -99,15 +154,28 @@ fn is_column_numbers(row: &RawRow) -> bool {
 /// types as registration; an unreadable address or balance does not keep
 /// the account out, it is left empty and reported as a warning.
 pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) -> RowOutcome {
+    classify_ref(row, columns).into_owned(loaded_at)
+}
+
+/// The payer's name as folded text, borrowed from the row when folding
+/// leaves it as it is.
+fn payer_text<'a>(row: &'a RawRow, columns: &ColumnMap) -> Cow<'a, str> {
+    match columns.payer.text(|i| cell(row, i)) {
+        Cow::Borrowed(name) => text::fold_cow(name),
+        Cow::Owned(name) => Cow::Owned(text::fold(&name)),
+    }
+}
+
+/// [`classify`], borrowing from the row what needs no change.
+pub fn classify_ref<'a>(row: &'a RawRow, columns: &ColumnMap) -> RowOutcomeRef<'a> {
     if is_blank(row) || is_total(row) {
-        return RowOutcome::Skipped;
+        return RowOutcomeRef::Skipped;
     }
     let account_cell = cell(row, columns.account);
     if is_header_again(row) || is_column_numbers(row) {
-        return RowOutcome::Skipped;
+        return RowOutcomeRef::Skipped;
     }
-    let name_text = columns.payer.text(|i| cell(row, i));
-    let name_text = text::fold_cow(&name_text);
+    let name_text = payer_text(row, columns);
     let account = account_text(account_cell)
         .map_err(|mangled| {
             let reason = match mangled {
@@ -121,7 +189,11 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
             problem(row, Column::Account, reason, account_cell)
         })
         .and_then(|text| {
-            AccountNumber::parse(&text).map_err(|e| match e {
+            let canonical = match text {
+                Cow::Borrowed(text) => AccountNumber::canonical(text),
+                Cow::Owned(text) => AccountNumber::canonical(&text).map(AccountNumberRef::into_static),
+            };
+            canonical.map_err(|e| match e {
                 AccountNumberError::Empty => problem(row, Column::Account, "Не указан лицевой счёт.", account_cell),
                 AccountNumberError::NotDigits => {
                     problem(row, Column::Account, "В лицевом счёте есть символы, кроме цифр.", account_cell)
@@ -134,20 +206,25 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
     let account = match account {
         // Neither an account number nor a payer: a group heading ("ул.
         // Ленина, д. 1"), a signature or a page footer, not an account.
-        Err(_) if name_text.is_empty() => return RowOutcome::Skipped,
-        Err(rejected) => return RowOutcome::Rejected(rejected),
+        Err(_) if name_text.is_empty() => return RowOutcomeRef::Skipped,
+        Err(rejected) => return RowOutcomeRef::Rejected(rejected),
         Ok(account) => account,
     };
     if name_text.is_empty() {
-        return RowOutcome::Rejected(problem(row, Column::FullName, "Не указано ФИО плательщика.", &name_text));
+        return RowOutcomeRef::Rejected(problem(row, Column::FullName, "Не указано ФИО плательщика.", &name_text));
     }
-    if name_text.chars().count() > MAX_CELL_CHARS {
-        return RowOutcome::Rejected(problem(row, Column::FullName, "ФИО длиннее 32 767 символов.", &name_text));
+    // Bytes bound characters: only a long text needs counting.
+    if name_text.len() > MAX_CELL_CHARS && name_text.chars().count() > MAX_CELL_CHARS {
+        return RowOutcomeRef::Rejected(problem(row, Column::FullName, "ФИО длиннее 32 767 символов.", &name_text));
     }
-    let full_name = match FullName::parse(&name_text) {
+    let full_name = match &name_text {
+        Cow::Borrowed(name) => FullName::canonical(name),
+        Cow::Owned(name) => FullName::canonical(name).map(FullNameRef::into_static),
+    };
+    let full_name = match full_name {
         Ok(name) => name,
         Err(_) => {
-            return RowOutcome::Rejected(problem(
+            return RowOutcomeRef::Rejected(problem(
                 row,
                 Column::FullName,
                 "ФИО не похоже на фамилию с именем (и отчеством или инициалами): проверьте буквы и порядок слов.",
@@ -156,10 +233,9 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         }
     };
     let mut warnings = Vec::new();
-    let address =
-        columns.address.map(|i| text::fold_cow(cell(row, i))).filter(|a| !a.is_empty()).map(|a| a.into_owned());
+    let address = columns.address.map(|i| text::fold_cow(cell(row, i))).filter(|a| !a.is_empty());
     let address = match address {
-        Some(address) if address.chars().count() > MAX_ADDRESS_CHARS => {
+        Some(address) if address.len() > MAX_ADDRESS_CHARS && address.chars().count() > MAX_ADDRESS_CHARS => {
             warnings.push(problem(
                 row,
                 Column::Address,
@@ -193,10 +269,7 @@ pub fn classify(row: &RawRow, columns: &ColumnMap, loaded_at: OffsetDateTime) ->
         },
         None => None,
     };
-    RowOutcome::Account {
-        account: BillingAccount { account, full_name, address, balance, updated_at: loaded_at },
-        warnings,
-    }
+    RowOutcomeRef::Account { account: AccountRef { account, full_name, address, balance }, warnings }
 }
 
 #[cfg(test)]

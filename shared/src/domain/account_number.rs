@@ -1,5 +1,6 @@
 //! Лицевой счёт: the billing account number.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -26,11 +27,36 @@ pub enum AccountNumberError {
     TooLong,
 }
 
+/// An account number as [`AccountNumber::parse`] keeps it, borrowed from
+/// the input when that is only its digits (as in nearly every billing row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountNumberRef<'a>(Cow<'a, str>);
+
+impl AccountNumberRef<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_owned(self) -> AccountNumber {
+        AccountNumber(self.0.into_owned())
+    }
+
+    /// The same number, owning its text.
+    pub fn into_static(self) -> AccountNumberRef<'static> {
+        AccountNumberRef(Cow::Owned(self.0.into_owned()))
+    }
+}
+
 impl AccountNumber {
     pub fn parse(input: &str) -> Result<Self, AccountNumberError> {
+        Self::canonical(input).map(AccountNumberRef::into_owned)
+    }
+
+    /// What [`AccountNumber::parse`] checks and keeps, without copying.
+    pub fn canonical(input: &str) -> Result<AccountNumberRef<'_>, AccountNumberError> {
         // Plain digits, as nearly every billing row has them: nothing to fold.
         if !input.is_empty() && input.bytes().all(|b| b.is_ascii_digit()) {
-            return Self::significant(input);
+            return Self::significant(input).map(|digits| AccountNumberRef(Cow::Borrowed(digits)));
         }
         let folded = text::fold_cow(input);
         let mut digits = String::with_capacity(folded.len());
@@ -44,17 +70,17 @@ impl AccountNumber {
         if digits.is_empty() {
             return Err(AccountNumberError::Empty);
         }
-        Self::significant(&digits)
+        Self::significant(&digits).map(|significant| AccountNumberRef(Cow::Owned(significant.to_owned())))
     }
 
     /// Leading zeros dropped from a non-empty run of digits.
-    fn significant(digits: &str) -> Result<Self, AccountNumberError> {
+    fn significant(digits: &str) -> Result<&str, AccountNumberError> {
         let significant = digits.trim_start_matches('0');
         let significant = if significant.is_empty() { "0" } else { significant };
         if significant.len() > MAX_DIGITS {
             return Err(AccountNumberError::TooLong);
         }
-        Ok(Self(significant.to_owned()))
+        Ok(significant)
     }
 
     pub fn as_str(&self) -> &str {

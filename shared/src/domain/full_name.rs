@@ -1,6 +1,7 @@
 //! ФИО как на квитанции: the payer's full name, and the rule that decides
 //! whether what a resident typed names the payer on record.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -41,14 +42,40 @@ impl GivenPart {
 
 /// A person's name in the order of a Russian bill: surname, then first name
 /// and patronymic, either of which may be an initial. It keeps the text for
-/// display and a folded key for comparison (case, ё/е, dash variants and
-/// Latin look-alike letters do not matter).
+/// display; comparison (case, ё/е, dash variants and Latin look-alike
+/// letters do not matter) reads the words from it when a name is matched,
+/// which is rare next to the millions of names an import parses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct FullName {
     display: String,
-    surname: String,
-    given: Vec<GivenPart>,
+}
+
+/// A name as [`FullName::parse`] keeps it, borrowed from the input when the
+/// input is that form already (as nearly every billing cell is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullNameRef<'a>(Cow<'a, str>);
+
+impl<'a> FullNameRef<'a> {
+    /// A name its reader found plain on its own bytes (as
+    /// `is_plain_russian_name` would): its own display form.
+    pub(crate) fn plain(display: &'a str) -> Self {
+        debug_assert!(is_plain_russian_name(display), "{display:?}");
+        Self(Cow::Borrowed(display))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_owned(self) -> FullName {
+        FullName { display: self.0.into_owned() }
+    }
+
+    /// The same name, owning its text.
+    pub fn into_static(self) -> FullNameRef<'static> {
+        FullNameRef(Cow::Owned(self.0.into_owned()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +160,20 @@ fn canonical_text(input: &str) -> Result<String, FullNameError> {
     Ok(unified)
 }
 
+/// The general path of [`FullName::canonical`]: the display form of any
+/// input, checked word by word.
+fn canonical_checked(input: &str) -> Result<String, FullNameError> {
+    let display = canonical_text(input)?;
+    if display.is_empty() {
+        return Err(FullNameError::Empty);
+    }
+    if display.chars().count() > MAX_CHARS {
+        return Err(FullNameError::TooLong);
+    }
+    words_of(&display)?;
+    Ok(display)
+}
+
 fn fold_letter(c: char) -> impl Iterator<Item = char> {
     c.to_lowercase().map(|l| if l == 'ё' { 'е' } else { l })
 }
@@ -174,47 +215,106 @@ fn is_name_word(word: &str) -> bool {
         && !word.contains("--")
 }
 
-impl FullName {
-    pub fn parse(input: &str) -> Result<Self, FullNameError> {
-        let display = canonical_text(input)?;
-        if display.is_empty() {
-            return Err(FullNameError::Empty);
+/// Surname and given parts of a name's display form (see [`FullName::parse`]).
+fn words_of(display: &str) -> Result<(String, Vec<GivenPart>), FullNameError> {
+    let mut words = Vec::new();
+    for token in display.split(' ') {
+        // "И.И." and "И." are initials; a dot may also glue them to nothing.
+        let mut pieces = token.split('.').filter(|p| !p.is_empty()).peekable();
+        if pieces.peek().is_none() {
+            return Err(FullNameError::BadCharacter);
         }
-        if display.chars().count() > MAX_CHARS {
-            return Err(FullNameError::TooLong);
-        }
-        let mut words = Vec::new();
-        for token in display.split(' ') {
-            // "И.И." and "И." are initials; a dot may also glue them to nothing.
-            let mut pieces = token.split('.').filter(|p| !p.is_empty()).peekable();
-            if pieces.peek().is_none() {
+        let dotted = token.contains('.');
+        for piece in pieces {
+            if !is_name_word(piece) {
                 return Err(FullNameError::BadCharacter);
             }
-            let dotted = token.contains('.');
-            for piece in pieces {
-                if !is_name_word(piece) {
-                    return Err(FullNameError::BadCharacter);
-                }
-                let key = comparison_key(piece);
-                let mut letters = key.chars();
-                match (letters.next(), letters.next()) {
-                    (Some(only), None) => words.push(GivenPart::Initial(only)),
-                    _ if dotted => return Err(FullNameError::BadCharacter),
-                    _ => words.push(GivenPart::Full(key)),
-                }
+            let key = comparison_key(piece);
+            let mut letters = key.chars();
+            match (letters.next(), letters.next()) {
+                (Some(only), None) => words.push(GivenPart::Initial(only)),
+                _ if dotted => return Err(FullNameError::BadCharacter),
+                _ => words.push(GivenPart::Full(key)),
             }
         }
-        let mut words = words.into_iter();
-        let surname = match words.next() {
-            Some(GivenPart::Full(surname)) => surname,
-            Some(GivenPart::Initial(_)) => return Err(FullNameError::BadCharacter),
-            None => return Err(FullNameError::Empty),
-        };
-        let given: Vec<GivenPart> = words.collect();
-        if given.is_empty() {
-            return Err(FullNameError::SurnameOnly);
+    }
+    let mut words = words.into_iter();
+    let surname = match words.next() {
+        Some(GivenPart::Full(surname)) => surname,
+        Some(GivenPart::Initial(_)) => return Err(FullNameError::BadCharacter),
+        None => return Err(FullNameError::Empty),
+    };
+    let given: Vec<GivenPart> = words.collect();
+    if given.is_empty() {
+        return Err(FullNameError::SurnameOnly);
+    }
+    Ok((surname, given))
+}
+
+/// The common case of [`FullName::canonical`], on bytes: Russian letters
+/// (А–я, Ё, ё) in words of single spaces, dots only after initials, a
+/// surname of two letters or more and at least one more word. Such a text
+/// is its own display form and passes every check of the general path
+/// (`the_plain_name_path_agrees_with_the_general_one` holds them equal).
+/// False means "look closer", not "not a name".
+pub(crate) fn is_plain_russian_name(input: &str) -> bool {
+    let mut words = 0usize;
+    let mut letters = 0usize;
+    for token in input.as_bytes().split(|b| *b == b' ') {
+        // An empty token is a space at an end or a double space: not folded.
+        if token.is_empty() {
+            return false;
         }
-        Ok(Self { display, surname, given })
+        let dotted = token.contains(&b'.');
+        let mut pieces = 0;
+        for piece in token.split(|b| *b == b'.').filter(|p| !p.is_empty()) {
+            let Some(count) = russian_letters(piece) else {
+                return false;
+            };
+            // A dotted word must be an initial, and the surname a whole word.
+            if (dotted && count > 1) || (words == 0 && count < 2) {
+                return false;
+            }
+            letters += count;
+            words += 1;
+            pieces += 1;
+        }
+        if pieces == 0 {
+            return false;
+        }
+    }
+    // Each letter is two bytes and one character; spaces and dots are one.
+    words >= 2 && input.len() - letters <= MAX_CHARS
+}
+
+/// How many letters `piece` holds when it is only Russian letters (UTF-8
+/// `D0 81`, `D0 90`–`D0 BF`, `D1 80`–`D1 8F`, `D1 91`).
+fn russian_letters(piece: &[u8]) -> Option<usize> {
+    let pairs = piece.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return None;
+    }
+    for pair in pairs {
+        match pair {
+            [0xD0, 0x81 | 0x90..=0xBF] | [0xD1, 0x80..=0x8F | 0x91] => {}
+            _ => return None,
+        }
+    }
+    Some(piece.len() / 2)
+}
+
+impl FullName {
+    pub fn parse(input: &str) -> Result<Self, FullNameError> {
+        Self::canonical(input).map(FullNameRef::into_owned)
+    }
+
+    /// What [`FullName::parse`] checks and keeps, without copying the input
+    /// when it is kept as it is.
+    pub fn canonical(input: &str) -> Result<FullNameRef<'_>, FullNameError> {
+        if is_plain_russian_name(input) {
+            return Ok(FullNameRef(Cow::Borrowed(input)));
+        }
+        canonical_checked(input).map(|display| FullNameRef(Cow::Owned(display)))
     }
 
     /// Whether this name (typed by a resident) names the same person as
@@ -223,9 +323,15 @@ impl FullName {
     /// types full names. A full word typed matches an initial on record
     /// (the record knows no more). Nothing weaker matches.
     pub fn matches(&self, record: &FullName) -> bool {
-        self.surname == record.surname
-            && self.given.len() == record.given.len()
-            && self.given.iter().zip(&record.given).all(|(a, b)| a.matches(b))
+        // Both display forms passed `words_of` when parsed, so neither fails.
+        let (Ok((surname, given)), Ok((record_surname, record_given))) =
+            (words_of(&self.display), words_of(&record.display))
+        else {
+            return false;
+        };
+        surname == record_surname
+            && given.len() == record_given.len()
+            && given.iter().zip(&record_given).all(|(a, b)| a.matches(b))
     }
 
     pub fn as_str(&self) -> &str {
@@ -332,6 +438,30 @@ mod tests {
         assert_eq!(name(" Салтыков -  Щедрин  М.Е. ").as_str(), "Салтыков-Щедрин М.Е.");
     }
 
+    #[test]
+    fn plain_russian_names_take_the_byte_path() {
+        for plain in ["Иванов Иван Иванович", "Иванов И.И.", "Иванов И. И.", "Ёлкин Пётр", "Иванов Иван И."]
+        {
+            assert!(is_plain_russian_name(plain), "{plain:?}");
+        }
+        for other in ["Иванов", "И. Иванов", "Ив.Ив Иван", " Иванов Иван", "Иванов  Иван", "Иванов Иван ", "Smith John"]
+        {
+            assert!(!is_plain_russian_name(other), "{other:?}");
+        }
+    }
+
+    /// Texts near names: Russian letters, spaces and dots, with characters
+    /// that must send a text down the general path (Latin look-alikes,
+    /// dashes, digits, NBSP, Ukrainian letters, apostrophes).
+    fn near_names() -> impl Strategy<Value = String> {
+        let alphabet: Vec<char> = "АаБбЯяЁёЙйИиЖжЪъ    ...-aeoCX1\u{a0}Ї’".chars().collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..20).prop_map(|v| v.into_iter().collect())
+    }
+
+    fn general_path(s: &str) -> Result<String, FullNameError> {
+        canonical_checked(s)
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics_and_display_reparses_to_an_equal_name(s in any::<String>()) {
@@ -341,6 +471,26 @@ mod tests {
                 prop_assert!(n.matches(&n));
                 prop_assert_eq!(again.as_str(), n.as_str());
             }
+        }
+
+        #[test]
+        fn the_plain_name_path_agrees_with_the_general_one(s in near_names()) {
+            if is_plain_russian_name(&s) {
+                prop_assert_eq!(general_path(&s), Ok(s.clone()));
+            }
+            let canonical = FullName::canonical(&s).map(|n| n.as_str().to_owned());
+            prop_assert_eq!(canonical, general_path(&s));
+        }
+
+        #[test]
+        fn the_plain_name_path_agrees_on_name_shaped_text(
+            s in "[А-Яа-яЁё]{1,14}( [А-Яа-яЁё]{1,12}\\.?){0,3}|[А-Яа-яЁё]{2,9} [А-Яа-яЁё]\\.[А-Яа-яЁё]\\.?"
+        ) {
+            if is_plain_russian_name(&s) {
+                prop_assert_eq!(general_path(&s), Ok(s.clone()));
+            }
+            let canonical = FullName::canonical(&s).map(|n| n.as_str().to_owned());
+            prop_assert_eq!(canonical, general_path(&s));
         }
 
         #[test]

@@ -11,10 +11,12 @@ mod registration;
 mod resident;
 mod token;
 
-pub use account_number::{AccountNumber, AccountNumberError};
+pub use account_number::{AccountNumber, AccountNumberError, AccountNumberRef};
 pub use billing::{BalanceLine, BillingAccount, Money};
 pub use email::{Email, EmailDoubt, EmailError};
-pub use full_name::{FullName, FullNameError};
+#[cfg(test)]
+pub(crate) use full_name::is_plain_russian_name;
+pub use full_name::{FullName, FullNameError, FullNameRef};
 pub use login::{AddressForm, Login, LoginForm, ResetForm};
 pub use password::{HashingError, Password, PasswordError, hash_password, verify_password};
 pub use phone::{Phone, PhoneError};
