@@ -7,7 +7,9 @@
 //! address.
 
 use cabinet::clock;
-use cabinet::domain::{AccountStage, AddAccountForm, AddressForm, BalanceLine, Money, RejectionReason, UnlinkForm};
+use cabinet::domain::{
+    AccountStage, AddAccountForm, AddressForm, BalanceLine, Money, RejectionReason, Resident, UnlinkForm,
+};
 use cabinet::errors::{ErrorBody, ErrorCode, Field, FieldError};
 use cabinet::services::Services;
 use cabinet::usecases::account::{AccountError, AccountLine, AccountView, view};
@@ -93,6 +95,15 @@ fn not_authenticated(face: Face) -> Response<Body> {
     }
 }
 
+/// The resident of the session, or the answer for a request without one.
+async fn logged_in(services: &Services, presented: Option<&str>, face: Face) -> Result<Resident, Response<Body>> {
+    match session_resident(services, presented).await {
+        Ok(Some(resident)) => Ok(resident),
+        Ok(None) => Err(not_authenticated(face)),
+        Err(error) => Err(web::internal_error(face, &error)),
+    }
+}
+
 /// What an address change came to, for JSON clients.
 #[derive(Serialize)]
 struct Done {
@@ -126,10 +137,9 @@ async fn change_email(incoming: Incoming) -> Response<Body> {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),
     };
-    let resident = match session_resident(services, web::cookie(request, SESSION_COOKIE)).await {
-        Ok(Some(resident)) => resident,
-        Ok(None) => return not_authenticated(face),
-        Err(error) => return web::internal_error(face, &error),
+    let resident = match logged_in(services, web::cookie(request, SESSION_COOKIE), face).await {
+        Ok(resident) => resident,
+        Err(answer) => return answer,
     };
     let base_url = web::base_url(&services.config, request);
     let password = form.password.as_deref().unwrap_or_default();
@@ -312,10 +322,9 @@ async fn add(incoming: Incoming) -> Response<Body> {
         Err(errors) => return web::errors(face, &errors),
     };
     let presented = web::cookie(request, SESSION_COOKIE);
-    let resident = match session_resident(services, presented).await {
-        Ok(Some(resident)) => resident,
-        Ok(None) => return not_authenticated(face),
-        Err(error) => return web::internal_error(face, &error),
+    let resident = match logged_in(services, presented, face).await {
+        Ok(resident) => resident,
+        Err(answer) => return answer,
     };
     let base_url = web::base_url(&services.config, request);
     let refused = |body: ErrorBody, retry_after| refused_add((services, presented, face), &form, body, retry_after);
@@ -374,10 +383,9 @@ async fn unlink(incoming: Incoming) -> Response<Body> {
         Ok(form) => form,
         Err(errors) => return web::errors(face, &errors),
     };
-    let resident = match session_resident(services, web::cookie(request, SESSION_COOKIE)).await {
-        Ok(Some(resident)) => resident,
-        Ok(None) => return not_authenticated(face),
-        Err(error) => return web::internal_error(face, &error),
+    let resident = match logged_in(services, web::cookie(request, SESSION_COOKIE), face).await {
+        Ok(resident) => resident,
+        Err(answer) => return answer,
     };
     let device = web::cookie(request, DEVICE_COOKIE);
     match unlink_account(services, &resident, &form, &web::requester(request), device).await {

@@ -233,6 +233,22 @@ pub fn parse_new_password(
     }
 }
 
+/// The account number field: required, then parsed.
+fn parse_account(value: &Option<String>) -> Result<AccountNumber, FieldError> {
+    match present(value) {
+        None => Err(required(Field::Account)),
+        Some(v) => AccountNumber::parse(v).map_err(|e| account_error(&e)),
+    }
+}
+
+/// The payer's name field: required, then parsed.
+fn parse_full_name(value: &Option<String>) -> Result<FullName, FieldError> {
+    match present(value) {
+        None => Err(required(Field::FullName)),
+        Some(v) => FullName::parse(v).map_err(|e| full_name_error(&e)),
+    }
+}
+
 /// «Добавить лицевой счёт»: an account and its payer's name as printed on
 /// that account's bill.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -255,15 +271,7 @@ impl NewLink {
     /// Parses both fields and reports both problems at once, in the words
     /// of the registration form.
     pub fn parse(form: &AddAccountForm) -> Result<Self, Vec<FieldError>> {
-        let account = match present(&form.account) {
-            None => Err(required(Field::Account)),
-            Some(v) => AccountNumber::parse(v).map_err(|e| account_error(&e)),
-        };
-        let full_name = match present(&form.full_name) {
-            None => Err(required(Field::FullName)),
-            Some(v) => FullName::parse(v).map_err(|e| full_name_error(&e)),
-        };
-        match (account, full_name) {
+        match (parse_account(&form.account), parse_full_name(&form.full_name)) {
             (Ok(account), Ok(full_name)) => Ok(Self { account, full_name }),
             (account, full_name) => Err(account.err().into_iter().chain(full_name.err()).collect()),
         }
@@ -283,14 +291,8 @@ impl NewRegistration {
     /// Parses every field and reports every problem at once.
     pub fn parse(form: &RegistrationForm) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let account = match present(&form.account) {
-            None => Err(required(Field::Account)),
-            Some(v) => AccountNumber::parse(v).map_err(|e| account_error(&e)),
-        };
-        let full_name = match present(&form.full_name) {
-            None => Err(required(Field::FullName)),
-            Some(v) => FullName::parse(v).map_err(|e| full_name_error(&e)),
-        };
+        let account = parse_account(&form.account);
+        let full_name = parse_full_name(&form.full_name);
         let phone = match present(&form.phone) {
             None => Err(required(Field::Phone)),
             Some(v) => Phone::parse(v).map_err(|e| phone_error(&e)),

@@ -166,34 +166,54 @@ pub struct AccountInCabinet {
     pub since: OffsetDateTime,
 }
 
+impl AccountInCabinet {
+    fn new(
+        account: &AccountNumber,
+        full_name: &FullName,
+        status: ResidentStatus,
+        suspended: bool,
+        linked: bool,
+    ) -> Self {
+        Self {
+            account: account.clone(),
+            full_name: full_name.clone(),
+            status,
+            stage: AccountStage::of(status, suspended),
+            ready_at: None,
+            rejection_reason: None,
+            linked,
+            since: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn with(
+        self,
+        ready_at: Option<OffsetDateTime>,
+        rejection_reason: Option<RejectionReason>,
+        since: OffsetDateTime,
+    ) -> Self {
+        Self { ready_at, rejection_reason, since, ..self }
+    }
+}
+
 impl Resident {
     /// The account the resident registered with.
     pub fn first_account(&self) -> AccountInCabinet {
-        AccountInCabinet {
-            account: self.account.clone(),
-            full_name: self.full_name.clone(),
-            status: self.status,
-            stage: AccountStage::of(self.status, self.suspended_for.is_some()),
-            ready_at: self.ready_at,
-            rejection_reason: self.rejection_reason,
-            linked: false,
-            since: self.registered_at,
-        }
+        AccountInCabinet::new(&self.account, &self.full_name, self.status, self.suspended_for.is_some(), false).with(
+            self.ready_at,
+            self.rejection_reason,
+            self.registered_at,
+        )
     }
 }
 
 impl LinkedAccount {
     pub fn in_cabinet(&self) -> AccountInCabinet {
-        AccountInCabinet {
-            account: self.account.clone(),
-            full_name: self.full_name.clone(),
-            status: self.status,
-            stage: AccountStage::of(self.status, self.suspended_for.is_some()),
-            ready_at: self.ready_at,
-            rejection_reason: self.rejection_reason,
-            linked: true,
-            since: self.linked_at,
-        }
+        AccountInCabinet::new(&self.account, &self.full_name, self.status, self.suspended_for.is_some(), true).with(
+            self.ready_at,
+            self.rejection_reason,
+            self.linked_at,
+        )
     }
 }
 
