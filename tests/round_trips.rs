@@ -91,9 +91,10 @@ struct Ceilings {
     logout: usize,
 }
 
-/// Sequential rounds, as measured when this test was written (issue 13's
-/// goals are lower: register ≤ 3 plus the letter, confirm ≤ 2 plus the
-/// queue, login ≤ 3, account page ≤ 2).
-const ROUNDS: Ceilings = Ceilings { register: 13, confirm: 5, login: 12, failed_login: 8, account: 4, logout: 3 };
+/// Sequential rounds, as last measured (first written at register 13,
+/// login 12, account page 4, logout 3; independent calls now run at once).
+/// Issue 13's goals are lower: register ≤ 3 plus the letter, confirm ≤ 2
+/// plus the queue, login ≤ 3, account page ≤ 2.
+const ROUNDS: Ceilings = Ceilings { register: 10, confirm: 5, login: 9, failed_login: 8, account: 3, logout: 2 };
 /// Requests in all.
 const REQUESTS: Ceilings = Ceilings { register: 13, confirm: 5, login: 12, failed_login: 8, account: 4, logout: 3 };

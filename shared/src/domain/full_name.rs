@@ -59,6 +59,7 @@ pub struct FullNameRef<'a>(Cow<'a, str>);
 impl<'a> FullNameRef<'a> {
     /// A name its reader found plain on its own bytes (as
     /// `is_plain_russian_name` would): its own display form.
+    #[cfg(feature = "import")]
     pub(crate) fn plain(display: &'a str) -> Self {
         debug_assert!(is_plain_russian_name(display), "{display:?}");
         Self(Cow::Borrowed(display))

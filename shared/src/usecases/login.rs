@@ -218,14 +218,18 @@ impl Verified {
     /// that fails, the attempt is at least given back: a right password is
     /// no failure, whatever happened to the store.
     pub async fn accept(self, services: &Services) -> Result<Resident, Unexpected> {
-        let cleared = async {
-            services.store.counters.clear_lock(&self.subjects.visible).await?;
+        // Both locks at once: they are independent items.
+        let silent = async {
             if self.subjects.silent_is_resident {
-                services.store.counters.clear_lock(&self.subjects.silent).await?;
+                services.store.counters.clear_lock(&self.subjects.silent).await
+            } else {
+                Ok(())
             }
-            Ok::<_, Unexpected>(())
-        }
-        .await;
+        };
+        let cleared = match tokio::join!(services.store.counters.clear_lock(&self.subjects.visible), silent) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(error), _) | (_, Err(error)) => Err(error),
+        };
         if let Err(error) = cleared {
             for admitted in &self.admitted {
                 give_back_attempt(services, admitted).await;
@@ -434,9 +438,6 @@ async fn login_counted(
             reason: first.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),
         ResidentStatus::Active => {
-            if let Some(previous) = previous.and_then(SecretToken::from_presented) {
-                services.store.sessions.delete(&previous.hash()).await?;
-            }
             let token = SecretToken::generate().context("generating a session token")?;
             let config = &services.config;
             let record = SessionRecord {
@@ -446,9 +447,24 @@ async fn login_counted(
                 last_seen_ms: now,
                 expires_at: expiry(now, now, config),
             };
-            services.store.sessions.create(&token.hash(), &record).await?;
-            let device = remember_device(services, &resident, device).await?;
-            audit::record(services, AuditEvent::LoginSucceeded, entry).await;
+            // Independent writes, at once: the browser's previous session
+            // ends, the new one and the device are stored, the audit record.
+            let previous = async {
+                match previous.and_then(SecretToken::from_presented) {
+                    Some(previous) => services.store.sessions.delete(&previous.hash()).await,
+                    None => Ok(()),
+                }
+            };
+            let hash = token.hash();
+            let (ended, created, device, ()) = tokio::join!(
+                previous,
+                services.store.sessions.create(&hash, &record),
+                remember_device(services, &resident, device),
+                audit::record(services, AuditEvent::LoginSucceeded, entry),
+            );
+            ended?;
+            created?;
+            let device = device?;
             tracing::info!(account = %resident.account, "logged in");
             Ok(Session { token, lifetime: config.session_lifetime, device })
         }
@@ -472,7 +488,13 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    let Some(resident) = services.store.residents.get(&session.account).await? else {
+    // The use is recorded while the resident is read: the touch is
+    // conditional, so a session deleted below is never brought back.
+    let hash = token.hash();
+    let touched = services.store.sessions.touch(&hash, now, expiry(session.created_at_ms, now, config));
+    let (resident, touched) = tokio::join!(services.store.residents.get(&session.account), touched);
+    touched?;
+    let Some(resident) = resident? else {
         return Ok(None);
     };
     let linked_active =
@@ -481,7 +503,6 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    services.store.sessions.touch(&token.hash(), now, expiry(session.created_at_ms, now, config)).await?;
     Ok(Some(resident))
 }
 
@@ -515,12 +536,15 @@ pub async fn logout(services: &Services, presented: &str, requester: &Requester)
         return Ok(());
     };
     let account = services.store.sessions.get(&token.hash()).await?.map(|s| s.account);
-    services.store.sessions.delete(&token.hash()).await?;
-    if let Some(account) = &account {
-        let entry = Entry { account: Some(account), requester: Some(requester), ..Entry::default() };
-        audit::record(services, AuditEvent::LoggedOut, entry).await;
-    }
-    Ok(())
+    let audited = async {
+        if let Some(account) = &account {
+            let entry = Entry { account: Some(account), requester: Some(requester), ..Entry::default() };
+            audit::record(services, AuditEvent::LoggedOut, entry).await;
+        }
+    };
+    let hash = token.hash();
+    let (deleted, ()) = tokio::join!(services.store.sessions.delete(&hash), audited);
+    deleted
 }
 
 #[cfg(test)]

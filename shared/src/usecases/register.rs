@@ -160,8 +160,10 @@ pub(crate) async fn check_payer(
     full_name: &FullName,
     entry: Entry<'_>,
 ) -> Result<(), RegisterError> {
-    refuse_if_paused(services, account).await?;
-    let Some(billing) = services.store.billing.get(account).await? else {
+    // Both reads at once; the pause is answered first all the same.
+    let (paused, billing) = tokio::join!(refuse_if_paused(services, account), services.store.billing.get(account));
+    paused?;
+    let Some(billing) = billing? else {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
             account: account.to_string(),
         })]));
@@ -191,10 +193,14 @@ async fn register_counted(
     check_payer(services, &registration.account, &registration.full_name, entry).await?;
     // These reads only order the answers as the contract lists them; the
     // transaction below is what guarantees uniqueness.
-    if cabinet::holder(services, &registration.account).await?.is_some() {
+    let (held, email_holder) = tokio::join!(
+        cabinet::holder(services, &registration.account),
+        services.store.residents.by_email(&registration.email)
+    );
+    if held?.is_some() {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
     }
-    if services.store.residents.by_email(&registration.email).await?.is_some() {
+    if email_holder?.is_some() {
         return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
     }
 
@@ -240,9 +246,10 @@ async fn register_counted(
     }
     tracing::info!(metric = metrics::REGISTRATIONS, outcome = "registered", "resident registered");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
-    audit::record(services, AuditEvent::Registered, entry).await;
-
-    let letter_sent = send_confirmation_letter(services, &resident, base_url).await;
+    let (letter_sent, ()) = tokio::join!(
+        send_confirmation_letter(services, &resident, base_url),
+        audit::record(services, AuditEvent::Registered, entry)
+    );
     Ok(Registered {
         email: registration.email.clone(),
         email_suggestion: registration.email_suggestion.clone(),
