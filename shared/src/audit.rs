@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use crate::clock;
 use crate::domain::{AccountNumber, Login};
+use crate::errors::Unexpected;
 use crate::services::Services;
+use crate::store::AuditItem;
 
 /// Who sent a request: the source address API Gateway saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +85,10 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// Records `event`. A failure to record is logged, not passed on: the
-/// resident's action has happened either way.
-pub async fn record(services: &Services, event: AuditEvent, entry: Entry<'_>) {
+fn audit_record<'a>(services: &Services, event: AuditEvent, entry: &Entry<'a>) -> AuditRecord<'a> {
     let at = clock::now();
     let retention = i64::try_from(services.config.audit_retention.as_secs()).unwrap_or(i64::MAX);
-    let record = AuditRecord {
+    AuditRecord {
         event,
         at,
         account: entry.account.map(AccountNumber::as_str),
@@ -96,8 +96,21 @@ pub async fn record(services: &Services, event: AuditEvent, entry: Entry<'_>) {
         ip: entry.requester.map(|r| r.ip.as_str()),
         detail: entry.detail,
         expires_at: at.unix_timestamp().saturating_add(retention),
-    };
-    if let Err(error) = services.store.audit.put(entry.account, at, &record).await {
+    }
+}
+
+/// Records `event`. A failure to record is logged, not passed on: the
+/// resident's action has happened either way.
+pub async fn record(services: &Services, event: AuditEvent, entry: Entry<'_>) {
+    let record = audit_record(services, event, &entry);
+    if let Err(error) = services.store.audit.put(entry.account, record.at, &record).await {
         tracing::error!(%error, ?event, "an audit record could not be stored");
     }
+}
+
+/// The record of `event` as an item for the transaction of the action
+/// itself: stored exactly when the action is.
+pub fn item(services: &Services, event: AuditEvent, entry: Entry<'_>) -> Result<AuditItem, Unexpected> {
+    let record = audit_record(services, event, &entry);
+    services.store.audit.item(entry.account, record.at, &record)
 }

@@ -44,12 +44,12 @@ mod sessions;
 mod tokens;
 mod transaction;
 
-pub use audit::AuditLog;
+pub use audit::{AuditItem, AuditLog};
 pub use billing::Billing;
 pub use counters::{Counters, LockRecord};
 pub use key::Key;
 pub use links::{AddLinkError, Links};
-pub use residents::{Identification, InsertResidentError, Residents, StageOf};
+pub use residents::{Confirmation, Identification, InsertResidentError, RegistrationReads, Residents, StageOf};
 pub use sessions::{DeviceRecord, SessionRecord, Sessions};
 pub use tokens::{ConfirmationRecord, EmailChangeRecord, TokenRecord, Tokens};
 
@@ -277,6 +277,8 @@ mod tests {
                 address_nonce: String::new(),
                 sent_at: 0,
                 expires_at: at,
+                email: None,
+                used: false,
             }),
             ttl_of(&EmailChangeRecord {
                 account: account.clone(),

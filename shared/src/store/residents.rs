@@ -7,11 +7,17 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Item, Key, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item, instant, n, s, timestamp, to_item};
+use super::{
+    AuditItem, ConfirmationRecord, Item, Key, LockRecord, TTL_ATTRIBUTE, Table, TokenRecord, applied, from_item,
+    instant, n, s, timestamp, to_item,
+};
 use crate::domain::{
     AccountNumber, Email, LinkedAccount, RejectionReason, Resident, ResidentStatus, TokenHash, Undeliverable,
 };
 use crate::errors::{Context, Unexpected};
+use crate::limits::Subject;
+
+use std::collections::HashMap;
 
 /// Why a new registration (or an address) was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +69,30 @@ impl StageOf<'_> {
 
 /// The condition that the item is the one a [`StageOf`] was read from.
 const SAME_ITEM: &str = "#since = :since";
+
+/// What a confirmation link confirms: the address `email` of the resident
+/// of `account`, while they are still at the address the link went to
+/// (`address_nonce`); `link`: the link's token, to mark it used.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmation<'a> {
+    pub account: &'a AccountNumber,
+    pub email: &'a Email,
+    pub address_nonce: &'a str,
+    pub link: Option<&'a TokenHash>,
+}
+
+/// What [`Residents::for_registration`] read.
+#[derive(Debug)]
+pub struct RegistrationReads {
+    /// The account's registration pause (`LOCK#`), as stored.
+    pub pause: Option<LockRecord>,
+    /// The resident who registered with the account (live).
+    pub resident: Option<Resident>,
+    /// The account's link to a cabinet.
+    pub link: Option<LinkedAccount>,
+    /// The resident whose address `email` is.
+    pub email_holder: Option<Resident>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct EmailClaim {
@@ -117,6 +147,42 @@ impl Residents {
         Ok((resident.filter(|r| r.expires_at.is_none_or(|at| at > now)), link))
     }
 
+    /// What a registration of `account` under `email` depends on, in one
+    /// request: the account's registration pause, who holds the account,
+    /// and who holds the address (one more read only when the address is
+    /// claimed for another account).
+    #[tracing::instrument(skip_all)]
+    pub async fn for_registration(
+        &self,
+        account: &AccountNumber,
+        email: &Email,
+    ) -> Result<RegistrationReads, Unexpected> {
+        let pause = Subject::Registration(account.clone());
+        let keys = [Key::Resident(account), Key::Link(account), Key::Email(email), Key::Lock(&pause)];
+        let items = keys.iter().map(|key| Item::from([("pk".to_owned(), key.value())])).collect();
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for item in self.table.batch_get(items, "reading what a registration depends on").await? {
+            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+            found.insert(pk, item);
+        }
+        let mut take = |key: &Key<'_>| found.remove(&key.to_string());
+        let now = crate::clock::now().unix_timestamp();
+        let live = |r: &Resident| r.expires_at.is_none_or(|at| at > now);
+        let resident = take(&keys[0]).map(from_item::<Resident>).transpose()?.filter(live);
+        let link = take(&keys[1]).map(from_item::<LinkedAccount>).transpose()?;
+        let claim = take(&keys[2]).map(from_item::<EmailClaim>).transpose()?;
+        let pause = take(&keys[3]).map(from_item::<LockRecord>).transpose()?;
+        let email_holder = match claim {
+            None => None,
+            Some(claim) if claim.account == *account => resident.clone(),
+            Some(claim) => self.get(&claim.account).await?,
+        };
+        // A claim left by an expired registration may point at an account
+        // registered again since, with another address.
+        let email_holder = email_holder.filter(|r| r.email == *email);
+        Ok(RegistrationReads { pause, resident, link, email_holder })
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn by_email(&self, email: &Email) -> Result<Option<Resident>, Unexpected> {
         let Some(item) = self.table.get(&Key::Email(email)).await? else {
@@ -141,6 +207,7 @@ impl Residents {
         resident: &Resident,
         status_token: &TokenHash,
         status_expires_at: OffsetDateTime,
+        confirmation: (&TokenHash, &ConfirmationRecord),
     ) -> Result<(), InsertResidentError> {
         let table = &self.table;
         let status = TokenRecord { account: resident.account.clone(), expires_at: status_expires_at.unix_timestamp() };
@@ -150,6 +217,7 @@ impl Residents {
             .put_replacing_expired(Role::Resident, table, to_item(&Key::Resident(&resident.account), resident)?, now)?
             .put_replacing_expired(Role::Claim, table, to_item(&Key::Email(&resident.email), &claim)?, now)?
             .put_new(Role::StatusCookie, table, to_item(&Key::Status(status_token), &status)?)?
+            .put_new(Role::Link, table, to_item(&Key::Confirmation(confirmation.0), confirmation.1)?)?
             .check_absent_or_expired(Role::AccountHeld, table, &Key::Link(&resident.account), now)?;
         // Of concurrent registrations of one account or address, the one
         // that went first decides the others' answers.
@@ -173,15 +241,18 @@ impl Residents {
     ///
     /// The registration stops expiring: the resident and the claim of
     /// `email` lose their `expires_at`, in the same transaction.
+    ///
+    /// The link used (`link`), when given, is marked used, and the audit
+    /// record is stored with the change, all in the same transaction.
     #[tracing::instrument(skip_all)]
     pub async fn confirm_email(
         &self,
-        account: &AccountNumber,
-        email: &Email,
-        address_nonce: &str,
+        confirmation: Confirmation<'_>,
         confirmed_at: OffsetDateTime,
         ready_at: OffsetDateTime,
+        audit: AuditItem,
     ) -> Result<bool, Unexpected> {
+        let Confirmation { account, email, address_nonce, link } = confirmation;
         let table = &self.table;
         // Registrations stored before address nonces existed have none.
         let same_address =
@@ -213,7 +284,20 @@ impl Residents {
             .expression_attribute_values(":account", s(account.as_str()))
             .build()
             .context("building a confirmation")?;
-        let transaction = Transaction::default().update(Role::Resident, resident).update(Role::Claim, claim);
+        let mut transaction =
+            Transaction::default().update(Role::Resident, resident).update(Role::Claim, claim).audit(audit)?;
+        if let Some(link) = link {
+            let used = Update::builder()
+                .table_name(&table.name)
+                .key("pk", Key::Confirmation(link).value())
+                // Never recreates a link that expired and is gone.
+                .condition_expression("attribute_exists(pk)")
+                .update_expression("SET used = :used")
+                .expression_attribute_values(":used", AttributeValue::Bool(true))
+                .build()
+                .context("building a confirmation")?;
+            transaction = transaction.update(Role::Link, used);
+        }
         Ok(transaction.run(table, "confirming an e-mail address").await?.is_ok())
     }
 

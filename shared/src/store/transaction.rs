@@ -32,6 +32,8 @@ pub(super) enum Role {
     AccountHeld,
     /// An account linked to a cabinet (`LINK#`).
     AccountLink,
+    /// The audit record of the action (a new item, in the audit table).
+    Audit,
 }
 
 /// Why one item of a cancelled transaction did not apply, as DynamoDB
@@ -132,6 +134,11 @@ impl Transaction {
             .context("building a transactional put")?;
         self.items.push((role, TransactWriteItem::builder().put(put).build()));
         Ok(self)
+    }
+
+    /// The audit record of the transaction's action.
+    pub(super) fn audit(self, audit: super::AuditItem) -> Result<Self, Unexpected> {
+        self.put_new(Role::Audit, &audit.table, audit.item)
     }
 
     /// A put of an item that may exist only as an expired unconfirmed

@@ -1,12 +1,14 @@
 //! The account page: what the billing data says about each account of the
 //! resident's cabinet.
 
+use std::collections::HashMap;
+
 use time::OffsetDateTime;
 
 use crate::domain::{AccountInCabinet, AccountNumber, Money, ResidentStatus, Undeliverable};
 use crate::errors::Unexpected;
 use crate::services::Services;
-use crate::usecases::login::session_resident;
+use crate::usecases::login::session_resident_with;
 use crate::usecases::{cabinet, identify};
 
 /// One account of the cabinet with its billing data, shown once the
@@ -50,7 +52,11 @@ pub enum AccountError {
 /// The cabinet of a session cookie's token.
 #[tracing::instrument(skip_all)]
 pub async fn view(services: &Services, presented: Option<&str>) -> Result<AccountView, AccountError> {
-    let resident = session_resident(services, presented).await?.ok_or(AccountError::NotAuthenticated)?;
+    // The first account's billing data is read with the resident: for a
+    // cabinet of one account, that is every read the page needs.
+    let first_billing = |account: AccountNumber| async move { services.store.billing.get(&account).await };
+    let (resident, first_billing) =
+        session_resident_with(services, presented, first_billing).await?.ok_or(AccountError::NotAuthenticated)?;
     let base_url = cabinet::base_url(services, &resident);
     let mut stages = Vec::new();
     for stage in cabinet::accounts(services, &resident).await? {
@@ -60,10 +66,9 @@ pub async fn view(services: &Services, presented: Option<&str>) -> Result<Accoun
     }
     let active: Vec<AccountNumber> =
         stages.iter().filter(|a| a.status == ResidentStatus::Active).map(|a| a.account.clone()).collect();
-    let mut billing = match active.as_slice() {
-        // One account: one read, as before there were several.
-        [only] => services.store.billing.get(only).await?.into_iter().map(|b| (b.account.to_string(), b)).collect(),
-        several => services.store.billing.get_many(several).await?,
+    let mut billing = match (active.as_slice(), first_billing) {
+        ([only], Some(first)) if first.account == *only => HashMap::from([(first.account.to_string(), first)]),
+        (several, _) => services.store.billing.get_many(several).await?,
     };
     let accounts: Vec<AccountLine> = stages
         .into_iter()

@@ -9,7 +9,7 @@ use crate::domain::{Resident, ResidentStatus, SecretToken};
 use crate::errors::Unexpected;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
-use crate::store::ConfirmationRecord;
+use crate::store::{Confirmation, ConfirmationRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
@@ -51,7 +51,22 @@ pub async fn confirm(
     requester: &Requester,
 ) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
-    let record = services.store.tokens.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
+    let link = token.hash();
+    let record = services.store.tokens.confirmation(&link).await?.ok_or(ConfirmError::InvalidToken)?;
+    let now = clock::now();
+    // A link that knows its address, unused and unexpired, confirms without
+    // reading the resident: the transaction's conditions check everything
+    // the read would (one round trip, then the queue, then one more).
+    let fresh = !record.used && record.expires_at > now.unix_timestamp() && !record.address_nonce.is_empty();
+    if let Some(email) = record.email.as_ref().filter(|_| fresh) {
+        let confirmation =
+            Confirmation { account: &record.account, email, address_nonce: &record.address_nonce, link: Some(&link) };
+        if let Some(ready_at) = apply(services, confirmation, now, base_url, requester).await? {
+            return Ok(Confirmed::Now { ready_at });
+        }
+        // The resident moved on meanwhile, or the link is not theirs any
+        // more: the resident's record says which.
+    }
     let gone = ConfirmError::RegistrationGone { registered_again: false };
     let resident = services.store.residents.get(&record.account).await?.ok_or(gone)?;
     if resident.address_nonce != record.address_nonce {
@@ -60,21 +75,16 @@ pub async fn confirm(
     if resident.status != ResidentStatus::AwaitingEmailConfirmation {
         return Ok(Confirmed::Already { status: resident.status, ready_at: resident.ready_at });
     }
-    let now = clock::now();
     if record.expires_at <= now.unix_timestamp() {
         return Err(ConfirmError::Expired);
     }
-    let ready_at = clock::ceil_to_second(now + services.config.identify_delay);
-    let job =
-        IdentificationJob { account: resident.account.clone(), not_before: ready_at, base_url: base_url.to_owned() };
-    // Queue first: if the status update then fails, the job finds the
-    // resident unconfirmed and does nothing, and the link still works.
-    services.queue.schedule(&job, now).await?;
-    let nonce = &record.address_nonce;
-    if services.store.residents.confirm_email(&resident.account, &resident.email, nonce, now, ready_at).await? {
-        tracing::info!(metric = crate::metrics::CONFIRMATIONS, outcome = "confirmed", "e-mail confirmed");
-        let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
-        audit::record(services, AuditEvent::EmailConfirmed, entry).await;
+    let confirmation = Confirmation {
+        account: &resident.account,
+        email: &resident.email,
+        address_nonce: &record.address_nonce,
+        link: None,
+    };
+    if let Some(ready_at) = apply(services, confirmation, now, base_url, requester).await? {
         return Ok(Confirmed::Now { ready_at });
     }
     // Something changed since the read: another link confirmed it, or the
@@ -92,6 +102,30 @@ pub async fn confirm(
         );
     }
     Ok(Confirmed::Already { status: current.status, ready_at: current.ready_at })
+}
+
+/// Queues the identification job, then confirms: `Some(ready_at)` when the
+/// confirmation applied, `None` when its conditions no longer held.
+async fn apply(
+    services: &Services,
+    confirmation: Confirmation<'_>,
+    now: OffsetDateTime,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<Option<OffsetDateTime>, Unexpected> {
+    let account = confirmation.account;
+    let ready_at = clock::ceil_to_second(now + services.config.identify_delay);
+    let job = IdentificationJob { account: account.clone(), not_before: ready_at, base_url: base_url.to_owned() };
+    // Queue first: if the status update then fails, the job finds the
+    // resident unconfirmed and does nothing, and the link still works.
+    services.queue.schedule(&job, now).await?;
+    let entry = Entry { account: Some(account), requester: Some(requester), ..Entry::default() };
+    let audit = audit::item(services, AuditEvent::EmailConfirmed, entry)?;
+    if !services.store.residents.confirm_email(confirmation, now, ready_at, audit).await? {
+        return Ok(None);
+    }
+    tracing::info!(metric = crate::metrics::CONFIRMATIONS, outcome = "confirmed", "e-mail confirmed");
+    Ok(Some(ready_at))
 }
 
 /// A link whose registration has moved on: to another address, or, when the

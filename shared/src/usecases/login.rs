@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
-    Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable, verify_password,
+    AccountNumber, Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable,
+    verify_password,
 };
 use crate::errors::{Context, Unexpected};
 use crate::limits::{self, Counted, RateLimited, Subject};
@@ -476,6 +477,22 @@ async fn login_counted(
 /// idle timeout, older than the lifetime, or from before a password reset.
 #[tracing::instrument(skip_all)]
 pub async fn session_resident(services: &Services, presented: Option<&str>) -> Result<Option<Resident>, Unexpected> {
+    let resident = session_resident_with(services, presented, |_| async { Ok(()) }).await?;
+    Ok(resident.map(|(resident, ())| resident))
+}
+
+/// As [`session_resident`], with `alongside` run on the session's account
+/// while the resident is read: a read the caller needs next goes in the
+/// same round trip (the account page's billing data).
+pub async fn session_resident_with<T, F, Fut>(
+    services: &Services,
+    presented: Option<&str>,
+    alongside: F,
+) -> Result<Option<(Resident, T)>, Unexpected>
+where
+    F: FnOnce(AccountNumber) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Unexpected>>,
+{
     let Some(token) = presented.and_then(SecretToken::from_presented) else {
         return Ok(None);
     };
@@ -492,18 +509,20 @@ pub async fn session_resident(services: &Services, presented: Option<&str>) -> R
     // conditional, so a session deleted below is never brought back.
     let hash = token.hash();
     let touched = services.store.sessions.touch(&hash, now, expiry(session.created_at_ms, now, config));
-    let (resident, touched) = tokio::join!(services.store.residents.get(&session.account), touched);
+    let (resident, touched, extra) =
+        tokio::join!(services.store.residents.get(&session.account), touched, alongside(session.account.clone()));
     touched?;
     let Some(resident) = resident? else {
         return Ok(None);
     };
+    let extra = extra?;
     let linked_active =
         resident.status != ResidentStatus::Active && cabinet::any_linked_active(services, &resident).await?;
     if !speaks_for(&session, &resident, linked_active) {
         services.store.sessions.delete(&token.hash()).await?;
         return Ok(None);
     }
-    Ok(Some(resident))
+    Ok(Some((resident, extra)))
 }
 
 /// Whether a session has ended by time at `now_ms`: unused longer than the

@@ -4,6 +4,7 @@
 
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
+use crate::domain::BillingAccount;
 use crate::domain::{
     AccountNumber, Consent, Email, FullName, NewRegistration, PRIVACY_POLICY_VERSION, RegistrationForm,
     RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable, hash_password, new_address_nonce,
@@ -14,8 +15,8 @@ use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::links::Links;
 use crate::metrics;
 use crate::services::Services;
-use crate::store::{ConfirmationRecord, InsertResidentError};
-use crate::usecases::{cabinet, identify};
+use crate::store::{ConfirmationRecord, InsertResidentError, LockRecord};
+use crate::usecases::identify;
 
 #[derive(Debug)]
 pub struct Registered {
@@ -43,49 +44,79 @@ pub enum RegisterError {
     Unexpected(#[from] Unexpected),
 }
 
-/// Refuses registration of an account while it is paused.
-async fn refuse_if_paused(services: &Services, account: &AccountNumber) -> Result<(), RegisterError> {
-    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    let record = services.store.counters.lock_record(&Subject::Registration(account.clone())).await?;
-    match record.and_then(|record| limits::locked_at(&record, now_ms)) {
-        Some(limited) => Err(RegisterError::Paused {
-            retry_after_seconds: limited.retry_after_seconds,
-            error: FieldError::refused(Refusal::RegistrationPaused),
-        }),
-        None => Ok(()),
+/// One of the account's daily name checks, taken before the name is
+/// compared, so a burst of parallel guesses gets no more comparisons than
+/// the budget (a check that matches is given back, so only mismatches
+/// spend it).
+struct NameCheck {
+    /// Within the budget, or past it.
+    within: Result<(), u64>,
+    taken_at: time::OffsetDateTime,
+}
+
+impl NameCheck {
+    async fn take(services: &Services, account: &AccountNumber) -> Result<Self, Unexpected> {
+        let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
+        let taken_at = clock::now();
+        let subject = Subject::Account(account.clone());
+        let within =
+            services.store.counters.count(budget.action, &subject, budget.window, budget.attempts, taken_at).await?;
+        Ok(Self { within, taken_at })
+    }
+
+    /// Gives the check back: the name matched, or it was never compared.
+    async fn give_back(&self, services: &Services, account: &AccountNumber) -> Result<(), Unexpected> {
+        let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
+        let subject = Subject::Account(account.clone());
+        services.store.counters.refund(budget.action, &subject, budget.window, self.taken_at).await
     }
 }
 
-/// Takes one of the account's daily name checks before the name is
-/// compared, so a burst of parallel guesses gets no more comparisons than
-/// the budget (a check that matches is given back, so only mismatches
-/// spend it); past it the account's registration pauses (audited).
-async fn reserve_name_check(
+/// What the payer check read, with the name check taken alongside.
+struct PayerReads {
+    pause: Option<LockRecord>,
+    billing: Option<BillingAccount>,
+    name_check: NameCheck,
+}
+
+fn paused_error(retry_after_seconds: u64) -> RegisterError {
+    RegisterError::Paused { retry_after_seconds, error: FieldError::refused(Refusal::RegistrationPaused) }
+}
+
+/// The rules of the payer check, on what was read: refused while the
+/// account's registration is paused, when the account is not in the billing
+/// data, past the budget of name checks (which pauses it, audited), or when
+/// the name is not its payer's. `Ok` leaves the name check taken: the
+/// caller gives it back ([`NameCheck::give_back`]), alongside its next
+/// write.
+async fn judge_payer(
     services: &Services,
     account: &AccountNumber,
+    full_name: &FullName,
+    reads: &PayerReads,
     entry: Entry<'_>,
 ) -> Result<(), RegisterError> {
-    let counted = services
-        .store
-        .counters
-        .count(
-            limits::NAME_MISMATCHES_PER_ACCOUNT.action,
-            &Subject::Account(account.clone()),
-            limits::NAME_MISMATCHES_PER_ACCOUNT.window,
-            limits::NAME_MISMATCHES_PER_ACCOUNT.attempts,
-            clock::now(),
-        )
-        .await?;
-    if counted.is_err() {
-        let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    if let Some(limited) = reads.pause.as_ref().and_then(|record| limits::locked_at(record, now_ms)) {
+        // Taken alongside, never compared: not spent.
+        reads.name_check.give_back(services, account).await?;
+        return Err(paused_error(limited.retry_after_seconds));
+    }
+    let Some(billing) = &reads.billing else {
+        reads.name_check.give_back(services, account).await?;
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
+            account: account.to_string(),
+        })]));
+    };
+    if reads.name_check.within.is_err() {
         let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
         services.store.counters.lock(&Subject::Registration(account.clone()), now_ms.saturating_add(pause)).await?;
         tracing::warn!("registration of an account paused after too many name checks");
         audit::record(services, AuditEvent::RegistrationPaused, entry).await;
-        return Err(RegisterError::Paused {
-            retry_after_seconds: limits::REGISTRATION_PAUSE.as_secs(),
-            error: FieldError::refused(Refusal::RegistrationPaused),
-        });
+        return Err(paused_error(limits::REGISTRATION_PAUSE.as_secs()));
+    }
+    if !full_name.matches(&billing.full_name) {
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
     }
     Ok(())
 }
@@ -129,7 +160,11 @@ pub async fn register(
     result
 }
 
-/// Registration, counting its attempts into `counted`.
+/// Registration, counting its attempts into `counted`. Three round trips
+/// to DynamoDB, the letter going with the last: everything the answer
+/// depends on is read while the attempt is counted and a name check taken;
+/// then the registration is stored with its links; then the letter goes
+/// while the audit record is written.
 async fn register_counting(
     services: &Services,
     form: &RegistrationForm,
@@ -138,73 +173,107 @@ async fn register_counting(
     counted: &mut Counted,
 ) -> Result<Registered, RegisterError> {
     let entry = Entry { requester: Some(requester), ..Entry::default() };
-    counted.check(services, &[(limits::REGISTER_PER_IP, &Subject::ip(&requester.ip))], entry).await??;
+    let ip = Subject::ip(&requester.ip);
     let registration = match NewRegistration::parse(form) {
         Ok(registration) => registration,
-        Err(errors) => return Err(RegisterError::Refused(errors)),
+        Err(errors) => {
+            counted.check(services, &[(limits::REGISTER_PER_IP, &ip)], entry).await??;
+            return Err(RegisterError::Refused(errors));
+        }
     };
     tracing::Span::current().record("account", registration.account.as_str());
     let entry = Entry { account: Some(&registration.account), ..entry };
-    let account = Subject::Account(registration.account.clone());
-    counted.check(services, &[(limits::REGISTER_PER_ACCOUNT, &account)], entry).await??;
-    register_counted(services, &registration, base_url, requester, entry).await
+    let account = &registration.account;
+    let subject = Subject::Account(account.clone());
+    let checks = [(limits::REGISTER_PER_IP, &ip), (limits::REGISTER_PER_ACCOUNT, &subject)];
+    let (limited, held, billing, name_check) = tokio::join!(
+        counted.check_at_once(services, &checks, entry),
+        services.store.residents.for_registration(account, &registration.email),
+        services.store.billing.get(account),
+        NameCheck::take(services, account),
+    );
+    let name_check = name_check?;
+    let limited: Result<(), RegisterError> = match limited {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(limited)) => Err(limited.into()),
+        Err(error) => Err(error.into()),
+    };
+    if let Err(error) = limited {
+        // Never compared: not spent.
+        name_check.give_back(services, account).await?;
+        return Err(error);
+    }
+    let held = held?;
+    let reads = PayerReads { pause: held.pause, billing: billing?, name_check };
+    judge_payer(services, account, &registration.full_name, &reads, entry).await?;
+    // The name matched: its check is given back below, with the write.
+    // These reads only order the answers as the contract lists them; the
+    // transaction is what guarantees uniqueness.
+    let refusal = if held.resident.is_some() || held.link.is_some() {
+        Some(Refusal::AlreadyRegistered)
+    } else if held.email_holder.is_some() {
+        Some(Refusal::EmailHasCabinet)
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        reads.name_check.give_back(services, account).await?;
+        return Err(RegisterError::Refused(vec![FieldError::refused(refusal)]));
+    }
+    let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
+    let (stored, given_back) = tokio::join!(
+        store_registration(services, &registration, password_hash, base_url, requester),
+        reads.name_check.give_back(services, account)
+    );
+    let (resident, status_token, confirmation) = stored?;
+    given_back?;
+    tracing::info!(metric = metrics::REGISTRATIONS, outcome = "registered", "resident registered");
+    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
+    let (letter_sent, ()) = tokio::join!(
+        send_stored_confirmation(services, &resident, confirmation, base_url),
+        audit::record(services, AuditEvent::Registered, entry)
+    );
+    Ok(Registered {
+        email: registration.email.clone(),
+        email_suggestion: registration.email_suggestion.clone(),
+        letter_sent,
+        status_token,
+        status_valid_for: services.config.confirmation_token_ttl,
+    })
 }
 
 /// The account is in the billing data and `full_name` is its payer's, as
-/// registration and adding an account both require: refused while the
-/// account's registration is paused, and each mismatch spends the account's
-/// budget of name checks.
+/// adding an account requires (registration applies the same rules,
+/// [`judge_payer`], to what it reads in its first round trip).
 pub(crate) async fn check_payer(
     services: &Services,
     account: &AccountNumber,
     full_name: &FullName,
     entry: Entry<'_>,
 ) -> Result<(), RegisterError> {
-    // Both reads at once; the pause is answered first all the same.
-    let (paused, billing) = tokio::join!(refuse_if_paused(services, account), services.store.billing.get(account));
-    paused?;
-    let Some(billing) = billing? else {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
-            account: account.to_string(),
-        })]));
-    };
-    reserve_name_check(services, account, entry).await?;
-    if !full_name.matches(&billing.full_name) {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
-    }
+    let pause = Subject::Registration(account.clone());
+    let (pause, billing, name_check) = tokio::join!(
+        services.store.counters.lock_record(&pause),
+        services.store.billing.get(account),
+        NameCheck::take(services, account),
+    );
+    let reads = PayerReads { pause: pause?, billing: billing?, name_check: name_check? };
+    judge_payer(services, account, full_name, &reads, entry).await?;
     // Only mismatches spend the budget: a name that matched is given back.
-    let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
-    services
-        .store
-        .counters
-        .refund(budget.action, &Subject::Account(account.clone()), budget.window, clock::now())
-        .await?;
+    reads.name_check.give_back(services, account).await?;
     Ok(())
 }
 
-/// Registration once its attempt is counted.
-async fn register_counted(
+/// Stores a new registration: the resident, the claim of their address,
+/// the status cookie's token and the first confirmation link, in one
+/// transaction.
+async fn store_registration(
     services: &Services,
     registration: &NewRegistration,
+    password_hash: String,
     base_url: &str,
     requester: &Requester,
-    entry: Entry<'_>,
-) -> Result<Registered, RegisterError> {
-    check_payer(services, &registration.account, &registration.full_name, entry).await?;
-    // These reads only order the answers as the contract lists them; the
-    // transaction below is what guarantees uniqueness.
-    let (held, email_holder) = tokio::join!(
-        cabinet::holder(services, &registration.account),
-        services.store.residents.by_email(&registration.email)
-    );
-    if held?.is_some() {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
-    }
-    if email_holder?.is_some() {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
-    }
-
-    let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
+) -> Result<(Resident, SecretToken, NewConfirmation), RegisterError> {
     let status_token = SecretToken::generate().context("generating a status token")?;
     let now = clock::now();
     let resident = Resident {
@@ -233,30 +302,19 @@ async fn register_counted(
         suspended_for: None,
         linked_accounts: Vec::new(),
     };
+    let confirmation = NewConfirmation::of(services, &resident)?;
     let status_expires_at = now + services.config.confirmation_token_ttl;
-    match services.store.residents.insert(&resident, &status_token.hash(), status_expires_at).await {
-        Ok(()) => {}
+    let link = (&confirmation.token.hash(), &confirmation.record);
+    match services.store.residents.insert(&resident, &status_token.hash(), status_expires_at, link).await {
+        Ok(()) => Ok((resident, status_token, confirmation)),
         Err(InsertResidentError::AccountTaken) => {
-            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
+            Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]))
         }
         Err(InsertResidentError::EmailTaken) => {
-            return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
+            Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]))
         }
-        Err(InsertResidentError::Unexpected(e)) => return Err(e.into()),
+        Err(InsertResidentError::Unexpected(e)) => Err(e.into()),
     }
-    tracing::info!(metric = metrics::REGISTRATIONS, outcome = "registered", "resident registered");
-    let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
-    let (letter_sent, ()) = tokio::join!(
-        send_confirmation_letter(services, &resident, base_url),
-        audit::record(services, AuditEvent::Registered, entry)
-    );
-    Ok(Registered {
-        email: registration.email.clone(),
-        email_suggestion: registration.email_suggestion.clone(),
-        letter_sent,
-        status_token,
-        status_valid_for: services.config.confirmation_token_ttl,
-    })
 }
 
 /// The registration as its status page shows it.
@@ -302,6 +360,33 @@ pub async fn registration_status(
     }))
 }
 
+/// A new confirmation link for the resident's current address, not yet
+/// stored.
+struct NewConfirmation {
+    token: SecretToken,
+    record: ConfirmationRecord,
+}
+
+impl NewConfirmation {
+    fn of(services: &Services, resident: &Resident) -> Result<Self, Unexpected> {
+        let token = SecretToken::generate().context("generating a confirmation token")?;
+        let now = clock::now().unix_timestamp();
+        let lifetime = i64::try_from(services.config.confirmation_token_ttl.as_secs()).unwrap_or(i64::MAX);
+        // A link cannot outlive its registration.
+        let expires_at =
+            resident.expires_at.map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
+        let record = ConfirmationRecord {
+            account: resident.account.clone(),
+            address_nonce: resident.address_nonce.clone(),
+            sent_at: now,
+            expires_at,
+            email: Some(resident.email.clone()),
+            used: false,
+        };
+        Ok(Self { token, record })
+    }
+}
+
 /// Sends a confirmation letter with a new link to the resident's current
 /// address; links sent before keep working. A failure is logged and
 /// reported as false, never as a lost registration.
@@ -312,7 +397,29 @@ pub async fn registration_status(
 /// was not stored. When SES gives no answer (or a 5xx), the letter may
 /// have gone, and the link is kept.
 pub async fn send_confirmation_letter(services: &Services, resident: &Resident, base_url: &str) -> bool {
-    match try_send_confirmation_letter(services, resident, base_url).await {
+    let stored = async {
+        let confirmation = NewConfirmation::of(services, resident)?;
+        services.store.tokens.put_confirmation(&confirmation.token.hash(), &confirmation.record).await?;
+        Ok::<_, Unexpected>(confirmation)
+    };
+    match stored.await {
+        Ok(confirmation) => send_stored_confirmation(services, resident, confirmation, base_url).await,
+        Err(error) => {
+            tracing::error!(error = %error, "the confirmation letter could not be sent");
+            false
+        }
+    }
+}
+
+/// Sends the letter of a confirmation link already stored (see
+/// [`send_confirmation_letter`]).
+async fn send_stored_confirmation(
+    services: &Services,
+    resident: &Resident,
+    confirmation: NewConfirmation,
+    base_url: &str,
+) -> bool {
+    match try_send_stored(services, resident, confirmation, base_url).await {
         Ok(sent) => sent,
         Err(error) => {
             tracing::error!(error = %error, "the confirmation letter could not be sent");
@@ -321,29 +428,18 @@ pub async fn send_confirmation_letter(services: &Services, resident: &Resident, 
     }
 }
 
-async fn try_send_confirmation_letter(
+async fn try_send_stored(
     services: &Services,
     resident: &Resident,
+    confirmation: NewConfirmation,
     base_url: &str,
 ) -> Result<bool, Unexpected> {
-    let config = &services.config;
-    let token = SecretToken::generate().context("generating a confirmation token")?;
-    let now = clock::now().unix_timestamp();
-    let lifetime = i64::try_from(config.confirmation_token_ttl.as_secs()).unwrap_or(i64::MAX);
-    // A link cannot outlive its registration.
-    let expires_at =
-        resident.expires_at.map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
-    let record = ConfirmationRecord {
-        account: resident.account.clone(),
-        address_nonce: resident.address_nonce.clone(),
-        sent_at: now,
-        expires_at,
-    };
-    services.store.tokens.put_confirmation(&token.hash(), &record).await?;
+    let NewConfirmation { token, record } = confirmation;
     let link = Links::new(base_url).confirm(&token);
     // The letter says how long this link works, which its registration's
     // expiry may cut short.
-    let valid_for = std::time::Duration::from_secs(u64::try_from(expires_at - now).unwrap_or(0));
+    let valid_for = std::time::Duration::from_secs(u64::try_from(record.expires_at - record.sent_at).unwrap_or(0));
+    let config = &services.config;
     let letter = letters::confirmation(&resident.email, &resident.account, &link, valid_for, config.identify_delay)?;
     if let Err(error) = services.mailer.send(&letter).await {
         // No answer, or a 5xx: the letter may well have gone (its answer
