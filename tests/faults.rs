@@ -236,10 +236,13 @@ async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
     let done = app.post_json("/password/reset", &reset).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
 
-    // Six logins while the resident's own lock cannot be read: none of
-    // them is a failure of the resident's.
+    // Six logins while the resident's own lock can be neither read nor
+    // written (an attempt is counted with a conditional write, read only
+    // when the write finds a record): none of them is a failure of the
+    // resident's.
     let logins = hits(&app, "login-ip", "127.0.0.1").await;
     proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("LOCK#resident:"));
+    proxy.add(Rule::new("DynamoDB.UpdateItem", Fault::Throttled).containing("LOCK#resident:"));
     for _ in 0..6 {
         assert_unavailable(&app.login(&email, new_password).await, "login");
     }

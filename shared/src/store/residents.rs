@@ -183,6 +183,20 @@ impl Residents {
         Ok(RegistrationReads { pause, resident, link, email_holder })
     }
 
+    /// The account that claims `email`, as the claim says (its resident
+    /// may since have another address).
+    #[tracing::instrument(skip_all)]
+    pub async fn claimed_by(&self, email: &Email) -> Result<Option<AccountNumber>, Unexpected> {
+        Ok(self.table.read::<EmailClaim>(&Key::Email(email)).await?.map(|claim| claim.account))
+    }
+
+    /// Reads the decoy key, which holds nothing: the read an unknown login
+    /// costs, as a known one's resident does.
+    #[tracing::instrument(skip_all)]
+    pub async fn read_decoy(&self) -> Result<(), Unexpected> {
+        self.table.get(&Key::DecoyResident).await.map(|_| ())
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn by_email(&self, email: &Email) -> Result<Option<Resident>, Unexpected> {
         let Some(item) = self.table.get(&Key::Email(email)).await? else {

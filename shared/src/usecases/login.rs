@@ -88,6 +88,7 @@ const MAX_SWAPS: u32 = 30;
 /// nothing is verified, and the answer is that of a wrong password, so the
 /// lock never tells which e-mail and which account number go together.
 /// Unknown identifiers count a decoy instead, with the same reads and writes.
+#[derive(Debug, PartialEq, Eq)]
 struct Subjects {
     visible: Subject,
     silent: Subject,
@@ -104,19 +105,41 @@ async fn subjects(
     // The device record is read whenever a cookie is sent, known login or
     // not, so the time of the answer does not tell the two apart.
     let device = read_device(services, device).await?;
+    let candidate = resident.map(|r| Candidate { account: &r.account, epoch: Some(r.session_epoch) });
+    Ok(subjects_of(candidate, typed, device.as_ref()))
+}
+
+/// Who a login may be before the resident is read: their account, and
+/// their session epoch once known.
+#[derive(Debug, Clone, Copy)]
+struct Candidate<'a> {
+    account: &'a AccountNumber,
+    epoch: Option<u64>,
+}
+
+/// The subjects an attempt counts under, from the resident (or the account
+/// the login points at, its epoch not read yet: then a device cookie of
+/// that account is taken to be current, and checked once the resident is
+/// read) and the device record of the browser's cookie.
+fn subjects_of(candidate: Option<Candidate<'_>>, typed: &str, device: Option<&(Subject, DeviceRecord)>) -> Subjects {
     let typed_subject = Subject::login(typed);
     let decoy = typed_subject.clone().decoy();
-    let Some(resident) = resident else {
-        return Ok(Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false });
+    let Some(candidate) = candidate else {
+        return Subjects { visible: typed_subject, silent: decoy, silent_is_resident: false };
     };
     let now = clock::now().unix_timestamp();
-    match device.and_then(|(subject, record)| device_matches(&record, resident, now).then_some(subject)) {
-        Some(device) => Ok(Subjects { visible: device, silent: decoy, silent_is_resident: false }),
-        None => Ok(Subjects {
+    let known = device.filter(|(_, record)| {
+        record.expires_at > now
+            && record.account == *candidate.account
+            && candidate.epoch.is_none_or(|epoch| record.epoch == epoch)
+    });
+    match known {
+        Some((device, _)) => Subjects { visible: device.clone(), silent: decoy, silent_is_resident: false },
+        None => Subjects {
             visible: typed_subject,
-            silent: Subject::Resident(resident.account.clone()),
+            silent: Subject::Resident(candidate.account.clone()),
             silent_is_resident: true,
-        }),
+        },
     }
 }
 
@@ -181,8 +204,15 @@ async fn admit_attempt(
     subject: &Subject,
     now_ms: i64,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
+    // The first try assumes no record, which is what a subject has unless
+    // it failed lately (a success deletes it): then counting takes one
+    // round trip. When there is one, the swap fails and it is read.
+    let mut guess = Some(None);
     for _ in 0..MAX_SWAPS {
-        let stored = services.store.counters.lock_record(subject).await?;
+        let stored = match guess.take() {
+            Some(guess) => guess,
+            None => services.store.counters.lock_record(subject).await?,
+        };
         let next = match limits::next_attempt(stored, now_ms, services.config.login_lock_base) {
             Ok(next) => next,
             Err(limited) => return Ok(Err(limited)),
@@ -276,17 +306,72 @@ pub async fn check_password(
 ) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
     let subjects = subjects(services, resident.as_ref(), typed, device).await?;
     let now = now_ms();
-    let visible = match admit_attempt(services, &subjects.visible, now).await? {
+    let admission = admit_both(services, &subjects, now).await?;
+    verify(services, resident, password, subjects, admission, entry).await
+}
+
+/// Both locks' attempts, counted at once: the visible lock's, and the
+/// resident's own (or its decoy).
+struct Admission {
+    visible: Result<Admitted, RateLimited>,
+    silent: Result<Admitted, RateLimited>,
+}
+
+impl Admission {
+    async fn give_back(&self, services: &Services) {
+        for admitted in [&self.visible, &self.silent].into_iter().flatten() {
+            give_back_attempt(services, admitted).await;
+        }
+    }
+}
+
+/// Counts an attempt under both subjects at once. A fault of ours gives
+/// back what was counted.
+async fn admit_both(services: &Services, subjects: &Subjects, now: i64) -> Result<Admission, Unexpected> {
+    let (visible, silent) =
+        tokio::join!(admit_attempt(services, &subjects.visible, now), admit_attempt(services, &subjects.silent, now));
+    match (visible, silent) {
+        (Ok(visible), Ok(silent)) => Ok(Admission { visible, silent }),
+        (Ok(Ok(admitted)), Err(error)) | (Err(error), Ok(Ok(admitted))) => {
+            give_back_attempt(services, &admitted).await;
+            Err(error)
+        }
+        (Ok(_), Err(error)) | (Err(error), Ok(_)) | (Err(error), Err(_)) => Err(error),
+    }
+}
+
+/// The password, past both locks: refused while the visible lock holds
+/// (the resident's own attempt, counted alongside, given back: counted in
+/// turn, it never would have been); past the resident's own lock the hash
+/// is not looked at, and the answer is that of a wrong password. One argon2
+/// verification whether or not the resident exists (or is locked), so all
+/// take the same time; a wrong password audited as `login_failed`.
+async fn verify(
+    services: &Services,
+    resident: Option<Resident>,
+    password: Password,
+    subjects: Subjects,
+    admission: Admission,
+    entry: Entry<'_>,
+) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
+    let Admission { visible, silent } = admission;
+    let visible = match visible {
         Ok(admitted) => admitted,
         Err(limited) => {
+            if let Ok(silent) = &silent {
+                give_back_attempt(services, silent).await;
+            }
             audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
             return Ok(Err(limited));
         }
     };
+    // Past the resident's own lock the password is not looked at.
+    let open = silent.is_ok() || !subjects.silent_is_resident;
     let mut admitted = vec![visible];
-    let verdict = verify_admitted(services, resident.as_ref(), password, &subjects, now, &mut admitted).await;
-    let verified = match verdict {
-        Ok(verified) => verified,
+    admitted.extend(silent.ok());
+    let phc = resident.as_ref().filter(|_| open).map(|r| r.password_hash.clone());
+    let verified = match verify_password(password, phc).await.context("verifying a password") {
+        Ok(verified) => verified && open && resident.is_some(),
         // Cut short by a fault of ours before a verdict: no failure of theirs.
         Err(error) => {
             for attempt in &admitted {
@@ -303,29 +388,6 @@ pub async fn check_password(
             Ok(Ok(None))
         }
     }
-}
-
-/// Past the visible lock: the resident's own lock (whichever identifier was
-/// typed, or a decoy with the same calls), then the password. True when it
-/// is the resident's and their lock is open; the attempts counted are
-/// added to `admitted`.
-async fn verify_admitted(
-    services: &Services,
-    resident: Option<&Resident>,
-    password: Password,
-    subjects: &Subjects,
-    now: i64,
-    admitted: &mut Vec<Admitted>,
-) -> Result<bool, Unexpected> {
-    let silent = admit_attempt(services, &subjects.silent, now).await?;
-    // Past the resident's own lock the password is not looked at.
-    let open = silent.is_ok() || !subjects.silent_is_resident;
-    admitted.extend(silent.ok());
-    let phc = resident.filter(|_| open).map(|r| r.password_hash.clone());
-    // The hash is verified whether or not the login exists (or is locked),
-    // so all take the same time.
-    let verified = verify_password(password, phc).await.context("verifying a password")?;
-    Ok(verified && open && resident.is_some())
 }
 
 /// Remembers this browser as one that logged in as `resident`, unless the
@@ -350,6 +412,12 @@ async fn remember_device(
 
 /// Logs in; `previous` is the session cookie the browser still sent, which
 /// is revoked (the token changes at every login); `device` its device cookie.
+///
+/// Three round trips to DynamoDB: the address's attempt is counted while
+/// the login is looked up and the device cookie read; the resident is read
+/// while the attempt is counted against both locks; then, the password
+/// verified, the locks are cleared while the session, the device and the
+/// audit record are stored.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     services: &Services,
@@ -362,8 +430,15 @@ pub async fn login(
     let typed = form.login.as_deref().unwrap_or_default();
     let entry = Entry { login: Some(typed), requester: Some(requester), ..Entry::default() };
     let mut counted = Counted::default();
-    let result = match counted.check(services, &[(limits::LOGIN_PER_IP, &Subject::ip(&requester.ip))], entry).await {
-        Ok(Ok(())) => login_counted(services, form, base_url, previous, device, entry).await,
+    let ip = Subject::ip(&requester.ip);
+    let checks = [(limits::LOGIN_PER_IP, &ip)];
+    let (limited, looked_up, device_record) =
+        tokio::join!(counted.check(services, &checks, entry), look_up(services, typed), read_device(services, device),);
+    let result = match limited {
+        Ok(Ok(())) => {
+            let first = FirstRound { looked_up, device_record };
+            login_counted(services, form, base_url, previous, device, first, entry).await
+        }
         Ok(Err(limited)) => Err(limited.into()),
         Err(error) => Err(error.into()),
     };
@@ -373,6 +448,72 @@ pub async fn login(
     }
     log_outcome(&result);
     result
+}
+
+/// What a login identifier points at after its first read.
+enum LookedUp {
+    /// The resident (an account number they registered with).
+    Found(Box<Resident>),
+    /// The account whose resident is read next: an address's claim, or the
+    /// cabinet an added account belongs to; `email`: the address typed,
+    /// which the resident must still have.
+    Pending {
+        account: AccountNumber,
+        email: Option<crate::domain::Email>,
+    },
+    Nobody,
+}
+
+/// The first read of a login: an address's claim, or who holds an account.
+async fn look_up(services: &Services, typed: &str) -> Result<LookedUp, Unexpected> {
+    Ok(match Login::parse(typed) {
+        Some(Login::Email(email)) => match services.store.residents.claimed_by(&email).await? {
+            Some(account) => LookedUp::Pending { account, email: Some(email) },
+            None => LookedUp::Nobody,
+        },
+        Some(Login::Account(account)) => match services.store.residents.with_link(&account).await? {
+            (Some(resident), _) => LookedUp::Found(Box::new(resident)),
+            (None, Some(link)) => LookedUp::Pending { account: link.person, email: None },
+            (None, None) => LookedUp::Nobody,
+        },
+        None => LookedUp::Nobody,
+    })
+}
+
+impl LookedUp {
+    fn candidate(&self) -> Option<Candidate<'_>> {
+        match self {
+            Self::Found(resident) => {
+                Some(Candidate { account: &resident.account, epoch: Some(resident.session_epoch) })
+            }
+            Self::Pending { account, .. } => Some(Candidate { account, epoch: None }),
+            Self::Nobody => None,
+        }
+    }
+
+    /// The resident, read if need be. Nobody costs the same read (a decoy
+    /// key), so the time of the answer does not tell a known login.
+    async fn resident(self, services: &Services) -> Result<Option<Resident>, Unexpected> {
+        match self {
+            Self::Found(resident) => Ok(Some(*resident)),
+            Self::Pending { account, email } => {
+                let resident = services.store.residents.get(&account).await?;
+                // A claim left by an expired registration may point at an
+                // account registered again since, with another address.
+                Ok(resident.filter(|r| email.as_ref().is_none_or(|email| r.email == *email)))
+            }
+            Self::Nobody => {
+                services.store.residents.read_decoy().await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// What the first round of a login read.
+struct FirstRound {
+    looked_up: Result<LookedUp, Unexpected>,
+    device_record: Result<Option<(Subject, DeviceRecord)>, Unexpected>,
 }
 
 /// The funnel's `Logins` metric: one line per login attempt, by outcome.
@@ -397,16 +538,42 @@ async fn login_counted(
     base_url: &str,
     previous: Option<&str>,
     device: Option<&str>,
+    first: FirstRound,
     entry: Entry<'_>,
 ) -> Result<Session, LoginError> {
     let typed = form.login.as_deref().unwrap_or_default();
     let now = now_ms();
+    let device_record = first.device_record?;
+    let looked_up = first.looked_up?;
 
-    let resident = find(services, typed).await?;
-    let Some(verified) = check_password(services, typed, resident, form.password(), device, entry).await?? else {
+    // The attempt is counted while the resident is read, under the subjects
+    // the first round points at; should the resident read change them (a
+    // device cookie from before a reset, a stale claim), it is given back
+    // and counted again under the right ones.
+    let guessed = subjects_of(looked_up.candidate(), typed, device_record.as_ref());
+    let (resident, admission) = tokio::join!(looked_up.resident(services), admit_both(services, &guessed, now));
+    let resident = match resident {
+        Ok(resident) => resident,
+        Err(error) => {
+            if let Ok(admission) = &admission {
+                admission.give_back(services).await;
+            }
+            return Err(error.into());
+        }
+    };
+    let admission = admission?;
+    let candidate = resident.as_ref().map(|r| Candidate { account: &r.account, epoch: Some(r.session_epoch) });
+    let subjects = subjects_of(candidate, typed, device_record.as_ref());
+    let admission = if subjects == guessed {
+        admission
+    } else {
+        admission.give_back(services).await;
+        admit_both(services, &subjects, now).await?
+    };
+    let Some(verified) = verify(services, resident, form.password(), subjects, admission, entry).await?? else {
         return Err(LoginError::InvalidCredentials);
     };
-    let resident = verified.accept(services).await?;
+    let resident = verified.resident.clone();
     let first = identify::catch_up(services, resident.first_account(), base_url).await;
     let entry = Entry { account: Some(&resident.account), ..entry };
     // The first account decides, unless another account of the cabinet is
@@ -419,6 +586,14 @@ async fn login_counted(
         }
         status => status,
     };
+    if status == ResidentStatus::Active {
+        // The locks are cleared while the session is stored.
+        let (accepted, session) =
+            tokio::join!(verified.accept(services), open_session(services, &resident, now, previous, device, entry));
+        accepted?;
+        return session;
+    }
+    verified.accept(services).await?;
     match status {
         ResidentStatus::AwaitingEmailConfirmation => {
             let masked_email = resident.email.masked();
@@ -435,41 +610,50 @@ async fn login_counted(
             ready_at: first.ready_at,
             delayed: identify::is_overdue(services, &first, clock::now()),
         }),
-        ResidentStatus::Rejected => Err(LoginError::IdentificationFailed {
+        ResidentStatus::Rejected | ResidentStatus::Active => Err(LoginError::IdentificationFailed {
             reason: first.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),
-        ResidentStatus::Active => {
-            let token = SecretToken::generate().context("generating a session token")?;
-            let config = &services.config;
-            let record = SessionRecord {
-                account: resident.account.clone(),
-                epoch: resident.session_epoch,
-                created_at_ms: now,
-                last_seen_ms: now,
-                expires_at: expiry(now, now, config),
-            };
-            // Independent writes, at once: the browser's previous session
-            // ends, the new one and the device are stored, the audit record.
-            let previous = async {
-                match previous.and_then(SecretToken::from_presented) {
-                    Some(previous) => services.store.sessions.delete(&previous.hash()).await,
-                    None => Ok(()),
-                }
-            };
-            let hash = token.hash();
-            let (ended, created, device, ()) = tokio::join!(
-                previous,
-                services.store.sessions.create(&hash, &record),
-                remember_device(services, &resident, device),
-                audit::record(services, AuditEvent::LoginSucceeded, entry),
-            );
-            ended?;
-            created?;
-            let device = device?;
-            tracing::info!(account = %resident.account, "logged in");
-            Ok(Session { token, lifetime: config.session_lifetime, device })
-        }
     }
+}
+
+/// A new session for `resident`. Independent writes, at once: the
+/// browser's previous session ends, the new one and the device are stored,
+/// the audit record.
+async fn open_session(
+    services: &Services,
+    resident: &Resident,
+    now: i64,
+    previous: Option<&str>,
+    device: Option<&str>,
+    entry: Entry<'_>,
+) -> Result<Session, LoginError> {
+    let token = SecretToken::generate().context("generating a session token")?;
+    let config = &services.config;
+    let record = SessionRecord {
+        account: resident.account.clone(),
+        epoch: resident.session_epoch,
+        created_at_ms: now,
+        last_seen_ms: now,
+        expires_at: expiry(now, now, config),
+    };
+    let previous = async {
+        match previous.and_then(SecretToken::from_presented) {
+            Some(previous) => services.store.sessions.delete(&previous.hash()).await,
+            None => Ok(()),
+        }
+    };
+    let hash = token.hash();
+    let (ended, created, device, ()) = tokio::join!(
+        previous,
+        services.store.sessions.create(&hash, &record),
+        remember_device(services, resident, device),
+        audit::record(services, AuditEvent::LoginSucceeded, entry),
+    );
+    ended?;
+    created?;
+    let device = device?;
+    tracing::info!(account = %resident.account, "logged in");
+    Ok(Session { token, lifetime: config.session_lifetime, device })
 }
 
 /// The resident of a live session, and the session's use recorded. `None`
