@@ -11,6 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cabinet::domain::AccountNumber;
 use cabinet::limits::Subject;
+use e2e::fault_proxy::Fault;
 use e2e::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -135,6 +136,41 @@ async fn a_known_account_number_costs_the_same_calls_as_an_unknown_one() {
     let unknown = login_actions(&app, "100 200 399").await;
     assert_eq!(known, unregistered, "a registered account number vs an unregistered one");
     assert_eq!(known, unknown, "a registered account number vs an unknown one");
+}
+
+/// The DynamoDB actions (sorted, without audit and mail) and the rounds
+/// of one wrong-password login.
+async fn login_cost(app: &TestApp, login: &str) -> (Vec<String>, usize) {
+    let before = app.stack.calls.operations().len();
+    let actions = login_actions(app, login).await;
+    let made: Vec<local_stack::recorder::Operation> = app
+        .stack
+        .calls
+        .operations()
+        .into_iter()
+        .skip(before)
+        .filter(|o| o.function == "login" && !o.name.contains("Audit") && !o.name.contains("SES"))
+        .collect();
+    (actions, local_stack::recorder::sequential_rounds(&made))
+}
+
+/// Attacks the blind first write of the lock admission (2f88cff): it
+/// assumes no lock record, and when there is one it fails, reads, and
+/// swaps, two more requests and rounds. One wrong password typed with the
+/// account number leaves a record on the resident's own lock; the first
+/// login then typed with their address meets that record, an unknown
+/// address does not. The calls (and the time) of one login tell which
+/// address goes with the account number, which the silent lock exists to
+/// hide.
+#[tokio::test]
+async fn the_lock_admission_does_not_tell_which_email_goes_with_an_account() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    assert_eq!(app.login("100 200 300", WRONG).await.status, StatusCode::UNAUTHORIZED);
+    let theirs = login_cost(&app, &email).await;
+    let someone_elses = login_cost(&app, &unique_email()).await;
+    assert_eq!(theirs, someone_elses, "(actions, rounds) of the resident's address vs another address");
 }
 
 /// Guards the e-mail side of the same: a known address and an unknown one
@@ -376,6 +412,29 @@ async fn only_mismatched_names_spend_the_budget() {
     }
     let paused = post_from(&app, &guesser, "/register", &registration_of(account, payer)).await;
     assert_eq!(paused.code(), "registration_paused", "{}", paused.text);
+}
+
+/// Attacks registration's first round under a fault of ours: the name
+/// check is taken alongside the reads, and when a read fails (the billing
+/// data's, here) the request answers 503 without giving it back. Faults
+/// of ours must not spend the account's name checks: once the fault
+/// clears, the payer registers instead of finding the account paused.
+#[tokio::test]
+async fn faults_of_ours_never_spend_the_name_checks() {
+    let proxy = start_fault_proxy().await;
+    let app = spawn_app_with(|o| {
+        o.function_endpoint = Some(proxy.url.clone());
+        o.timeouts = cabinet::services::lambda_timeouts();
+    })
+    .await;
+    proxy.always("DynamoDB.GetItem", Fault::ServerError);
+    for _ in 0..11 {
+        let answer = app.register(&unique_email()).await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.text);
+    }
+    proxy.clear();
+    let registered = app.register(&unique_email()).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
 }
 
 /// The CONFIRM# item of the newest confirmation link of `account`.
