@@ -437,6 +437,37 @@ async fn faults_of_ours_never_spend_the_name_checks() {
     assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
 }
 
+/// The name checks of `account` still counted (0: none).
+async fn name_checks(app: &TestApp, account: &str) -> i64 {
+    let items = app.stack.table_items("ResidentsTable").await.unwrap();
+    let prefix = format!("RATE#name-mismatch#{account}#");
+    items
+        .iter()
+        .filter(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with(&prefix)))
+        .map(|i| i["hits"].as_i64().unwrap_or_default())
+        .sum()
+}
+
+/// Guards the give-back of the name check: five registrations of one
+/// account with the right name at once (one registers, the others are
+/// refused as registered) and one of an account not in the billing data
+/// leave no name check spent.
+#[tokio::test]
+async fn right_names_at_once_spend_no_name_checks() {
+    let app = spawn_app().await;
+    let answers = futures::future::join_all((0..5).map(|_| {
+        let app = &app;
+        async move { app.register(&unique_email()).await }
+    }))
+    .await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{:?}", answers.iter().map(|a| a.text.clone()).collect::<Vec<_>>());
+    assert_eq!(name_checks(&app, ACCOUNT).await, 0);
+    let unknown = app.post_json("/register", &registration_of("100200399", "Иванов Иван Иванович")).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unknown.text);
+    assert_eq!(name_checks(&app, "100200399").await, 0);
+}
+
 /// The CONFIRM# item of the newest confirmation link of `account`.
 async fn confirmation_items(app: &TestApp) -> Vec<Value> {
     let items = app.stack.table_items("ResidentsTable").await.unwrap();
@@ -489,6 +520,32 @@ async fn a_link_without_its_address_confirms_once() {
     }
     assert_eq!(count_events(&app, "email_confirmed").await, 1);
     assert_ne!(status_of(&app).await, "awaiting_email_confirmation");
+}
+
+/// Attacks the fresh-link path's order (the job queued before the
+/// transaction that may not apply): opening a link to an address the
+/// registration has left must not queue identification jobs. Before
+/// 8cce429 the resident was read first and nothing was queued; now each
+/// opening of such a link (by whoever holds the mailbox the resident
+/// mistyped) puts a job on the queue.
+#[tokio::test]
+async fn a_link_to_a_left_address_queues_nothing() {
+    let app = spawn_app().await;
+    let old = unique_email();
+    assert_eq!(app.register(&old).await.status, StatusCode::CREATED);
+    let old_path = app.confirmation_path(&old).await;
+    let moved = app.post_json("/email", &json!({"login": old, "password": PASSWORD, "email": unique_email()})).await;
+    assert!(moved.status.is_success(), "{}", moved.text);
+    let before = app.stack.calls.all().len();
+    for _ in 0..3 {
+        assert!(!app.get(&old_path, "application/json", None).await.status.is_success());
+    }
+    let queued: Vec<String> = app.stack.calls.all()[before..]
+        .iter()
+        .filter(|c| c.function == "confirm-email" && c.action.starts_with("sqs:"))
+        .map(|c| c.action.clone())
+        .collect();
+    assert!(queued.is_empty(), "a link that confirms nothing queued {queued:?}");
 }
 
 /// Attacks the fresh-link path with links that no longer apply: one sent
