@@ -437,6 +437,33 @@ async fn faults_of_ours_never_spend_the_name_checks() {
     assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
 }
 
+/// Guards the name check's reservation under a burst: twenty wrong names
+/// for one account at once get at most ten comparisons (answered
+/// `name_mismatch`), the rest pause the account (audited), and the right
+/// name is then refused too.
+#[tokio::test]
+async fn a_burst_of_name_guesses_gets_no_more_comparisons_than_the_budget() {
+    let app = spawn_app().await;
+    let account = "100200302";
+    let answers = futures::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            let body = registration_of(account, &format!("Фёдорова Алён{}", "а".repeat(i + 1)));
+            app.post_json("/register", &body).await
+        }
+    }))
+    .await;
+    let codes: Vec<String> = answers.iter().map(Answer::code).collect();
+    let compared = codes.iter().filter(|c| *c == "name_mismatch").count();
+    assert!(compared <= 10, "{compared} names compared: {codes:?}");
+    assert!(codes.iter().all(|c| c == "name_mismatch" || c == "registration_paused"), "{codes:?}");
+    assert!(count_events(&app, "registration_paused").await >= 1);
+    // The right name is refused now (paused, or past the account's 20 an
+    // hour): never registered.
+    let right = app.post_json("/register", &registration_of(account, "Фёдорова Алёна Петровна")).await;
+    assert!(["registration_paused", "rate_limited"].contains(&right.code().as_str()), "{}", right.text);
+}
+
 /// The name checks of `account` still counted (0: none).
 async fn name_checks(app: &TestApp, account: &str) -> i64 {
     let items = app.stack.table_items("ResidentsTable").await.unwrap();
