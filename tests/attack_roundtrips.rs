@@ -605,3 +605,60 @@ async fn links_that_no_longer_apply_neither_confirm_nor_audit() {
     assert_eq!(status_of(&app).await, "awaiting_email_confirmation");
     assert_eq!(count_events(&app, "email_confirmed").await, 0);
 }
+
+/// Guards the account page's billing read taken alongside the resident's
+/// (8cce429): in a cabinet of several active accounts every line shows its
+/// own billing data (not the first account's), and once the first account
+/// is no longer its payer's, the page shows the added one's data only.
+#[tokio::test]
+async fn the_account_page_shows_each_accounts_own_billing_data() {
+    const PARKING: &str = "100200310";
+    let app = spawn_app().await;
+    let file = std::env::temp_dir().join(format!("attack-rt-{}.csv", uuid::Uuid::new_v4().simple()));
+    let upload = |rows: String| {
+        let (app, file) = (&app, file.clone());
+        async move {
+            std::fs::write(&file, format!("Лицевой счет;ФИО плательщика;Адрес;Сальдо\n{rows}")).unwrap();
+            let report: Value = serde_json::from_str(&app.stack.upload_billing_file(&file).await.unwrap()).unwrap();
+            report
+        }
+    };
+    let report =
+        upload(format!("{PARKING};Иванов Иван Иванович;г. Москва, ул. Садовая, д. 5, машино-место 12;1 500,00\n"))
+            .await;
+    assert_eq!(report["loaded"], 1, "{report}");
+    let session = app.active_resident(&unique_email()).await;
+    let added = app
+        .post_json_as("/account/accounts", &json!({"account": PARKING, "full_name": "Иванов Иван Иванович"}), &session)
+        .await;
+    assert_eq!(added.status, StatusCode::ACCEPTED, "{}", added.text);
+    let line = |page: &Value, account: &str| {
+        page["accounts"].as_array().unwrap().iter().find(|a| a["account"] == account).cloned().unwrap()
+    };
+    let mut page = Value::Null;
+    for _ in 0..60 {
+        let answer = app.get("/account", "application/json", Some(&session)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        page = answer.json();
+        if line(&page, PARKING)["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(line(&page, PARKING)["status"], "active", "{page}");
+    assert_eq!(page["account"], ACCOUNT, "{page}");
+    assert_eq!(line(&page, ACCOUNT)["address"], "г. Москва, ул. Садовая, д. 5, кв. 12", "{page}");
+    assert_eq!(line(&page, PARKING)["address"], "г. Москва, ул. Садовая, д. 5, машино-место 12", "{page}");
+
+    // The flat is sold: the first account is suspended, the parking space
+    // stays; the page must not show the new payer's data for the flat.
+    let report = upload(format!("{ACCOUNT};Сидоров Пётр Ильич;г. Москва, ул. Садовая, д. 5, кв. 12;0\n")).await;
+    assert_eq!(report["residents_suspended"], 1, "{report}");
+    let answer = app.get("/account", "application/json", Some(&session)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let page = answer.json();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(page["account"], PARKING, "the top fields describe the first active account: {page}");
+    assert_eq!(line(&page, ACCOUNT)["address"], Value::Null, "{page}");
+    assert!(!page.to_string().contains("Сидоров"), "the new payer's name is never shown: {page}");
+}
