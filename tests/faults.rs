@@ -168,8 +168,9 @@ async fn a_registration_under_a_lasting_fault_stores_nothing_and_goes_through_on
     let app = app_behind(&proxy).await;
     let email = unique_email();
 
-    // The transaction that stores the resident is throttled.
-    proxy.always("DynamoDB.TransactWriteItems", Fault::Throttled);
+    // The transaction that stores the resident is throttled (not the one
+    // that counts the account's attempt with its name check).
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::Throttled).containing("RESIDENT#"));
     for _ in 0..3 {
         assert_unavailable(&app.register(&email).await, "throttled registration");
     }
@@ -367,7 +368,7 @@ async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes(
     let app = app_behind(&proxy).await;
     let email = unique_email();
 
-    proxy.always("DynamoDB.TransactWriteItems", Fault::LoseAnswer);
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::LoseAnswer).containing("RESIDENT#"));
     assert_unavailable(&app.register(&email).await, "registration, its answer lost");
     proxy.clear();
     assert_eq!(items(&app, "RESIDENT#").await.len(), 1, "the registration was stored");

@@ -260,49 +260,10 @@ impl Counted {
         Ok(Ok(()))
     }
 
-    /// As [`Counted::check`], with every attempt counted at once (one round
-    /// trip). The first limit exceeded, in the order given, refuses it, and
-    /// the attempts counted after that one are given back, as if, counted
-    /// in turn, they had never been.
-    pub async fn check_at_once(
-        &mut self,
-        services: &Services,
-        checks: &[(Limit, &Subject)],
-        entry: Entry<'_>,
-    ) -> Result<Result<(), RateLimited>, Unexpected> {
-        let now = clock::now();
-        let counting = checks.iter().map(|(limit, subject)| {
-            services.store.counters.count(limit.action, subject, limit.window, limit.attempts, now)
-        });
-        let counted = futures::future::join_all(counting).await;
-        let mut refused = None;
-        let mut error = None;
-        for ((limit, subject), counted) in checks.iter().zip(counted) {
-            match counted {
-                Ok(_) if refused.is_some() => {
-                    let refund = services.store.counters.refund(limit.action, subject, limit.window, now).await;
-                    if let Err(e) = refund {
-                        tracing::warn!(error = %e, action = limit.action.as_str(), "an attempt could not be given back");
-                    }
-                }
-                Ok(within) => {
-                    self.0.push((*limit, (*subject).clone(), now));
-                    if let Err(retry_after_seconds) = within {
-                        refused = Some((*limit, RateLimited { retry_after_seconds }));
-                    }
-                }
-                Err(e) => error = error.or(Some(e)),
-            }
-        }
-        if let Some(error) = error {
-            return Err(error);
-        }
-        if let Some((limit, limited)) = refused {
-            let detail = Some(limit.action.as_str());
-            audit::record(services, AuditEvent::RateLimited, Entry { detail, ..entry }).await;
-            return Ok(Err(limited));
-        }
-        Ok(Ok(()))
+    /// Keeps an attempt counted elsewhere (with another counter, in one
+    /// transaction) to be given back with the others.
+    pub fn note(&mut self, limit: Limit, subject: &Subject, at: time::OffsetDateTime) {
+        self.0.push((limit, subject.clone(), at));
     }
 
     /// Gives back every attempt counted, each to the window it was counted

@@ -3,12 +3,13 @@
 //! attempts of a subject with the lock they earned (`LOCK#<subject>`,
 //! compare-and-swap). The thresholds are `limits.rs`'s.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::transaction::{Role, Transaction};
 use super::{Key, TTL_ATTRIBUTE, Table, applied, instant, n, s};
-use crate::errors::{AwsContext, Unexpected};
+use crate::errors::{AwsContext, Context, Unexpected};
 use crate::limits::{Action, Subject};
 
 /// Attempts (of logging in, or of anything that checks a password) of one
@@ -75,6 +76,46 @@ impl Counters {
             .and_then(|a| a.get("hits").and_then(|h| h.as_n().ok()).and_then(|n| n.parse().ok()))
             .unwrap_or(u32::MAX);
         Ok(if hits <= limit { Ok(()) } else { Err(u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1)) })
+    }
+
+    /// Counts one attempt under two counters together, each only while
+    /// within its limit (`(action, subject, window, limit)`): both or
+    /// neither, so an attempt refused by one never takes from the other,
+    /// not even for a moment. `Ok(Err(first))`: `first` is true when the
+    /// first counter refused it (with the seconds until its window ends),
+    /// false when only the second did.
+    #[tracing::instrument(skip_all)]
+    pub async fn count_both(
+        &self,
+        first: (Action, &Subject, std::time::Duration, u32),
+        second: (Action, &Subject, std::time::Duration, u32),
+        now: OffsetDateTime,
+    ) -> Result<Result<(), (bool, u64)>, Unexpected> {
+        let update = |(action, subject, window, limit): (Action, &Subject, std::time::Duration, u32)| {
+            let (start, window_seconds) = window_of(now, window);
+            let update = Update::builder()
+                .table_name(&self.table.name)
+                .key("pk", Key::Rate { action, subject, window_start: start }.value())
+                .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+                .update_expression("ADD hits :one SET #ttl = :end")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(i64::from(limit)))
+                .expression_attribute_values(":end", n(start + window_seconds))
+                .build()
+                .context("building a counter's update")?;
+            Ok::<_, Unexpected>((update, start + window_seconds))
+        };
+        let (first_update, first_end) = update(first)?;
+        let (second_update, second_end) = update(second)?;
+        let transaction =
+            Transaction::default().update(Role::Counter, first_update).update(Role::Budget, second_update);
+        let until = |end: i64| u64::try_from(end - now.unix_timestamp()).unwrap_or(1).max(1);
+        Ok(match transaction.run(&self.table, "counting an attempt").await? {
+            Ok(()) => Ok(()),
+            Err(refused) if refused.failed(Role::Counter) => Err((true, until(first_end))),
+            Err(_) => Err((false, until(second_end))),
+        })
     }
 
     /// Gives back one attempt counted by [`Counters::count`] at

@@ -277,8 +277,6 @@ mod tests {
                 address_nonce: String::new(),
                 sent_at: 0,
                 expires_at: at,
-                email: None,
-                used: false,
             }),
             ttl_of(&EmailChangeRecord {
                 account: account.clone(),

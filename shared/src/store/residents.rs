@@ -72,13 +72,12 @@ const SAME_ITEM: &str = "#since = :since";
 
 /// What a confirmation link confirms: the address `email` of the resident
 /// of `account`, while they are still at the address the link went to
-/// (`address_nonce`); `link`: the link's token, to mark it used.
+/// (`address_nonce`).
 #[derive(Debug, Clone, Copy)]
 pub struct Confirmation<'a> {
     pub account: &'a AccountNumber,
     pub email: &'a Email,
     pub address_nonce: &'a str,
-    pub link: Option<&'a TokenHash>,
 }
 
 /// What [`Residents::for_registration`] read.
@@ -256,8 +255,7 @@ impl Residents {
     /// The registration stops expiring: the resident and the claim of
     /// `email` lose their `expires_at`, in the same transaction.
     ///
-    /// The link used (`link`), when given, is marked used, and the audit
-    /// record is stored with the change, all in the same transaction.
+    /// The audit record is stored with the change, in the same transaction.
     #[tracing::instrument(skip_all)]
     pub async fn confirm_email(
         &self,
@@ -266,7 +264,7 @@ impl Residents {
         ready_at: OffsetDateTime,
         audit: AuditItem,
     ) -> Result<bool, Unexpected> {
-        let Confirmation { account, email, address_nonce, link } = confirmation;
+        let Confirmation { account, email, address_nonce } = confirmation;
         let table = &self.table;
         // Registrations stored before address nonces existed have none.
         let same_address =
@@ -298,20 +296,8 @@ impl Residents {
             .expression_attribute_values(":account", s(account.as_str()))
             .build()
             .context("building a confirmation")?;
-        let mut transaction =
+        let transaction =
             Transaction::default().update(Role::Resident, resident).update(Role::Claim, claim).audit(audit)?;
-        if let Some(link) = link {
-            let used = Update::builder()
-                .table_name(&table.name)
-                .key("pk", Key::Confirmation(link).value())
-                // Never recreates a link that expired and is gone.
-                .condition_expression("attribute_exists(pk)")
-                .update_expression("SET used = :used")
-                .expression_attribute_values(":used", AttributeValue::Bool(true))
-                .build()
-                .context("building a confirmation")?;
-            transaction = transaction.update(Role::Link, used);
-        }
         Ok(transaction.run(table, "confirming an e-mail address").await?.is_ok())
     }
 

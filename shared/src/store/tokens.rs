@@ -34,14 +34,6 @@ pub struct ConfirmationRecord {
     #[serde(default, with = "instant::seconds")]
     pub sent_at: i64,
     pub expires_at: i64,
-    /// The address the link went to (links sent before it was kept here
-    /// have none, and confirm through the resident's record).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<Email>,
-    /// Set when the link confirmed the address: opening it again only
-    /// shows where things stand.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub used: bool,
 }
 
 /// A pending change of a confirmed address, as stored.

@@ -34,6 +34,10 @@ pub(super) enum Role {
     AccountLink,
     /// The audit record of the action (a new item, in the audit table).
     Audit,
+    /// A rate limit counter counted only while within its limit.
+    Counter,
+    /// A second such counter (a budget), counted with the first.
+    Budget,
 }
 
 /// Why one item of a cancelled transaction did not apply, as DynamoDB

@@ -199,18 +199,21 @@ async fn give_back_attempt(services: &Services, admitted: &Admitted) {
 /// are written together by a compare-and-swap, so of a burst of concurrent
 /// attempts each sees the one before it: no more are verified than the lock
 /// schedule allows.
+///
+/// `read`: the subject's record, read already. Every attempt costs the same
+/// calls, record or not: a count that cost more when the resident's lock
+/// has a record would tell, by its time, which address goes with which
+/// account number (a probe found it when the first swap was tried blind).
 async fn admit_attempt(
     services: &Services,
     subject: &Subject,
     now_ms: i64,
+    read: Option<Option<LockRecord>>,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
-    // The first try assumes no record, which is what a subject has unless
-    // it failed lately (a success deletes it): then counting takes one
-    // round trip. When there is one, the swap fails and it is read.
-    let mut guess = Some(None);
+    let mut read = read;
     for _ in 0..MAX_SWAPS {
-        let stored = match guess.take() {
-            Some(guess) => guess,
+        let stored = match read.take() {
+            Some(stored) => stored,
             None => services.store.counters.lock_record(subject).await?,
         };
         let next = match limits::next_attempt(stored, now_ms, services.config.login_lock_base) {
@@ -306,7 +309,7 @@ pub async fn check_password(
 ) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
     let subjects = subjects(services, resident.as_ref(), typed, device).await?;
     let now = now_ms();
-    let admission = admit_both(services, &subjects, now).await?;
+    let admission = admit_both(services, &subjects, now, None).await?;
     verify(services, resident, password, subjects, admission, entry).await
 }
 
@@ -317,19 +320,32 @@ struct Admission {
     silent: Result<Admitted, RateLimited>,
 }
 
-impl Admission {
-    async fn give_back(&self, services: &Services) {
-        for admitted in [&self.visible, &self.silent].into_iter().flatten() {
-            give_back_attempt(services, admitted).await;
-        }
-    }
+/// The records of both subjects' locks, as read.
+struct LockReads {
+    visible: Option<LockRecord>,
+    silent: Option<LockRecord>,
+}
+
+async fn read_locks(services: &Services, subjects: &Subjects) -> Result<LockReads, Unexpected> {
+    let counters = &services.store.counters;
+    let (visible, silent) =
+        tokio::join!(counters.lock_record(&subjects.visible), counters.lock_record(&subjects.silent));
+    Ok(LockReads { visible: visible?, silent: silent? })
 }
 
 /// Counts an attempt under both subjects at once. A fault of ours gives
 /// back what was counted.
-async fn admit_both(services: &Services, subjects: &Subjects, now: i64) -> Result<Admission, Unexpected> {
-    let (visible, silent) =
-        tokio::join!(admit_attempt(services, &subjects.visible, now), admit_attempt(services, &subjects.silent, now));
+async fn admit_both(
+    services: &Services,
+    subjects: &Subjects,
+    now: i64,
+    read: Option<LockReads>,
+) -> Result<Admission, Unexpected> {
+    let (visible_read, silent_read) = read.map_or((None, None), |read| (Some(read.visible), Some(read.silent)));
+    let (visible, silent) = tokio::join!(
+        admit_attempt(services, &subjects.visible, now, visible_read),
+        admit_attempt(services, &subjects.silent, now, silent_read)
+    );
     match (visible, silent) {
         (Ok(visible), Ok(silent)) => Ok(Admission { visible, silent }),
         (Ok(Ok(admitted)), Err(error)) | (Err(error), Ok(Ok(admitted))) => {
@@ -413,11 +429,12 @@ async fn remember_device(
 /// Logs in; `previous` is the session cookie the browser still sent, which
 /// is revoked (the token changes at every login); `device` its device cookie.
 ///
-/// Three round trips to DynamoDB: the address's attempt is counted while
-/// the login is looked up and the device cookie read; the resident is read
-/// while the attempt is counted against both locks; then, the password
-/// verified, the locks are cleared while the session, the device and the
-/// audit record are stored.
+/// Four round trips to DynamoDB, the same whoever the login is and whatever
+/// its locks hold: the address's attempt is counted while the login is
+/// looked up and the device cookie read; the resident is read with both
+/// locks' records; both attempts are counted; then, the password verified,
+/// the locks are cleared while the session, the device and the audit record
+/// are stored.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     services: &Services,
@@ -495,7 +512,12 @@ impl LookedUp {
     /// key), so the time of the answer does not tell a known login.
     async fn resident(self, services: &Services) -> Result<Option<Resident>, Unexpected> {
         match self {
-            Self::Found(resident) => Ok(Some(*resident)),
+            // Read already; the decoy read keeps the calls those of an
+            // account number nobody has.
+            Self::Found(resident) => {
+                services.store.residents.read_decoy().await?;
+                Ok(Some(*resident))
+            }
             Self::Pending { account, email } => {
                 let resident = services.store.residents.get(&account).await?;
                 // A claim left by an expired registration may point at an
@@ -546,30 +568,18 @@ async fn login_counted(
     let device_record = first.device_record?;
     let looked_up = first.looked_up?;
 
-    // The attempt is counted while the resident is read, under the subjects
-    // the first round points at; should the resident read change them (a
-    // device cookie from before a reset, a stale claim), it is given back
-    // and counted again under the right ones.
+    // The locks are read while the resident is, under the subjects the
+    // first round points at; nothing is written before the resident read
+    // confirms them (a device cookie from before a reset, or a claim left
+    // by an expired registration, changes them: then the right ones are
+    // read). Then both attempts are counted at once.
     let guessed = subjects_of(looked_up.candidate(), typed, device_record.as_ref());
-    let (resident, admission) = tokio::join!(looked_up.resident(services), admit_both(services, &guessed, now));
-    let resident = match resident {
-        Ok(resident) => resident,
-        Err(error) => {
-            if let Ok(admission) = &admission {
-                admission.give_back(services).await;
-            }
-            return Err(error.into());
-        }
-    };
-    let admission = admission?;
+    let (resident, locks) = tokio::join!(looked_up.resident(services), read_locks(services, &guessed));
+    let (resident, locks) = (resident?, locks?);
     let candidate = resident.as_ref().map(|r| Candidate { account: &r.account, epoch: Some(r.session_epoch) });
     let subjects = subjects_of(candidate, typed, device_record.as_ref());
-    let admission = if subjects == guessed {
-        admission
-    } else {
-        admission.give_back(services).await;
-        admit_both(services, &subjects, now).await?
-    };
+    let locks = (subjects == guessed).then_some(locks);
+    let admission = admit_both(services, &subjects, now, locks).await?;
     let Some(verified) = verify(services, resident, form.password(), subjects, admission, entry).await?? else {
         return Err(LoginError::InvalidCredentials);
     };

@@ -15,7 +15,7 @@ use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::links::Links;
 use crate::metrics;
 use crate::services::Services;
-use crate::store::{ConfirmationRecord, InsertResidentError, LockRecord};
+use crate::store::{ConfirmationRecord, InsertResidentError, LockRecord, RegistrationReads};
 use crate::usecases::identify;
 
 #[derive(Debug)]
@@ -49,22 +49,22 @@ pub enum RegisterError {
 /// the budget (a check that matches is given back, so only mismatches
 /// spend it).
 struct NameCheck {
-    /// Within the budget, or past it.
-    within: Result<(), u64>,
     taken_at: time::OffsetDateTime,
 }
 
 impl NameCheck {
-    async fn take(services: &Services, account: &AccountNumber) -> Result<Self, Unexpected> {
+    /// Takes a check; `Ok(None)` past the budget.
+    async fn take(services: &Services, account: &AccountNumber) -> Result<Option<Self>, Unexpected> {
         let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
         let taken_at = clock::now();
         let subject = Subject::Account(account.clone());
         let within =
             services.store.counters.count(budget.action, &subject, budget.window, budget.attempts, taken_at).await?;
-        Ok(Self { within, taken_at })
+        Ok(within.is_ok().then_some(Self { taken_at }))
     }
 
-    /// Gives the check back: the name matched, or it was never compared.
+    /// Gives the check back: the name matched, or a fault of ours cut the
+    /// registration short.
     async fn give_back(&self, services: &Services, account: &AccountNumber) -> Result<(), Unexpected> {
         let budget = limits::NAME_MISMATCHES_PER_ACCOUNT;
         let subject = Subject::Account(account.clone());
@@ -72,53 +72,46 @@ impl NameCheck {
     }
 }
 
-/// What the payer check read, with the name check taken alongside.
-struct PayerReads {
-    pause: Option<LockRecord>,
-    billing: Option<BillingAccount>,
-    name_check: NameCheck,
+/// The account's billing data, unless its registration is paused or it is
+/// not in the billing data (answered in that order).
+fn payable<'a>(
+    account: &AccountNumber,
+    pause: Option<&LockRecord>,
+    billing: Option<&'a BillingAccount>,
+) -> Result<&'a BillingAccount, RegisterError> {
+    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    if let Some(limited) = pause.and_then(|record| limits::locked_at(record, now_ms)) {
+        return Err(paused_error(limited.retry_after_seconds));
+    }
+    billing.ok_or_else(|| {
+        RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound { account: account.to_string() })])
+    })
+}
+
+/// Past the budget of name checks: the account's registration pauses
+/// (audited).
+async fn pause_registration(services: &Services, account: &AccountNumber, entry: Entry<'_>) -> RegisterError {
+    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
+    let until = now_ms.saturating_add(pause);
+    if let Err(error) = services.store.counters.lock(&Subject::Registration(account.clone()), until).await {
+        return error.into();
+    }
+    tracing::warn!("registration of an account paused after too many name checks");
+    audit::record(services, AuditEvent::RegistrationPaused, entry).await;
+    paused_error(limits::REGISTRATION_PAUSE.as_secs())
 }
 
 fn paused_error(retry_after_seconds: u64) -> RegisterError {
     RegisterError::Paused { retry_after_seconds, error: FieldError::refused(Refusal::RegistrationPaused) }
 }
 
-/// The rules of the payer check, on what was read: refused while the
-/// account's registration is paused, when the account is not in the billing
-/// data, past the budget of name checks (which pauses it, audited), or when
-/// the name is not its payer's. `Ok` leaves the name check taken: the
-/// caller gives it back ([`NameCheck::give_back`]), alongside its next
-/// write.
-async fn judge_payer(
-    services: &Services,
-    account: &AccountNumber,
-    full_name: &FullName,
-    reads: &PayerReads,
-    entry: Entry<'_>,
-) -> Result<(), RegisterError> {
-    let now_ms = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    if let Some(limited) = reads.pause.as_ref().and_then(|record| limits::locked_at(record, now_ms)) {
-        // Taken alongside, never compared: not spent.
-        reads.name_check.give_back(services, account).await?;
-        return Err(paused_error(limited.retry_after_seconds));
+fn name_mismatch(full_name: &FullName, billing: &BillingAccount) -> Result<(), RegisterError> {
+    if full_name.matches(&billing.full_name) {
+        Ok(())
+    } else {
+        Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]))
     }
-    let Some(billing) = &reads.billing else {
-        reads.name_check.give_back(services, account).await?;
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AccountNotFound {
-            account: account.to_string(),
-        })]));
-    };
-    if reads.name_check.within.is_err() {
-        let pause = i64::try_from(limits::REGISTRATION_PAUSE.as_millis()).unwrap_or(i64::MAX);
-        services.store.counters.lock(&Subject::Registration(account.clone()), now_ms.saturating_add(pause)).await?;
-        tracing::warn!("registration of an account paused after too many name checks");
-        audit::record(services, AuditEvent::RegistrationPaused, entry).await;
-        return Err(paused_error(limits::REGISTRATION_PAUSE.as_secs()));
-    }
-    if !full_name.matches(&billing.full_name) {
-        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::NameMismatch)]));
-    }
-    Ok(())
 }
 
 /// One line per refused registration and code (the funnel's
@@ -161,10 +154,13 @@ pub async fn register(
 }
 
 /// Registration, counting its attempts into `counted`. Three round trips
-/// to DynamoDB, the letter going with the last: everything the answer
-/// depends on is read while the attempt is counted and a name check taken;
-/// then the registration is stored with its links; then the letter goes
-/// while the audit record is written.
+/// to DynamoDB, the letter going with the last: the address's attempt is
+/// counted while everything the answer depends on is read; the account's
+/// attempt and a name check are counted together (one transaction: an
+/// attempt refused by one never takes from the other, so a flood past one
+/// limit cannot use up the other); then the registration is stored with
+/// its links while the name check that matched is given back; then the
+/// letter goes while the audit record is written.
 async fn register_counting(
     services: &Services,
     form: &RegistrationForm,
@@ -174,10 +170,11 @@ async fn register_counting(
 ) -> Result<Registered, RegisterError> {
     let entry = Entry { requester: Some(requester), ..Entry::default() };
     let ip = Subject::ip(&requester.ip);
+    let ip_checks = [(limits::REGISTER_PER_IP, &ip)];
     let registration = match NewRegistration::parse(form) {
         Ok(registration) => registration,
         Err(errors) => {
-            counted.check(services, &[(limits::REGISTER_PER_IP, &ip)], entry).await??;
+            counted.check(services, &ip_checks, entry).await??;
             return Err(RegisterError::Refused(errors));
         }
     };
@@ -185,48 +182,54 @@ async fn register_counting(
     let entry = Entry { account: Some(&registration.account), ..entry };
     let account = &registration.account;
     let subject = Subject::Account(account.clone());
-    let checks = [(limits::REGISTER_PER_IP, &ip), (limits::REGISTER_PER_ACCOUNT, &subject)];
-    let (limited, held, billing, name_check) = tokio::join!(
-        counted.check_at_once(services, &checks, entry),
+    // Reads count nothing, so they go with the address's count.
+    let (limited, held, billing) = tokio::join!(
+        counted.check(services, &ip_checks, entry),
         services.store.residents.for_registration(account, &registration.email),
         services.store.billing.get(account),
-        NameCheck::take(services, account),
     );
-    let name_check = name_check?;
-    let limited: Result<(), RegisterError> = match limited {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(limited)) => Err(limited.into()),
-        Err(error) => Err(error.into()),
+    limited??;
+    let (held, billing) = (held?, billing?);
+    let billing = match payable(account, held.pause.as_ref(), billing.as_ref()) {
+        Ok(billing) => billing,
+        Err(refusal) => {
+            // Counted as an attempt on the account all the same.
+            counted.check(services, &[(limits::REGISTER_PER_ACCOUNT, &subject)], entry).await??;
+            return Err(refusal);
+        }
     };
-    if let Err(error) = limited {
-        // Never compared: not spent.
-        name_check.give_back(services, account).await?;
-        return Err(error);
+    let (per_account, budget) = (limits::REGISTER_PER_ACCOUNT, limits::NAME_MISMATCHES_PER_ACCOUNT);
+    let taken_at = clock::now();
+    let both = services
+        .store
+        .counters
+        .count_both(
+            (per_account.action, &subject, per_account.window, per_account.attempts),
+            (budget.action, &subject, budget.window, budget.attempts),
+            taken_at,
+        )
+        .await?;
+    match both {
+        Ok(()) => counted.note(per_account, &subject, taken_at),
+        Err((true, retry_after_seconds)) => {
+            let detail = Some(per_account.action.as_str());
+            audit::record(services, AuditEvent::RateLimited, Entry { detail, ..entry }).await;
+            return Err(RateLimited { retry_after_seconds }.into());
+        }
+        Err((false, _)) => return Err(pause_registration(services, account, entry).await),
     }
-    let held = held?;
-    let reads = PayerReads { pause: held.pause, billing: billing?, name_check };
-    judge_payer(services, account, &registration.full_name, &reads, entry).await?;
-    // The name matched: its check is given back below, with the write.
-    // These reads only order the answers as the contract lists them; the
-    // transaction is what guarantees uniqueness.
-    let refusal = if held.resident.is_some() || held.link.is_some() {
-        Some(Refusal::AlreadyRegistered)
-    } else if held.email_holder.is_some() {
-        Some(Refusal::EmailHasCabinet)
-    } else {
-        None
+    let name_check = NameCheck { taken_at };
+    name_mismatch(&registration.full_name, billing)?;
+    let stored = store_checked(services, &registration, &held, &name_check, base_url, requester).await;
+    let (resident, status_token, confirmation) = match stored {
+        Ok(stored) => stored,
+        Err(error) => {
+            // A fault of ours, or a refusal after the name matched: the
+            // check is not spent.
+            name_check.give_back(services, account).await?;
+            return Err(error);
+        }
     };
-    if let Some(refusal) = refusal {
-        reads.name_check.give_back(services, account).await?;
-        return Err(RegisterError::Refused(vec![FieldError::refused(refusal)]));
-    }
-    let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
-    let (stored, given_back) = tokio::join!(
-        store_registration(services, &registration, password_hash, base_url, requester),
-        reads.name_check.give_back(services, account)
-    );
-    let (resident, status_token, confirmation) = stored?;
-    given_back?;
     tracing::info!(metric = metrics::REGISTRATIONS, outcome = "registered", "resident registered");
     let entry = Entry { account: Some(&resident.account), requester: Some(requester), ..Entry::default() };
     let (letter_sent, ()) = tokio::join!(
@@ -242,9 +245,41 @@ async fn register_counting(
     })
 }
 
+/// The name matched: unless the account or the address is held, the
+/// registration is stored while its name check is given back.
+async fn store_checked(
+    services: &Services,
+    registration: &NewRegistration,
+    held: &RegistrationReads,
+    name_check: &NameCheck,
+    base_url: &str,
+    requester: &Requester,
+) -> Result<(Resident, SecretToken, NewConfirmation), RegisterError> {
+    // These reads only order the answers as the contract lists them; the
+    // transaction is what guarantees uniqueness.
+    if held.resident.is_some() || held.link.is_some() {
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::AlreadyRegistered)]));
+    }
+    if held.email_holder.is_some() {
+        return Err(RegisterError::Refused(vec![FieldError::refused(Refusal::EmailHasCabinet)]));
+    }
+    let password_hash = hash_password(registration.password.clone()).await.context("hashing a password")?;
+    let (stored, given_back) = tokio::join!(
+        store_registration(services, registration, password_hash, base_url, requester),
+        name_check.give_back(services, &registration.account)
+    );
+    let stored = stored?;
+    // Stored; a failed give-back only leaves the check spent.
+    if let Err(error) = given_back {
+        tracing::warn!(%error, "a name check that matched could not be given back");
+    }
+    Ok(stored)
+}
+
 /// The account is in the billing data and `full_name` is its payer's, as
-/// adding an account requires (registration applies the same rules,
-/// [`judge_payer`], to what it reads in its first round trip).
+/// adding an account requires: refused while the account's registration is
+/// paused, and each mismatch spends the account's budget of name checks
+/// (the rules registration applies to what it reads in its first round).
 pub(crate) async fn check_payer(
     services: &Services,
     account: &AccountNumber,
@@ -252,15 +287,16 @@ pub(crate) async fn check_payer(
     entry: Entry<'_>,
 ) -> Result<(), RegisterError> {
     let pause = Subject::Registration(account.clone());
-    let (pause, billing, name_check) = tokio::join!(
-        services.store.counters.lock_record(&pause),
-        services.store.billing.get(account),
-        NameCheck::take(services, account),
-    );
-    let reads = PayerReads { pause: pause?, billing: billing?, name_check: name_check? };
-    judge_payer(services, account, full_name, &reads, entry).await?;
+    let (pause, billing) =
+        tokio::join!(services.store.counters.lock_record(&pause), services.store.billing.get(account));
+    let (pause, billing) = (pause?, billing?);
+    let billing = payable(account, pause.as_ref(), billing.as_ref())?;
+    let Some(name_check) = NameCheck::take(services, account).await? else {
+        return Err(pause_registration(services, account, entry).await);
+    };
+    name_mismatch(full_name, billing)?;
     // Only mismatches spend the budget: a name that matched is given back.
-    reads.name_check.give_back(services, account).await?;
+    name_check.give_back(services, account).await?;
     Ok(())
 }
 
@@ -380,8 +416,6 @@ impl NewConfirmation {
             address_nonce: resident.address_nonce.clone(),
             sent_at: now,
             expires_at,
-            email: Some(resident.email.clone()),
-            used: false,
         };
         Ok(Self { token, record })
     }
