@@ -8,6 +8,7 @@ pub mod header;
 mod plain;
 pub mod rows;
 pub mod source;
+mod split;
 
 pub use cells::{NotAnAmount, parse_balance};
 pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};

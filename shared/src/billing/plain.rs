@@ -12,6 +12,7 @@ use encoding_rs::Encoding;
 use super::cells::parse_balance;
 use super::columns::{ColumnMap, PayerColumns};
 use super::rows::{AccountRef, RowOutcomeRef};
+use super::split::Record;
 use crate::domain::{AccountNumber, FullNameRef, Money};
 
 /// The byte decodes to a Russian letter (А–я, Ё, ё).
@@ -145,7 +146,7 @@ fn plain_balance(bytes: &[u8]) -> Option<Money> {
 /// buffers the decoded text goes to.
 pub(super) fn classify_plain<'a>(
     page: &CodePage,
-    record: &'a csv::ByteRecord,
+    record: Record<'a>,
     columns: &ColumnMap,
     name: &'a mut String,
     address: &'a mut String,
@@ -214,16 +215,45 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_address_is_one_that_folding_leaves_alone() {
+        use proptest::prelude::*;
+        let alphabet: Vec<char> = "аЯёЁ1.,№  \t\u{a0}—€a\"«".chars().collect();
+        let text = proptest::collection::vec(proptest::sample::select(alphabet), 0..24)
+            .prop_map(|chars| chars.into_iter().collect::<String>());
+        let encodings = proptest::sample::select(vec![WINDOWS_1251, encoding_rs::KOI8_R, encoding_rs::IBM866]);
+        proptest!(|(text in text, encoding in encodings)| {
+            let page = CodePage::of(encoding).unwrap();
+            let (bytes, _, lossy) = encoding.encode(&text);
+            let mut decoded = String::new();
+            if page.plain_address(&bytes, &mut decoded) && !lossy {
+                prop_assert_eq!(&decoded, &text);
+                prop_assert_eq!(crate::text::fold_cow(&text), std::borrow::Cow::Borrowed(text.as_str()));
+            }
+        });
+    }
+
+    /// The cells in Windows-1251, end to end, and where each ends.
+    fn record_of<S: AsRef<str>>(cells: &[S]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for cell in cells {
+            bytes.extend_from_slice(&WINDOWS_1251.encode(cell.as_ref()).0);
+            ends.push(bytes.len());
+        }
+        (bytes, ends)
+    }
+
+    #[test]
     fn a_1c_row_is_plain() {
         let columns =
             ColumnMap::from_header(&["ЛС".into(), "ФИО".into(), "Адрес".into(), "Площадь".into(), "Сальдо".into()])
                 .unwrap();
         let page = CodePage::of(WINDOWS_1251).unwrap();
         let cells = ["000123", "Ёлкин Пётр И.", "г. Москва, ул. Садовая, д. 1, кв. 1", "40,5", "-1 234,56"];
-        let record = csv::ByteRecord::from(cells.map(|c| WINDOWS_1251.encode(c).0.into_owned()).to_vec());
+        let (bytes, ends) = record_of(&cells);
         let (mut name, mut address) = (String::new(), String::new());
         let Some(RowOutcomeRef::Account { account, warnings }) =
-            classify_plain(&page, &record, &columns, &mut name, &mut address)
+            classify_plain(&page, Record::new(&bytes, &ends), &columns, &mut name, &mut address)
         else {
             panic!("not plain");
         };
@@ -235,8 +265,9 @@ mod tests {
         {
             let mut cells = cells.map(str::to_owned);
             cells[index] = odd.to_owned();
-            let record = csv::ByteRecord::from(cells.map(|c| WINDOWS_1251.encode(&c).0.into_owned()).to_vec());
-            assert!(classify_plain(&page, &record, &columns, &mut name, &mut address).is_none(), "{odd:?}");
+            let (bytes, ends) = record_of(&cells);
+            let record = Record::new(&bytes, &ends);
+            assert!(classify_plain(&page, record, &columns, &mut name, &mut address).is_none(), "{odd:?}");
         }
     }
 }

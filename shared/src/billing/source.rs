@@ -19,6 +19,7 @@ use super::columns::MissingColumns;
 use super::header::{HEADER_SEARCH_ROWS, Header, HeaderSearch, find_header};
 use super::plain::{CodePage, classify_plain};
 use super::rows::{RawRow, RowOutcomeRef, classify_ref, is_blank};
+use super::split::{Limits, Record, Shape, visit_split};
 
 /// How much of the file is looked at to tell its format and delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -440,28 +441,31 @@ fn visit_row_refs_as(
                 Decoding::Stream => 0,
             };
             file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
-            let decoded: Box<dyn Read> = match decoding {
-                Decoding::ByCell { .. } => Box::new(file),
-                Decoding::Stream => Box::new(
-                    DecodeReaderBytesBuilder::new()
+            let mut row = RawRow { line: 0, cells: Vec::new() };
+            match decoding {
+                Decoding::ByCell { .. } => {
+                    let page = CodePage::of(encoding);
+                    let widths = encoding.is_single_byte().then(|| decoded_widths(encoding));
+                    visit_split(file, widths.as_ref(), shape.split(), SPLIT_LIMITS, &mut |record, line| {
+                        decode_row(encoding, page.as_ref(), record, line, &mut row);
+                        visit(&row)
+                    })
+                }
+                Decoding::Stream => {
+                    let decoded = DecodeReaderBytesBuilder::new()
                         .encoding(Some(encoding))
                         .bom_sniffing(true)
                         .build_with_buffer(
                             BufReader::with_capacity(READ_BUFFER_BYTES, file),
                             vec![0; READ_BUFFER_BYTES],
                         )
-                        .map_err(unreadable)?,
-                ),
-            };
-            let (cells, widths) = match decoding {
-                Decoding::ByCell { .. } => (encoding, encoding.is_single_byte().then(|| decoded_widths(encoding))),
-                Decoding::Stream => (UTF_8, None),
-            };
-            let mut row = RawRow { line: 0, cells: Vec::new() };
-            visit_records(decoded, widths, shape, &mut |record, line| {
-                decode_row(cells, record, line, &mut row);
-                visit(&row)
-            })
+                        .map_err(unreadable)?;
+                    visit_records(decoded, None, shape, SPLIT_LIMITS, &mut |record, line| {
+                        decode_row(UTF_8, None, record, line, &mut row);
+                        visit(&row)
+                    })
+                }
+            }
         }
         Format::Xlsx { sheet } => {
             let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| unreadable(format!("XLSX: {e}")))?;
@@ -501,7 +505,11 @@ fn decoded_widths(encoding: &'static Encoding) -> [u8; 256] {
 
 /// One cell's bytes as text, into `out` (cleared first): what decoding the
 /// whole stream would have made of them.
-fn decode_cell(encoding: &'static Encoding, bytes: &[u8], out: &mut String) {
+fn decode_cell(encoding: &'static Encoding, page: Option<&CodePage>, bytes: &[u8], out: &mut String) {
+    if let Some(page) = page {
+        page.decode(bytes, out);
+        return;
+    }
     out.clear();
     if encoding == UTF_8 || bytes.is_ascii() {
         if let Ok(text) = std::str::from_utf8(bytes) {
@@ -522,27 +530,41 @@ fn decode_cell(encoding: &'static Encoding, bytes: &[u8], out: &mut String) {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct CsvShape {
-    delimiter: u8,
-    cr_only: bool,
+pub(super) struct CsvShape {
+    pub(super) delimiter: u8,
+    pub(super) cr_only: bool,
 }
 
-/// The records of CSV `input`, with their lines.
-fn visit_records<R: Read>(
+impl CsvShape {
+    fn split(self) -> Shape {
+        Shape { delimiter: self.delimiter, cr_only: self.cr_only }
+    }
+}
+
+/// How the CSV readers cut the file and how long a line may be.
+const SPLIT_LIMITS: Limits = Limits { chunk: READ_BUFFER_BYTES, max_line: MAX_LINE_BYTES };
+
+/// The records of CSV `input`, with their lines, as the csv crate reads
+/// them behind the CR filter and the line guard: the reader of decoded
+/// streams, and the reference of [`visit_split`].
+pub(super) fn visit_records<R: Read>(
     input: R,
     widths: Option<[u8; 256]>,
     shape: CsvShape,
-    visit: &mut impl FnMut(&csv::ByteRecord, u64) -> ControlFlow<()>,
+    limits: Limits,
+    visit: &mut impl FnMut(Record<'_>, u64) -> ControlFlow<()>,
 ) -> Result<(), FileProblem> {
     let mut guarded = LineGuard::new(LineEnds { inner: input, cr_only: shape.cr_only }, shape.delimiter);
     guarded.widths = widths;
+    guarded.max_line = limits.max_line;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(shape.delimiter)
-        .buffer_capacity(READ_BUFFER_BYTES)
+        .buffer_capacity(limits.chunk)
         .from_reader(guarded);
     let mut record = csv::ByteRecord::new();
+    let mut ends = Vec::new();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {
@@ -550,7 +572,9 @@ fn visit_records<R: Read>(
                 if record.len() > MAX_COLUMNS {
                     return Err(FileProblem::TooManyColumns { line });
                 }
-                if visit(&record, line).is_break() {
+                ends.clear();
+                ends.extend((0..record.len()).map(|i| record.range(i).map_or(0, |r| r.end)));
+                if visit(Record::new(record.as_slice(), &ends), line).is_break() {
                     return Ok(());
                 }
             }
@@ -568,16 +592,17 @@ fn visit_records<R: Read>(
     }
 }
 
-/// The record's cells, in `encoding`, decoded into `row`'s buffers.
-fn decode_row(encoding: &'static Encoding, record: &csv::ByteRecord, line: u64, row: &mut RawRow) {
+/// The record's cells, in `encoding` (through its byte table `page` for a
+/// single-byte one), decoded into `row`'s buffers.
+fn decode_row(encoding: &'static Encoding, page: Option<&CodePage>, record: Record<'_>, line: u64, row: &mut RawRow) {
     row.line = line;
     row.cells.truncate(record.len());
     for (index, field) in record.iter().enumerate() {
         match row.cells.get_mut(index) {
-            Some(cell) => decode_cell(encoding, field, cell),
+            Some(cell) => decode_cell(encoding, page, field, cell),
             None => {
                 let mut cell = String::new();
-                decode_cell(encoding, field, &mut cell);
+                decode_cell(encoding, page, field, &mut cell);
                 row.cells.push(cell);
             }
         }
@@ -608,14 +633,15 @@ pub fn visit_outcomes(
             file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
             let mut row = RawRow { line: 0, cells: Vec::new() };
             let (mut name, mut address) = (String::new(), String::new());
-            return visit_records(file, Some(decoded_widths(encoding)), shape, &mut |record, line| {
+            let widths = decoded_widths(encoding);
+            return visit_split(file, Some(&widths), shape.split(), SPLIT_LIMITS, &mut |record, line| {
                 if line <= header.line {
                     return ControlFlow::Continue(());
                 }
                 if let Some(outcome) = classify_plain(&page, record, &header.columns, &mut name, &mut address) {
                     return visit(line, outcome);
                 }
-                decode_row(encoding, record, line, &mut row);
+                decode_row(encoding, Some(&page), record, line, &mut row);
                 visit(line, classify_ref(&row, &header.columns))
             });
         }
@@ -826,11 +852,22 @@ struct LineGuard<R> {
     /// bytes its character takes in UTF-8, so the limit is on the decoded
     /// line as before.
     widths: Option<[u8; 256]>,
+    /// The longest line allowed, [`MAX_LINE_BYTES`] but in tests.
+    max_line: usize,
 }
 
 impl<R> LineGuard<R> {
     fn new(inner: R, delimiter: u8) -> Self {
-        Self { inner, delimiter, since_record: 0, quoted: false, field_start: true, quote_pending: false, widths: None }
+        Self {
+            inner,
+            delimiter,
+            since_record: 0,
+            quoted: false,
+            field_start: true,
+            quote_pending: false,
+            widths: None,
+            max_line: MAX_LINE_BYTES,
+        }
     }
 
     fn step(&mut self, byte: u8) {
@@ -908,7 +945,7 @@ impl<R: Read> Read for LineGuard<R> {
             self.since_record +=
                 tail.iter().map(|b| usize::from(widths.get(usize::from(*b)).copied().unwrap_or(0))).sum::<usize>();
         }
-        if self.since_record > MAX_LINE_BYTES {
+        if self.since_record > self.max_line {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLongError));
         }
         Ok(read)
@@ -1134,6 +1171,99 @@ mod tests {
             let state = |g: &LineGuard<()>| (g.since_record, g.quoted, g.field_start, g.quote_pending);
             prop_assert_eq!(state(&scanned), state(&stepped));
         });
+    }
+
+    /// What a CSV reader made of `bytes`: each record's line and cells, up
+    /// to `stop` records, or the problem it ended with.
+    type Split = Result<Vec<(u64, Vec<Vec<u8>>)>, FileProblem>;
+
+    fn split_both_ways(
+        bytes: &[u8],
+        widths: Option<&[u8; 256]>,
+        shape: CsvShape,
+        limits: Limits,
+        stop: usize,
+    ) -> [Split; 2] {
+        let collect = |records: &mut Vec<(u64, Vec<Vec<u8>>)>, record: Record<'_>, line: u64| {
+            records.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+            if records.len() >= stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        };
+        let mut by_crate = Vec::new();
+        let by_crate = visit_records(bytes, widths.copied(), shape, limits, &mut |record, line| {
+            collect(&mut by_crate, record, line)
+        })
+        .map(|()| by_crate);
+        let mut split = Vec::new();
+        let split = visit_split(std::io::Cursor::new(bytes), widths, shape.split(), limits, &mut |record, line| {
+            collect(&mut split, record, line)
+        })
+        .map(|()| split);
+        [by_crate, split]
+    }
+
+    #[test]
+    fn the_splitter_reads_as_the_csv_crate_behind_the_filters() {
+        use proptest::prelude::*;
+        let alphabet = proptest::sample::select(vec![
+            b'a', b'1', b' ', b';', b',', b'\t', b'|', b'"', b'"', b'\r', b'\n', b'\n', 0xD0, 0xEF, 0xBB, 0xBF, 0x98,
+            0xFF,
+        ]);
+        let bytes = proptest::collection::vec(alphabet, 0..300);
+        let encodings = proptest::sample::select(vec![UTF_8, WINDOWS_1251, KOI8_R, IBM866]);
+        let delimiters = proptest::sample::select(DELIMITERS.to_vec());
+        proptest!(ProptestConfig::with_cases(4000), |(bytes in bytes, encoding in encodings, delimiter in delimiters,
+                    cr_only: bool, bom: bool, chunk in 1usize..40, max_line in 1usize..80, stop in 1usize..50)| {
+            let mut bytes = bytes;
+            if bom {
+                bytes.splice(0..0, *b"\xEF\xBB\xBF");
+            }
+            let widths = encoding.is_single_byte().then(|| decoded_widths(encoding));
+            let shape = CsvShape { delimiter, cr_only };
+            let [by_crate, split] = split_both_ways(&bytes, widths.as_ref(), shape, Limits { chunk, max_line }, stop);
+            prop_assert_eq!(by_crate, split);
+        });
+    }
+
+    #[test]
+    fn the_splitter_reads_real_rows_as_the_csv_crate() {
+        use proptest::prelude::*;
+        let cell = "[a-zА-я0-9 .,]{0,12}|\"[a-zА-я0-9 .,;|\t\r\n\"]{0,12}\"|\"\"|";
+        let row = proptest::collection::vec(cell, 1..6);
+        let rows = proptest::collection::vec((row, 0..4usize), 0..20);
+        let encodings = proptest::sample::select(vec![UTF_8, WINDOWS_1251, KOI8_R, IBM866]);
+        proptest!(ProptestConfig::with_cases(1000), |(rows in rows, encoding in encodings, cr_only: bool,
+                    chunk in prop_oneof![1usize..64, Just(READ_BUFFER_BYTES)], max_line in prop_oneof![8usize..400, Just(MAX_LINE_BYTES)])| {
+            let mut text = String::new();
+            for (cells, end) in &rows {
+                text.push_str(&cells.join(";"));
+                text.push_str(["\n", "\r\n", "\r", "\n\n"][*end]);
+            }
+            let bytes = encoding.encode(&text).0.into_owned();
+            let widths = encoding.is_single_byte().then(|| decoded_widths(encoding));
+            let shape = CsvShape { delimiter: b';', cr_only };
+            let [by_crate, split] = split_both_ways(&bytes, widths.as_ref(), shape, Limits { chunk, max_line }, usize::MAX);
+            prop_assert_eq!(by_crate, split);
+        });
+    }
+
+    #[test]
+    fn the_splitter_guards_long_lines_and_columns_as_the_csv_crate() {
+        let long = format!(
+            "ЛС;ФИО\r\n1;{}\r\n2;\"{}",
+            "ж".repeat(MAX_LINE_BYTES / 2 + 10),
+            "\"\"x\n".repeat(MAX_LINE_BYTES / 3)
+        );
+        let columns = format!("ЛС;ФИО\n1;Иванов\n2;{}\n3;Петров\n", ";".repeat(MAX_COLUMNS));
+        for text in [long.as_str(), columns.as_str()] {
+            for encoding in [UTF_8, WINDOWS_1251] {
+                let bytes = encoding.encode(text).0.into_owned();
+                let widths = encoding.is_single_byte().then(|| decoded_widths(encoding));
+                let shape = CsvShape { delimiter: b';', cr_only: false };
+                let [by_crate, split] = split_both_ways(&bytes, widths.as_ref(), shape, SPLIT_LIMITS, usize::MAX);
+                assert!(by_crate.is_err(), "{}", encoding.name());
+                assert_eq!(by_crate, split, "{}", encoding.name());
+            }
+        }
     }
 
     /// The rows of `bytes` read as `format` says, cells decoded one by one
