@@ -53,21 +53,6 @@ async fn login_with(app: &TestApp, login: &str, password: &str, cookie: Option<&
     answer_of(request.send().await.unwrap()).await
 }
 
-fn cookie_named(answer: &Answer, name: &str) -> Option<String> {
-    answer
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-        .find(|c| c.split_once('=').is_some_and(|(n, v)| n.ends_with(name) && !v.is_empty()))
-}
-
-async fn audit_events(app: &TestApp) -> Vec<String> {
-    let items = app.stack.table_items("AuditTable").await.unwrap_or_default();
-    items.iter().filter_map(|i| i["event"].as_str().map(str::to_owned)).collect()
-}
-
 async fn count_events(app: &TestApp, event: &str) -> usize {
     audit_events(app).await.iter().filter(|e| *e == event).count()
 }

@@ -412,3 +412,20 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The `Set-Cookie` value (name=value) of the cookie whose name ends with `name`.
+pub fn cookie_named(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .find(|c| c.split_once('=').is_some_and(|(n, v)| n.ends_with(name) && !v.is_empty()))
+}
+
+/// The events of the audit log, in no order.
+pub async fn audit_events(app: &TestApp) -> Vec<String> {
+    let items = app.stack.table_items("AuditTable").await.unwrap_or_default();
+    items.iter().filter_map(|i| i["event"].as_str().map(str::to_owned)).collect()
+}
