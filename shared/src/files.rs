@@ -9,6 +9,7 @@ use aws_sdk_s3::types::{Tag, Tagging};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::{AwsContext, Context, Unexpected};
+use crate::services::LazyClient;
 
 /// An object key as S3 events carry it (URL-encoded, `+` for spaces).
 pub fn object_key(encoded: &str) -> Result<String, Unexpected> {
@@ -27,11 +28,11 @@ pub struct Downloaded {
 
 #[derive(Clone)]
 pub struct BillingFiles {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl BillingFiles {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: LazyClient<Client>) -> Self {
         Self { client }
     }
 

@@ -9,6 +9,7 @@ use mail_builder::headers::address::Address;
 
 use crate::domain::Email;
 use crate::errors::{AwsContext, Context, Unexpected};
+use crate::services::LazyClient;
 
 /// A letter ready to send: both bodies already rendered.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub struct Letter {
 
 #[derive(Clone)]
 pub struct Mailer {
-    client: Client,
+    client: LazyClient<Client>,
     from_name: String,
     from_address: String,
     configuration_set: Option<String>,
@@ -38,7 +39,7 @@ fn split_sender(from: &str) -> (String, String) {
 }
 
 impl Mailer {
-    pub fn new(client: Client, from: &str, configuration_set: Option<String>) -> Self {
+    pub fn new(client: LazyClient<Client>, from: &str, configuration_set: Option<String>) -> Self {
         let (from_name, from_address) = split_sender(from);
         Self { client, from_name, from_address, configuration_set }
     }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::domain::AccountNumber;
 use crate::errors::{AwsContext, Context, Unexpected};
+use crate::services::LazyClient;
 
 /// SQS delays one message by at most 15 minutes; a longer wait is chained.
 pub const MAX_SQS_DELAY_SECONDS: i64 = 900;
@@ -38,12 +39,12 @@ impl IdentificationJob {
 
 #[derive(Clone)]
 pub struct IdentificationQueue {
-    client: Client,
+    client: LazyClient<Client>,
     url: String,
 }
 
 impl IdentificationQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: LazyClient<Client>, url: impl Into<String>) -> Self {
         Self { client, url: url.into() }
     }
 

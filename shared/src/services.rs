@@ -1,7 +1,9 @@
 //! The adapters a function needs, built once at start-up and shared by every
 //! invocation.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::{Arc, LazyLock};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::config::{Config, ConfigError};
 #[cfg(feature = "import")]
@@ -25,13 +27,13 @@ impl Services {
     /// Clients for the endpoints configured by the standard AWS variables
     /// (`AWS_ENDPOINT_URL` points them at a local endpoint).
     pub fn new(config: Config, aws: &SdkConfig) -> Self {
-        Self::with_clients(
+        Self::with_lazy_clients(
             config,
             aws_sdk_dynamodb::Client::new(aws),
-            aws_sdk_sesv2::Client::new(aws),
-            aws_sdk_sqs::Client::new(aws),
+            LazyClient::from_config(aws, aws_sdk_sesv2::Client::new),
+            LazyClient::from_config(aws, aws_sdk_sqs::Client::new),
             #[cfg(feature = "import")]
-            aws_sdk_s3::Client::new(aws),
+            LazyClient::from_config(aws, aws_sdk_s3::Client::new),
         )
     }
 
@@ -43,6 +45,25 @@ impl Services {
         ses: aws_sdk_sesv2::Client,
         sqs: aws_sdk_sqs::Client,
         #[cfg(feature = "import")] s3: aws_sdk_s3::Client,
+    ) -> Self {
+        Self::with_lazy_clients(
+            config,
+            dynamodb,
+            LazyClient::ready(ses),
+            LazyClient::ready(sqs),
+            #[cfg(feature = "import")]
+            LazyClient::ready(s3),
+        )
+    }
+
+    /// Every request reads DynamoDB, so its client is built at start-up;
+    /// mail, the queue and S3 wait for a request that uses them.
+    fn with_lazy_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        ses: LazyClient<aws_sdk_sesv2::Client>,
+        sqs: LazyClient<aws_sdk_sqs::Client>,
+        #[cfg(feature = "import")] s3: LazyClient<aws_sdk_s3::Client>,
     ) -> Self {
         let store = Store::new(dynamodb, &config.residents_table, &config.billing_table, &config.audit_table);
         let mailer = Mailer::new(ses, &config.mail_from, config.ses_configuration_set.clone());
@@ -65,9 +86,99 @@ impl Services {
     /// large files).
     pub async fn from_env_with(timeouts: aws_config::timeout::TimeoutConfig) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
-        Ok(Self::new(config, &aws))
+        let roots = TrustedRoots::for_endpoint(std::env::var("AWS_ENDPOINT_URL").ok().as_deref());
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).http_client(https_client(roots));
+        // Lambda always sets both. Naming them spares start-up building the
+        // default chains (profiles, SSO, IMDS...), most of the loading.
+        if let Some(region) = std::env::var("AWS_REGION").ok().filter(|region| !region.trim().is_empty()) {
+            loader = loader.region(Region::new(region));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            loader =
+                loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+        }
+        Ok(Self::new(config, &loader.load().await))
     }
+}
+
+/// An AWS client built at its first use: a function whose request sends no
+/// mail never builds the SES client (a few hundred microseconds of every cold
+/// start otherwise).
+pub struct LazyClient<C>(Arc<LazyLock<C, Box<dyn FnOnce() -> C + Send>>>);
+
+impl<C: Send + 'static> LazyClient<C> {
+    pub fn ready(client: C) -> Self {
+        Self(Arc::new(LazyLock::new(Box::new(move || client))))
+    }
+
+    pub fn from_config(aws: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        let aws = aws.clone();
+        Self(Arc::new(LazyLock::new(Box::new(move || build(&aws)))))
+    }
+}
+
+impl<C> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<C> std::ops::Deref for LazyClient<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+/// The roots of Amazon Trust Services, which issue every AWS endpoint's
+/// certificate. Trusting these alone, compiled in, spares each cold start
+/// reading and parsing the whole system store (hundreds of files, most of a
+/// function's init time), and nobody else's CA can stand in for DynamoDB.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// Which root certificates the AWS clients trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustedRoots {
+    /// AWS's own endpoints: Amazon Trust Services only.
+    AmazonTrustServices,
+    /// The system's store: an endpoint of our choosing (`AWS_ENDPOINT_URL`,
+    /// a local stack) may have a certificate from any CA.
+    System,
+}
+
+impl TrustedRoots {
+    pub fn for_endpoint(endpoint_url: Option<&str>) -> Self {
+        match endpoint_url.map(str::trim) {
+            Some(url) if !url.is_empty() => Self::System,
+            _ => Self::AmazonTrustServices,
+        }
+    }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies
+/// from the environment) with `roots` as its trust store.
+fn https_client(roots: TrustedRoots) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+
+    let trust_store = match roots {
+        TrustedRoots::AmazonTrustServices => TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES),
+        TrustedRoots::System => TrustStore::default(),
+    };
+    let context = TlsContext::builder().with_trust_store(trust_store).build().unwrap_or_default();
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Timeouts of every AWS call in a function, well under the function's own
@@ -90,4 +201,53 @@ pub fn import_timeouts() -> aws_config::timeout::TimeoutConfig {
         .operation_attempt_timeout(std::time::Duration::from_secs(60))
         .operation_timeout(std::time::Duration::from_secs(180))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    /// SHA-256 of each root, as published at https://www.amazontrust.com/repository/.
+    const PUBLISHED: [&str; 5] = [
+        "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e", // Amazon Root CA 1
+        "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4", // Amazon Root CA 2
+        "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4", // Amazon Root CA 3
+        "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092", // Amazon Root CA 4
+        "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5", // Starfield Services Root CA - G2
+    ];
+
+    #[test]
+    fn the_compiled_in_roots_are_exactly_amazon_trust_services_and_parse_as_the_client_parses_them() {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        // The same parse the HTTP client makes when it builds its connector;
+        // there a failure would panic at the first request.
+        let certificates =
+            CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES).collect::<Result<Vec<_>, _>>().unwrap();
+        let fingerprints: Vec<String> = certificates
+            .iter()
+            .map(|der| Sha256::digest(der.as_ref()).iter().map(|byte| format!("{byte:02x}")).collect())
+            .collect();
+        assert_eq!(fingerprints, PUBLISHED);
+    }
+
+    #[test]
+    fn a_lazy_client_is_built_once_at_its_first_use_and_shared_by_its_clones() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        let aws = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let lazy = LazyClient::from_config(&aws, |_| BUILT.fetch_add(1, Ordering::SeqCst) + 1);
+        let clone = lazy.clone();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing is built before a use");
+        assert_eq!((*clone, *lazy), (1, 1));
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_configured_endpoint_is_trusted_through_the_system_store_and_aws_through_amazons_roots() {
+        assert_eq!(TrustedRoots::for_endpoint(None), TrustedRoots::AmazonTrustServices);
+        assert_eq!(TrustedRoots::for_endpoint(Some(" ")), TrustedRoots::AmazonTrustServices);
+        assert_eq!(TrustedRoots::for_endpoint(Some("https://localstack:4566")), TrustedRoots::System);
+        assert_eq!(TrustedRoots::for_endpoint(Some("http://127.0.0.1:47001")), TrustedRoots::System);
+    }
 }
