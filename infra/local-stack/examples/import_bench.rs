@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use cabinet::billing::{self, RowOutcome, source::ReadLimits};
-use cabinet::usecases::import::survey;
+use cabinet::usecases::import::{survey, survey_spooled};
 
 const SURNAMES: &[&str] = &["Иванов", "Петров", "Смирнов", "Кузнецов", "Соколов", "Попов", "Лебедев", "Козлов"];
 const NAMES: &[&str] = &["Иван", "Пётр", "Алексей", "Сергей", "Андрей", "Дмитрий", "Михаил", "Николай"];
@@ -60,27 +60,37 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Reads and validates a file the way the import does (both passes).
+/// Where the bench keeps the first pass's outcomes, as the import keeps
+/// them in its temporary folder.
+fn spool_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("bench-outcomes-{}.spool", std::process::id()))
+}
+
+/// Reads and validates a file the way the import does (both passes: the
+/// first parses and checks, the second reads the checked rows back).
 fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let baseline = peak_rss_mib();
     let started = Instant::now();
-    let (table, accounts) = survey(path, &ReadLimits::default()).expect("a valid file");
+    let (_, accounts, spool) =
+        survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a spool").expect("a valid file");
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
     // The second pass as the import makes it: every data row's outcome,
-    // the accounts copied out to be written.
-    billing::visit_outcomes(path, &table, |_, outcome| {
-        match outcome.into_owned(now) {
-            RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
-            RowOutcome::Skipped => {}
-            _ => rejected += 1,
-        }
-        ControlFlow::Continue(())
-    })
-    .expect("readable");
+    // the accounts owned, to be written.
+    spool
+        .visit(now, |_, outcome| {
+            match outcome {
+                RowOutcome::Account { account, .. } if !accounts.is_conflicting(&account) => valid += 1,
+                RowOutcome::Skipped => {}
+                _ => rejected += 1,
+            }
+            ControlFlow::Continue(())
+        })
+        .expect("readable");
     let seconds = started.elapsed().as_secs_f64();
+    drop(spool);
     println!(
         "parse+validate {label} {rows:>9} rows ({:>6.1} MiB file): {:>8.2} s, {:>9.0} rows/s, peak memory {:>6.1} MiB (before reading {:.1} MiB); valid {valid}, rejected {rejected}",
         size as f64 / 1048576.0,
@@ -92,30 +102,38 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
 }
 
 /// Where the time of [`parse_only`] goes: reading and splitting alone (no
-/// row looked at), the first pass, the second pass.
+/// row looked at), the first pass without and with the spool, the second
+/// pass.
 fn stages(path: &Path) {
     let timed = |label: &str, run: &mut dyn FnMut()| {
         let started = Instant::now();
         run();
         println!("stage {label:<28} {:>6.2} s", started.elapsed().as_secs_f64());
     };
-    let (table, accounts) = survey(path, &ReadLimits::default()).expect("a valid file");
+    let (table, _) = survey(path, &ReadLimits::default()).expect("a valid file");
     timed("read and split, no visit", &mut || {
         billing::visit_row_refs(path, &table.format, |_| ControlFlow::Continue(())).expect("readable")
     });
-    timed("first pass (survey)", &mut || {
+    timed("first pass, no spool", &mut || {
         survey(path, &ReadLimits::default()).expect("a valid file");
     });
+    let mut surveyed = None;
+    timed("first pass (survey, spool)", &mut || {
+        surveyed =
+            Some(survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a spool").expect("a valid file"));
+    });
+    let (_, accounts, spool) = surveyed.expect("surveyed");
     let now = cabinet::clock::now();
-    timed("second pass", &mut || {
+    timed("second pass (spool)", &mut || {
         let mut valid = 0u64;
-        billing::visit_outcomes(path, &table, |_, outcome| {
-            if let RowOutcome::Account { account, .. } = outcome.into_owned(now) {
-                valid += u64::from(!accounts.is_conflicting(&account));
-            }
-            ControlFlow::Continue(())
-        })
-        .expect("readable");
+        spool
+            .visit(now, |_, outcome| {
+                if let RowOutcome::Account { account, .. } = outcome {
+                    valid += u64::from(!accounts.is_conflicting(&account));
+                }
+                ControlFlow::Continue(())
+            })
+            .expect("readable");
     });
 }
 

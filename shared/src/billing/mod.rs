@@ -9,6 +9,7 @@ mod plain;
 pub mod rows;
 pub mod source;
 mod split;
+pub mod spool;
 
 pub use cells::{NotAnAmount, parse_balance};
 pub use columns::{Column, ColumnMap, MissingColumns, PayerColumns};

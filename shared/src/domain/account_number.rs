@@ -48,6 +48,14 @@ impl AccountNumberRef<'_> {
 }
 
 impl AccountNumber {
+    /// Digits an earlier [`AccountNumber::canonical`] returned, read back
+    /// from the import's spool of checked rows: not checked again.
+    #[cfg(feature = "import")]
+    pub(crate) fn checked_before(digits: String) -> Self {
+        debug_assert!(Self::canonical(&digits).is_ok_and(|c| c.as_str() == digits), "{digits:?}");
+        Self(digits)
+    }
+
     pub fn parse(input: &str) -> Result<Self, AccountNumberError> {
         Self::canonical(input).map(AccountNumberRef::into_owned)
     }

@@ -305,6 +305,13 @@ fn russian_letters(piece: &[u8]) -> Option<usize> {
 }
 
 impl FullName {
+    /// A display form an earlier [`FullName::canonical`] returned, read
+    /// back from the import's spool of checked rows: not checked again.
+    #[cfg(feature = "import")]
+    pub(crate) fn checked_before(display: String) -> Self {
+        Self { display }
+    }
+
     pub fn parse(input: &str) -> Result<Self, FullNameError> {
         Self::canonical(input).map(FullNameRef::into_owned)
     }

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::billing::source::ReadLimits;
+use crate::billing::spool::{Spool, SpoolWriter};
 use crate::billing::{self, AccountRef, FileProblem, RowOutcome, RowOutcomeRef, RowProblem, Table};
 use crate::clock;
 use crate::domain::{BillingAccount, ResidentStatus};
@@ -462,6 +463,46 @@ pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex),
     Ok((table, accounts))
 }
 
+/// [`survey`], keeping every data row's outcome in a spool at `spool`, so
+/// that the second pass reads the outcomes back instead of parsing the
+/// file again. The outer error is the spool's (the disk), the inner one
+/// the file's.
+#[allow(clippy::type_complexity)]
+pub fn survey_spooled(
+    path: &Path,
+    limits: &ReadLimits,
+    spool: &Path,
+) -> std::io::Result<Result<(Table, AccountIndex, Spool), FileProblem>> {
+    let table = match billing::open(path, limits) {
+        Ok(table) => table,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let mut accounts = AccountIndex::default();
+    let mut writer = SpoolWriter::create(spool)?;
+    let mut failed = None;
+    let read = billing::visit_outcomes(path, &table, |line, outcome| {
+        if let RowOutcomeRef::Account { account, .. } = &outcome {
+            accounts.record(account, line);
+        }
+        match writer.push(line, &outcome) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                failed = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    });
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    if let Err(problem) = read {
+        return Ok(Err(problem));
+    }
+    let spool = writer.finish()?;
+    accounts.seal();
+    Ok(Ok((table, accounts, spool)))
+}
+
 /// What the reading thread hands to the writers.
 enum Parsed {
     Row(BillingAccount, Vec<RowProblem>),
@@ -479,10 +520,13 @@ async fn load(
     report: &mut ImportReport,
 ) -> Result<Result<(), FileProblem>, Unexpected> {
     let path = source.to_owned();
+    let spool = source.with_file_name("outcomes.spool");
     let limits = *limits;
-    let surveyed =
-        tokio::task::spawn_blocking(move || survey(&path, &limits)).await.context("surveying a billing file")?;
-    let (table, accounts) = match surveyed {
+    let surveyed = tokio::task::spawn_blocking(move || survey_spooled(&path, &limits, &spool))
+        .await
+        .context("surveying a billing file")?
+        .context("keeping the checked rows of a billing file")?;
+    let (table, accounts, spool) = match surveyed {
         Ok(surveyed) => surveyed,
         Err(problem) => return Ok(Err(problem)),
     };
@@ -491,11 +535,11 @@ async fn load(
     report.columns_ignored = table.header.columns.ignored.clone();
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Parsed>(BATCH_SIZE * WRITERS * 4);
-    let path = source.to_owned();
     let loaded_at = clock::now();
+    // The second pass reads back what the first one checked.
     let reader = tokio::task::spawn_blocking(move || {
-        billing::visit_outcomes(&path, &table, |line, outcome| {
-            let parsed = match outcome.into_owned(loaded_at) {
+        spool.visit(loaded_at, |line, outcome| {
+            let parsed = match outcome {
                 RowOutcome::Account { account, warnings } => match accounts.verdict(&account, line) {
                     Verdict::Load => Parsed::Row(account, warnings),
                     // The same row again: loaded once.
@@ -589,9 +633,10 @@ async fn load(
     if let Some(error) = failure {
         return Err(error);
     }
+    read.context("reading back the checked rows of a billing file")?;
     rejected_csv.finish()?;
     warnings_csv.finish()?;
-    Ok(read)
+    Ok(Ok(()))
 }
 
 /// One batch of rows, sorted by what becomes of them.
