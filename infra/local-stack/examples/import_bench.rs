@@ -72,8 +72,8 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let baseline = peak_rss_mib();
     let started = Instant::now();
-    let (_, accounts, spool) =
-        survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a spool").expect("a valid file");
+    let (_, accounts, spool) = survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a valid file");
+    let spool = spool.expect("a spool");
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
@@ -119,10 +119,10 @@ fn stages(path: &Path) {
     });
     let mut surveyed = None;
     timed("first pass (survey, spool)", &mut || {
-        surveyed =
-            Some(survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a spool").expect("a valid file"));
+        surveyed = Some(survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a valid file"));
     });
     let (_, accounts, spool) = surveyed.expect("surveyed");
+    let spool = spool.expect("a spool");
     let now = cabinet::clock::now();
     timed("second pass (spool)", &mut || {
         let mut valid = 0u64;

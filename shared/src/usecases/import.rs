@@ -465,42 +465,36 @@ pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex),
 
 /// [`survey`], keeping every data row's outcome in a spool at `spool`, so
 /// that the second pass reads the outcomes back instead of parsing the
-/// file again. The outer error is the spool's (the disk), the inner one
-/// the file's.
-#[allow(clippy::type_complexity)]
+/// file again. If the spool cannot be written (a full disk: a huge XLSX can
+/// unpack to more than the function's storage), it is dropped and the
+/// second pass parses the file again; the import never fails for it.
 pub fn survey_spooled(
     path: &Path,
     limits: &ReadLimits,
     spool: &Path,
-) -> std::io::Result<Result<(Table, AccountIndex, Spool), FileProblem>> {
-    let table = match billing::open(path, limits) {
-        Ok(table) => table,
-        Err(problem) => return Ok(Err(problem)),
-    };
+) -> Result<(Table, AccountIndex, Option<Spool>), FileProblem> {
+    let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
-    let mut writer = SpoolWriter::create(spool)?;
-    let mut failed = None;
-    let read = billing::visit_outcomes(path, &table, |line, outcome| {
+    let mut writer = SpoolWriter::create(spool).map_err(|error| spool_dropped(spool, &error)).ok();
+    billing::visit_outcomes(path, &table, |line, outcome| {
         if let RowOutcomeRef::Account { account, .. } = &outcome {
             accounts.record(account, line);
         }
-        match writer.push(line, &outcome) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(error) => {
-                failed = Some(error);
-                ControlFlow::Break(())
-            }
+        if let Some(Err(error)) = writer.as_mut().map(|writer| writer.push(line, &outcome)) {
+            spool_dropped(spool, &error);
+            writer = None;
         }
-    });
-    if let Some(error) = failed {
-        return Err(error);
-    }
-    if let Err(problem) = read {
-        return Ok(Err(problem));
-    }
-    let spool = writer.finish()?;
+        ControlFlow::Continue(())
+    })?;
+    let spool = writer.and_then(|writer| writer.finish().map_err(|error| spool_dropped(spool, &error)).ok());
     accounts.seal();
-    Ok(Ok((table, accounts, spool)))
+    Ok((table, accounts, spool))
+}
+
+fn spool_dropped(spool: &Path, error: &std::io::Error) {
+    tracing::warn!(%error, "the checked rows could not be kept; the second pass parses the file again");
+    // Whatever was written only takes space now.
+    let _ = std::fs::remove_file(spool);
 }
 
 /// What the reading thread hands to the writers.
@@ -524,8 +518,7 @@ async fn load(
     let limits = *limits;
     let surveyed = tokio::task::spawn_blocking(move || survey_spooled(&path, &limits, &spool))
         .await
-        .context("surveying a billing file")?
-        .context("keeping the checked rows of a billing file")?;
+        .context("surveying a billing file")?;
     let (table, accounts, spool) = match surveyed {
         Ok(surveyed) => surveyed,
         Err(problem) => return Ok(Err(problem)),
@@ -536,9 +529,9 @@ async fn load(
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Parsed>(BATCH_SIZE * WRITERS * 4);
     let loaded_at = clock::now();
-    // The second pass reads back what the first one checked.
+    let path = source.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
-        spool.visit(loaded_at, |line, outcome| {
+        let mut pass = |line, outcome| {
             let parsed = match outcome {
                 RowOutcome::Account { account, warnings } => match accounts.verdict(&account, line) {
                     Verdict::Load => Parsed::Row(account, warnings),
@@ -558,7 +551,17 @@ async fn load(
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
-        })
+        };
+        // The second pass reads back what the first one checked, or, with
+        // no spool, parses the file again.
+        match spool {
+            Some(spool) => {
+                spool.visit(loaded_at, &mut pass).map(Ok).context("reading back the checked rows of a billing file")
+            }
+            None => {
+                Ok(billing::visit_outcomes(&path, &table, |line, outcome| pass(line, outcome.into_owned(loaded_at))))
+            }
+        }
     });
 
     let mut rejected_csv = ProblemCsv::create(&problems.rejected)?;
@@ -633,10 +636,10 @@ async fn load(
     if let Some(error) = failure {
         return Err(error);
     }
-    read.context("reading back the checked rows of a billing file")?;
+    let read = read?;
     rejected_csv.finish()?;
     warnings_csv.finish()?;
-    Ok(Ok(()))
+    Ok(read)
 }
 
 /// One batch of rows, sorted by what becomes of them.
@@ -772,6 +775,29 @@ mod tests {
     use time::OffsetDateTime;
 
     use proptest::prelude::*;
+
+    #[test]
+    fn without_room_for_the_spool_the_survey_still_succeeds_and_indexes_every_account() {
+        let path = std::env::temp_dir().join(format!("spool-less-{}", uuid::Uuid::new_v4()));
+        let text = "ЛС;ФИО;Адрес\n100200300;Белова Надежда Ивановна;ул. Ленина, 1\n\
+                    100200300;Иванов Пётр Петрович;ул. Ленина, 2\n100200301;Белов Иван Иванович;\n";
+        std::fs::write(&path, text).unwrap();
+        // A folder that does not exist stands for a disk with no room left.
+        let nowhere = std::env::temp_dir().join(format!("missing-{}", uuid::Uuid::new_v4())).join("outcomes.spool");
+        let (_, accounts, spool) = survey_spooled(&path, &ReadLimits::default(), &nowhere).unwrap();
+        assert!(spool.is_none());
+        let (_, surveyed) = survey(&path, &ReadLimits::default()).unwrap();
+        let mut seen = Vec::new();
+        billing::visit_outcomes(&path, &billing::open(&path, &ReadLimits::default()).unwrap(), |_, outcome| {
+            if let RowOutcome::Account { account, .. } = outcome.into_owned(OffsetDateTime::UNIX_EPOCH) {
+                seen.push((accounts.is_conflicting(&account), surveyed.is_conflicting(&account)));
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(true, true), (true, true), (false, false)]);
+        std::fs::remove_file(&path).unwrap();
+    }
 
     fn survey_bytes(bytes: &[u8]) {
         let path = std::env::temp_dir().join(format!("fuzz-{}", uuid::Uuid::new_v4()));
