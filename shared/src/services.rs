@@ -86,7 +86,7 @@ impl Services {
     /// large files).
     pub async fn from_env_with(timeouts: aws_config::timeout::TimeoutConfig) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let roots = TrustedRoots::for_endpoint(std::env::var("AWS_ENDPOINT_URL").ok().as_deref());
+        let roots = TrustedRoots::from_vars(std::env::vars());
         let mut loader =
             aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).http_client(https_client(roots));
         // Lambda always sets both. Naming them spares start-up building the
@@ -143,17 +143,22 @@ const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-servi
 pub enum TrustedRoots {
     /// AWS's own endpoints: Amazon Trust Services only.
     AmazonTrustServices,
-    /// The system's store: an endpoint of our choosing (`AWS_ENDPOINT_URL`,
-    /// a local stack) may have a certificate from any CA.
+    /// The system's store.
     System,
 }
 
 impl TrustedRoots {
-    pub fn for_endpoint(endpoint_url: Option<&str>) -> Self {
-        match endpoint_url.map(str::trim) {
-            Some(url) if !url.is_empty() => Self::System,
-            _ => Self::AmazonTrustServices,
-        }
+    /// The system's store for an endpoint of our choosing (`AWS_ENDPOINT_URL`
+    /// or a service's `AWS_ENDPOINT_URL_*`: a local stack, another cloud),
+    /// whose certificate may come from any CA, and when ops ask for it with
+    /// `CABINET_TLS_ROOTS=system` (an inspecting proxy, or should AWS ever
+    /// issue an endpoint's certificate elsewhere) without a rebuild.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let chosen = vars.into_iter().any(|(name, value)| {
+            (name.starts_with("AWS_ENDPOINT_URL") && !value.trim().is_empty())
+                || (name == "CABINET_TLS_ROOTS" && value.trim().eq_ignore_ascii_case("system"))
+        });
+        if chosen { Self::System } else { Self::AmazonTrustServices }
     }
 }
 
@@ -244,10 +249,22 @@ mod tests {
     }
 
     #[test]
-    fn a_configured_endpoint_is_trusted_through_the_system_store_and_aws_through_amazons_roots() {
-        assert_eq!(TrustedRoots::for_endpoint(None), TrustedRoots::AmazonTrustServices);
-        assert_eq!(TrustedRoots::for_endpoint(Some(" ")), TrustedRoots::AmazonTrustServices);
-        assert_eq!(TrustedRoots::for_endpoint(Some("https://localstack:4566")), TrustedRoots::System);
-        assert_eq!(TrustedRoots::for_endpoint(Some("http://127.0.0.1:47001")), TrustedRoots::System);
+    fn a_configured_endpoint_or_the_ops_switch_is_trusted_through_the_system_store_and_aws_through_amazons_roots() {
+        let roots = |vars: &[(&str, &str)]| {
+            TrustedRoots::from_vars(vars.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())))
+        };
+        let lambda = [("AWS_REGION", "eu-central-1"), ("AWS_LAMBDA_FUNCTION_NAME", "login")];
+        assert_eq!(roots(&lambda), TrustedRoots::AmazonTrustServices);
+        assert_eq!(roots(&[("AWS_ENDPOINT_URL", " ")]), TrustedRoots::AmazonTrustServices);
+        assert_eq!(roots(&[("CABINET_TLS_ROOTS", "amazon")]), TrustedRoots::AmazonTrustServices);
+        for chosen in [
+            ("AWS_ENDPOINT_URL", "https://localstack:4566"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:47001"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "https://ydb.serverless.yandexcloud.net/ru-central1/b1g/etn"),
+            ("AWS_ENDPOINT_URL_SESV2", "https://postbox.cloud.yandex.net"),
+            ("CABINET_TLS_ROOTS", " System"),
+        ] {
+            assert_eq!(roots(&[lambda[0], chosen]), TrustedRoots::System, "{chosen:?}");
+        }
     }
 }

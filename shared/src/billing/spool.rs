@@ -22,21 +22,48 @@ use crate::domain::{AccountNumber, BillingAccount, FullName, Money};
 const SKIPPED: u8 = 0;
 const REJECTED: u8 = 1;
 const ACCOUNT: u8 = 2;
+/// The last record: how many came before it. A spool cut short (a full
+/// disk, a crash) has none, and reads as damaged rather than as a shorter
+/// file.
+const END: u8 = 3;
+
+/// No text in a spool is longer than a line of the file (1 MiB, checked by
+/// the reader) plus a message; a longer length is damage, not an allocation
+/// to attempt.
+const MAX_TEXT_BYTES: u32 = 2 * 1024 * 1024;
 
 /// Bytes gathered before each write, and read at once.
 const BUFFER_BYTES: usize = 256 * 1024;
 
-/// Writes the outcomes of a pass, in order.
+/// Writes the outcomes of a pass, in order. Dropped unfinished, it removes
+/// what it wrote.
 pub struct SpoolWriter {
     file: File,
     path: PathBuf,
     buffer: Vec<u8>,
+    records: u64,
+    /// Bytes written so far, and the most allowed.
+    written: u64,
+    budget: u64,
+    finished: bool,
 }
 
 impl SpoolWriter {
-    pub fn create(path: &Path) -> io::Result<Self> {
+    /// A spool at `path` of at most `budget` bytes: past it, [`push`]
+    /// fails, as on a full disk.
+    ///
+    /// [`push`]: SpoolWriter::push
+    pub fn create(path: &Path, budget: u64) -> io::Result<Self> {
         let file = File::create(path)?;
-        Ok(Self { file, path: path.to_owned(), buffer: Vec::with_capacity(BUFFER_BYTES + 4096) })
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            buffer: Vec::with_capacity(BUFFER_BYTES + 4096),
+            records: 0,
+            written: 0,
+            budget,
+            finished: false,
+        })
     }
 
     pub fn push(&mut self, line: u64, outcome: &RowOutcomeRef<'_>) -> io::Result<()> {
@@ -76,18 +103,39 @@ impl SpoolWriter {
                 }
             }
         }
+        self.records += 1;
         if self.buffer.len() >= BUFFER_BYTES {
-            self.file.write_all(&self.buffer)?;
-            self.buffer.clear();
+            self.flush_buffer()?;
         }
+        Ok(())
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        self.written += self.buffer.len() as u64;
+        if self.written > self.budget {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "the spool outgrew its budget"));
+        }
+        self.file.write_all(&self.buffer)?;
+        self.buffer.clear();
         Ok(())
     }
 
     /// Everything written: the spool to read back.
     pub fn finish(mut self) -> io::Result<Spool> {
-        self.file.write_all(&self.buffer)?;
+        self.buffer.push(END);
+        self.buffer.extend_from_slice(&self.records.to_le_bytes());
+        self.flush_buffer()?;
         self.file.flush()?;
-        Ok(Spool { path: std::mem::take(&mut self.path) })
+        self.finished = true;
+        Ok(Spool { path: self.path.clone() })
+    }
+}
+
+impl Drop for SpoolWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -107,13 +155,17 @@ impl Spool {
         mut visit: impl FnMut(u64, RowOutcome) -> ControlFlow<()>,
     ) -> io::Result<()> {
         let mut input = BufReader::with_capacity(BUFFER_BYTES, File::open(&self.path)?);
+        let mut records = 0u64;
         loop {
-            let mut tag = [0u8; 1];
-            if input.read(&mut tag)? == 0 {
-                return Ok(());
+            // Only the end record ends a spool: the end of the file before
+            // it is damage.
+            let tag = get_u8(&mut input).map_err(damaged_if_cut)?;
+            if tag == END {
+                let written = get_u64(&mut input).map_err(damaged_if_cut)?;
+                return if written == records { Ok(()) } else { Err(corrupt()) };
             }
-            let [tag] = tag;
-            let line = get_u64(&mut input)?;
+            records += 1;
+            let line = get_u64(&mut input).map_err(damaged_if_cut)?;
             let outcome = match tag {
                 SKIPPED => RowOutcome::Skipped,
                 REJECTED => RowOutcome::Rejected(get_problem(&mut input)?),
@@ -149,6 +201,10 @@ impl Drop for Spool {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+fn damaged_if_cut(error: io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::UnexpectedEof { corrupt() } else { error }
 }
 
 fn corrupt() -> io::Error {
@@ -221,9 +277,12 @@ fn get_u64(input: &mut impl Read) -> io::Result<u64> {
 }
 
 fn get_text(input: &mut impl Read) -> io::Result<String> {
-    let length = usize::try_from(get_u32(input)?).map_err(|_| corrupt())?;
-    let mut bytes = vec![0u8; length];
-    input.read_exact(&mut bytes)?;
+    let length = get_u32(input)?;
+    if length > MAX_TEXT_BYTES {
+        return Err(corrupt());
+    }
+    let mut bytes = vec![0u8; usize::try_from(length).map_err(|_| corrupt())?];
+    input.read_exact(&mut bytes).map_err(damaged_if_cut)?;
     String::from_utf8(bytes).map_err(|_| corrupt())
 }
 
@@ -250,7 +309,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let epoch = OffsetDateTime::UNIX_EPOCH;
         let mut direct = Vec::new();
-        let mut writer = SpoolWriter::create(&spool_path).unwrap();
+        let mut writer = SpoolWriter::create(&spool_path, u64::MAX).unwrap();
         visit_outcomes(&path, table, |line, outcome| {
             writer.push(line, &outcome).unwrap();
             if direct.len() < stop {
@@ -271,6 +330,57 @@ mod tests {
         assert!(!spool_path.exists(), "the spool is removed with its value");
         std::fs::remove_file(&path).unwrap();
         [direct, spooled]
+    }
+
+    fn spool_of_skipped_rows(path: &Path, rows: u64, budget: u64) -> io::Result<Spool> {
+        let mut writer = SpoolWriter::create(path, budget)?;
+        for line in 1..=rows {
+            writer.push(line, &RowOutcomeRef::Skipped)?;
+        }
+        writer.finish()
+    }
+
+    fn count(spool: &Spool) -> io::Result<u64> {
+        let mut seen = 0;
+        spool.visit(OffsetDateTime::UNIX_EPOCH, |_, _| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_spool_cut_short_or_with_an_absurd_length_reads_as_damaged_not_as_fewer_rows() {
+        let path = std::env::temp_dir().join(format!("spool-cut-{}", uuid::Uuid::new_v4()));
+        let spool = spool_of_skipped_rows(&path, 1_000, u64::MAX).unwrap();
+        assert_eq!(count(&spool).unwrap(), 1_000);
+        let whole = std::fs::read(&path).unwrap();
+        // Cut at a record's boundary (9 bytes each), inside one, and just
+        // before the end record's count.
+        for cut in [9 * 600, 9 * 600 + 4, whole.len() - 3] {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            assert_eq!(count(&spool).unwrap_err().kind(), io::ErrorKind::InvalidData, "cut at {cut}");
+        }
+        // A rejection whose reason claims 4 GiB.
+        let mut absurd = vec![REJECTED];
+        absurd.extend_from_slice(&7u64.to_le_bytes());
+        absurd.extend_from_slice(&7u64.to_le_bytes());
+        absurd.push(0);
+        absurd.extend_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &absurd).unwrap();
+        assert_eq!(count(&spool).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        drop(spool);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_spool_past_its_budget_fails_like_a_full_disk_and_leaves_no_file() {
+        let path = std::env::temp_dir().join(format!("spool-budget-{}", uuid::Uuid::new_v4()));
+        let error = spool_of_skipped_rows(&path, 100_000, 300_000).err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+        assert!(!path.exists(), "an unfinished spool is removed");
+        let spool = spool_of_skipped_rows(&path, 100_000, 900_009).unwrap();
+        assert_eq!(count(&spool).unwrap(), 100_000);
     }
 
     #[test]

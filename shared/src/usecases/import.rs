@@ -475,7 +475,8 @@ pub fn survey_spooled(
 ) -> Result<(Table, AccountIndex, Option<Spool>), FileProblem> {
     let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
-    let mut writer = SpoolWriter::create(spool).map_err(|error| spool_dropped(spool, &error)).ok();
+    let budget = spool_budget(std::fs::metadata(path).map_or(0, |m| m.len()));
+    let mut writer = SpoolWriter::create(spool, budget).map_err(|error| spool_dropped(spool, &error)).ok();
     billing::visit_outcomes(path, &table, |line, outcome| {
         if let RowOutcomeRef::Account { account, .. } = &outcome {
             accounts.record(account, line);
@@ -489,6 +490,14 @@ pub fn survey_spooled(
     let spool = writer.and_then(|writer| writer.finish().map_err(|error| spool_dropped(spool, &error)).ok());
     accounts.seal();
     Ok((table, accounts, spool))
+}
+
+/// The most disk a spool may take beside a source of `source_bytes`: about
+/// 1.6 times a CSV file usually, so twice the file leaves the rest of the
+/// function's 4 GiB for the reports even with a 500 MB file; a file of
+/// short junk rows, whose outcomes are far larger, is parsed twice instead.
+fn spool_budget(source_bytes: u64) -> u64 {
+    source_bytes.saturating_mul(2).saturating_add(64 * 1024 * 1024)
 }
 
 fn spool_dropped(spool: &Path, error: &std::io::Error) {
