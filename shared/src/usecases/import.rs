@@ -450,13 +450,23 @@ impl RowHasher {
 /// The first pass: the file's format and header, and the accounts indexed
 /// (see [`AccountIndex`]).
 pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex), FileProblem> {
+    survey_then(path, limits, |_, _| {})
+}
+
+/// [`survey`], handing each data row's outcome to `also` as well.
+fn survey_then(
+    path: &Path,
+    limits: &ReadLimits,
+    mut also: impl FnMut(u64, &RowOutcomeRef<'_>),
+) -> Result<(Table, AccountIndex), FileProblem> {
     let table = billing::open(path, limits)?;
     let mut accounts = AccountIndex::default();
     // Only the key and the fingerprint are needed: nothing is copied.
     billing::visit_outcomes(path, &table, |line, outcome| {
-        if let RowOutcomeRef::Account { account, .. } = outcome {
-            accounts.record(&account, line);
+        if let RowOutcomeRef::Account { account, .. } = &outcome {
+            accounts.record(account, line);
         }
+        also(line, &outcome);
         ControlFlow::Continue(())
     })?;
     accounts.seal();
@@ -466,29 +476,23 @@ pub fn survey(path: &Path, limits: &ReadLimits) -> Result<(Table, AccountIndex),
 /// [`survey`], keeping every data row's outcome in a spool at `spool`, so
 /// that the second pass reads the outcomes back instead of parsing the
 /// file again. If the spool cannot be written (a full disk: a huge XLSX can
-/// unpack to more than the function's storage), it is dropped and the
-/// second pass parses the file again; the import never fails for it.
+/// unpack to more than the function's storage), it is dropped (a writer
+/// left unfinished removes its file) and the second pass parses the file
+/// again; the import never fails for it.
 pub fn survey_spooled(
     path: &Path,
     limits: &ReadLimits,
     spool: &Path,
 ) -> Result<(Table, AccountIndex, Option<Spool>), FileProblem> {
-    let table = billing::open(path, limits)?;
-    let mut accounts = AccountIndex::default();
     let budget = spool_budget(std::fs::metadata(path).map_or(0, |m| m.len()));
-    let mut writer = SpoolWriter::create(spool, budget).map_err(|error| spool_dropped(spool, &error)).ok();
-    billing::visit_outcomes(path, &table, |line, outcome| {
-        if let RowOutcomeRef::Account { account, .. } = &outcome {
-            accounts.record(account, line);
-        }
-        if let Some(Err(error)) = writer.as_mut().map(|writer| writer.push(line, &outcome)) {
-            spool_dropped(spool, &error);
+    let mut writer = SpoolWriter::create(spool, budget).map_err(|error| spool_dropped(&error)).ok();
+    let (table, accounts) = survey_then(path, limits, |line, outcome| {
+        if let Some(Err(error)) = writer.as_mut().map(|writer| writer.push(line, outcome)) {
+            spool_dropped(&error);
             writer = None;
         }
-        ControlFlow::Continue(())
     })?;
-    let spool = writer.and_then(|writer| writer.finish().map_err(|error| spool_dropped(spool, &error)).ok());
-    accounts.seal();
+    let spool = writer.and_then(|writer| writer.finish().map_err(|error| spool_dropped(&error)).ok());
     Ok((table, accounts, spool))
 }
 
@@ -500,10 +504,8 @@ fn spool_budget(source_bytes: u64) -> u64 {
     source_bytes.saturating_mul(2).saturating_add(64 * 1024 * 1024)
 }
 
-fn spool_dropped(spool: &Path, error: &std::io::Error) {
+fn spool_dropped(error: &std::io::Error) {
     tracing::warn!(%error, "the checked rows could not be kept; the second pass parses the file again");
-    // Whatever was written only takes space now.
-    let _ = std::fs::remove_file(spool);
 }
 
 /// What the reading thread hands to the writers.
