@@ -702,7 +702,7 @@ async fn a_burst_of_name_guesses_gets_no_more_comparisons_than_the_budget() {
 async fn an_unconfirmed_registration_expires_so_nobody_can_squat_an_account() {
     // Long enough for the steps before the expiry on a loaded machine;
     // the waits are measured from the registration itself.
-    const EXPIRY: Duration = Duration::from_secs(8);
+    const EXPIRY: Duration = Duration::from_secs(15);
     let app = spawn_app_with(|o| {
         o.environment.insert("UNCONFIRMED_EXPIRY_SECONDS".into(), EXPIRY.as_secs().to_string());
     })
