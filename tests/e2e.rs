@@ -491,6 +491,51 @@ async fn a_forged_or_truncated_link_is_refused_with_a_clear_message() {
     assert!(page.text.contains("Ссылка недействительна"));
 }
 
+/// The account number in a confirmation link only saves a read: the token
+/// alone decides whose registration it confirms. A link without it (sent
+/// before links had it, or cut short), with a mangled one, or with another
+/// resident's works for its own resident and never for that other one.
+#[tokio::test]
+async fn a_confirmation_link_confirms_its_own_registration_whatever_account_it_carries() {
+    let app = spawn_app().await;
+    let (first, second, third) = (unique_email(), unique_email(), unique_email());
+    let others = [("100200301", "Салтыков-Щедрин Михаил Евграфович"), ("100200302", "Фёдорова Алёна Петровна")];
+    assert_eq!(app.register(&first).await.status, StatusCode::CREATED);
+    for (email, (account, name)) in [(&second, others[0]), (&third, others[1])] {
+        let mut body = registration(email);
+        body["account"] = json!(account);
+        body["full_name"] = json!(name);
+        let answer = app.post_json("/register", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    }
+    let link = app.confirmation_path(&first).await;
+    assert!(link.ends_with("&account=100200300"), "{link}");
+    let token_only = |link: &str| link.split('&').next().unwrap_or_default().to_owned();
+
+    // The first's link with the second's account: the first is confirmed,
+    // the second is not.
+    let swapped = format!("{}&account=100200301", token_only(&link));
+    let confirmed = app.get(&swapped, "application/json", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["already_confirmed"], false);
+    assert_eq!(app.login(&first, PASSWORD).await.code(), "identification_pending");
+    assert_eq!(app.login(&second, PASSWORD).await.code(), "email_not_confirmed");
+
+    // Without the account, and with one that is no account number.
+    let second_link = token_only(&app.confirmation_path(&second).await);
+    let third_link =
+        format!("{}&account=%D0%BD%D0%B5-%D1%81%D1%87%D1%91%D1%82", token_only(&app.confirmation_path(&third).await));
+    for (email, path) in [(&second, second_link), (&third, third_link)] {
+        let confirmed = app.get(&path, "application/json", None).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{path}: {}", confirmed.text);
+        assert_eq!(confirmed.json()["already_confirmed"], false, "{path}");
+        assert_eq!(app.login(email, PASSWORD).await.code(), "identification_pending", "{path}");
+    }
+    // A forged token is refused whatever account comes with it.
+    let forged = format!("/confirm?token={}&account=100200300", "A".repeat(43));
+    assert_eq!(app.get(&forged, "application/json", None).await.code(), "invalid_token");
+}
+
 #[tokio::test]
 async fn an_expired_link_says_so_and_login_sends_a_fresh_one() {
     let app = spawn_app_with(|o| {
@@ -991,7 +1036,7 @@ async fn a_registration_stored_before_address_nonces_is_confirmed_by_its_link() 
     let dynamodb =
         aws_sdk_dynamodb::Client::new(&local_stack::local_aws(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await);
     let table = &app.stack.services.config.residents_table;
-    let token = path.split_once("token=").unwrap().1;
+    let token = path.split_once("token=").unwrap().1.split('&').next().unwrap();
     let hash = cabinet::domain::SecretToken::from_presented(token).unwrap().hash();
     for key in ["RESIDENT#100200300".to_owned(), format!("CONFIRM#{}", hash.as_str())] {
         dynamodb

@@ -2,7 +2,7 @@
 //! cabinet's public address (see `web::base_url`). The paths are the routes
 //! of the functions that answer them.
 
-use crate::domain::SecretToken;
+use crate::domain::{AccountNumber, SecretToken};
 
 /// The links of one cabinet, e.g. `https://lk.example.ru`.
 #[derive(Debug, Clone, Copy)]
@@ -20,9 +20,11 @@ impl<'a> Links<'a> {
         format!("{}/login", self.base_url)
     }
 
-    /// Confirms the address of a registration.
-    pub fn confirm(&self, token: &SecretToken) -> String {
-        self.with_token("/confirm", token)
+    /// Confirms the address of a registration. The account number after
+    /// the token lets the link and its resident be read at once; a link cut
+    /// short loses that first and still works.
+    pub fn confirm(&self, token: &SecretToken, account: &AccountNumber) -> String {
+        format!("{}&account={}", self.with_token("/confirm", token), account.as_str())
     }
 
     /// Sets a new password.
@@ -55,7 +57,11 @@ mod tests {
         let links = Links::new("https://lk.example.ru/");
         assert_eq!(links.login(), "https://lk.example.ru/login");
         let token_text = token.expose().to_owned();
-        assert_eq!(links.confirm(&token), format!("https://lk.example.ru/confirm?token={token_text}"));
+        let account = AccountNumber::parse("100200300").unwrap();
+        assert_eq!(
+            links.confirm(&token, &account),
+            format!("https://lk.example.ru/confirm?token={token_text}&account=100200300")
+        );
         assert_eq!(links.password_reset(&token), format!("https://lk.example.ru/password/reset?token={token_text}"));
         assert_eq!(
             links.email_change_confirm(&token),

@@ -480,8 +480,10 @@ async fn a_resident_registers_confirms_is_identified_and_logs_in_through_the_dep
     let letter = letters.iter().rev().find(|l| l.to.contains(&email)).expect("a confirmation letter");
     let link = format!("https://{domain}/confirm?token=");
     let start = letter.text.find(&link).unwrap_or_else(|| panic!("{link} in {}", letter.text));
-    let token = letter.text[start + link.len()..].split_whitespace().next().unwrap().to_owned();
-    let confirm = with_query(recorded("http/confirm-link.json"), &format!("token={token}&utm_source=mail"));
+    // The link's query: the token and the account number.
+    let query = letter.text[start + link.len()..].split_whitespace().next().unwrap().to_owned();
+    assert!(query.ends_with("&account=100200300"), "{query}");
+    let confirm = with_query(recorded("http/confirm-link.json"), &format!("token={query}&utm_source=mail"));
     let confirmed = world.http(&confirm).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
 

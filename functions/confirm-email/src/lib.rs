@@ -1,4 +1,4 @@
-//! `GET /confirm?token=...`: the link from the confirmation letter (also the
+//! `GET /confirm?token=...&account=...`: the link from the confirmation letter (also the
 //! page a resident can return to for the stage and ready time);
 //! `POST /confirm/resend`: the letter again.
 
@@ -29,9 +29,10 @@ pub fn routes() -> Routes {
 
 async fn confirm_link(incoming: Incoming) -> Response<Body> {
     let (services, request, face) = incoming.parts();
-    let token = request.query_string_parameters().first("token").unwrap_or_default().to_owned();
+    let query = request.query_string_parameters();
+    let (token, account) = (query.first("token").unwrap_or_default(), query.first("account"));
     let base_url = web::base_url(&services.config, request);
-    match confirm(services, &token, &base_url, &web::requester(request)).await {
+    match confirm(services, token, account, &base_url, &web::requester(request)).await {
         Ok(Confirmed::Now { ready_at }) => answer(face, ResidentStatus::AwaitingIdentification, Some(ready_at), false),
         Ok(Confirmed::Already { status, ready_at }) => answer(face, status, ready_at, true),
         Err(ConfirmError::InvalidToken) => link_refused(

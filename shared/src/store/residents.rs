@@ -146,6 +146,30 @@ impl Residents {
         Ok((resident.filter(|r| r.expires_at.is_none_or(|at| at > now)), link))
     }
 
+    /// A confirmation link and the resident of the account the link names,
+    /// in one request. The account comes from the link, so it is only a
+    /// hint: the caller checks it against the record's.
+    #[tracing::instrument(skip_all)]
+    pub async fn with_confirmation(
+        &self,
+        token: &TokenHash,
+        account: &AccountNumber,
+    ) -> Result<(Option<ConfirmationRecord>, Option<Resident>), Unexpected> {
+        let (link_key, resident_key) = (Key::Confirmation(token), Key::Resident(account));
+        let keys = [&link_key, &resident_key].map(|key| Item::from([("pk".to_owned(), key.value())]));
+        let (mut record, mut resident) = (None, None);
+        for item in self.table.batch_get(keys.into(), "reading a confirmation link and its resident").await? {
+            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+            if pk == link_key.to_string() {
+                record = Some(from_item::<ConfirmationRecord>(item)?);
+            } else {
+                resident = Some(from_item::<Resident>(item)?);
+            }
+        }
+        let now = crate::clock::now().unix_timestamp();
+        Ok((record, resident.filter(|r| r.expires_at.is_none_or(|at| at > now))))
+    }
+
     /// What a registration of `account` under `email` depends on, in one
     /// request: the account's registration pause, who holds the account,
     /// and who holds the address (one more read only when the address is

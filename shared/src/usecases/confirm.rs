@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
-use crate::domain::{Resident, ResidentStatus, SecretToken};
+use crate::domain::{AccountNumber, Resident, ResidentStatus, SecretToken};
 use crate::errors::Unexpected;
 use crate::queue::IdentificationJob;
 use crate::services::Services;
@@ -42,23 +42,27 @@ pub enum ConfirmError {
 /// Confirms the address with a link from a confirmation letter. Every link
 /// sent to the resident's current address works until it expires, however
 /// many letters came after it: the one a resident opens first is often an
-/// older one.
+/// older one. `account` is the account number the link carries besides
+/// its token (links sent before it did, or cut short, have none): with it
+/// the link and its resident are read in one request.
 #[tracing::instrument(skip_all)]
 pub async fn confirm(
     services: &Services,
     presented: &str,
+    account: Option<&str>,
     base_url: &str,
     requester: &Requester,
 ) -> Result<Confirmed, ConfirmError> {
     let token = SecretToken::from_presented(presented).ok_or(ConfirmError::InvalidToken)?;
-    let record = services.store.tokens.confirmation(&token.hash()).await?.ok_or(ConfirmError::InvalidToken)?;
-    let now = clock::now();
     // The resident is read before anything is queued: a link that confirms
     // nothing (an address left, a registration gone) queues no job. (Reading
     // it inside the transaction's conditions instead saves a round trip, but
     // a probe showed such links queued a job at every open.)
+    let (record, resident) = read_link(services, &token, account).await?;
+    let record = record.ok_or(ConfirmError::InvalidToken)?;
+    let now = clock::now();
     let gone = ConfirmError::RegistrationGone { registered_again: false };
-    let resident = services.store.residents.get(&record.account).await?.ok_or(gone)?;
+    let resident = resident.ok_or(gone)?;
     if resident.address_nonce != record.address_nonce {
         return Err(moved_on(&resident, &record));
     }
@@ -88,6 +92,29 @@ pub async fn confirm(
         );
     }
     Ok(Confirmed::Already { status: current.status, ready_at: current.ready_at })
+}
+
+/// The link's record and the resident it belongs to: in one request when
+/// the account the link carries is the record's, else in two. The token
+/// alone decides whose link it is; an account that is not the record's
+/// (edited by hand) costs the second read and changes nothing else.
+async fn read_link(
+    services: &Services,
+    token: &SecretToken,
+    account: Option<&str>,
+) -> Result<(Option<ConfirmationRecord>, Option<Resident>), Unexpected> {
+    let residents = &services.store.residents;
+    let hint = account.and_then(|account| AccountNumber::parse(account).ok());
+    let (record, resident) = match &hint {
+        Some(account) => residents.with_confirmation(&token.hash(), account).await?,
+        None => (services.store.tokens.confirmation(&token.hash()).await?, None),
+    };
+    let Some(record) = record else { return Ok((None, None)) };
+    if hint.as_ref() == Some(&record.account) {
+        return Ok((Some(record), resident));
+    }
+    let resident = residents.get(&record.account).await?;
+    Ok((Some(record), resident))
 }
 
 /// Queues the identification job, then confirms: `Some(ready_at)` when the

@@ -469,7 +469,7 @@ async fn try_send_stored(
     base_url: &str,
 ) -> Result<bool, Unexpected> {
     let NewConfirmation { token, record } = confirmation;
-    let link = Links::new(base_url).confirm(&token);
+    let link = Links::new(base_url).confirm(&token, &resident.account);
     // The letter says how long this link works, which its registration's
     // expiry may cut short.
     let valid_for = std::time::Duration::from_secs(u64::try_from(record.expires_at - record.sent_at).unwrap_or(0));
