@@ -298,6 +298,10 @@ struct ProblemFiles {
 #[derive(Default)]
 pub struct AccountIndex {
     entries: Vec<IndexEntry>,
+    /// Where the entry after the last one found is: files mostly list
+    /// their accounts in order, so the next row's account is tried there
+    /// before searching.
+    next: std::cell::Cell<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -349,7 +353,15 @@ impl AccountIndex {
 
     fn find(&self, account: &BillingAccount) -> Option<&IndexEntry> {
         let key = account_key(account.account.as_str());
-        self.entries.binary_search_by_key(&key, |e| e.key).ok().and_then(|i| self.entries.get(i))
+        let next = self.next.get();
+        // Keys are unique once sealed: an entry with the key is the one
+        // the search would find.
+        let index = match self.entries.get(next) {
+            Some(entry) if entry.key == key => next,
+            _ => self.entries.binary_search_by_key(&key, |e| e.key).ok()?,
+        };
+        self.next.set(index + 1);
+        self.entries.get(index)
     }
 
     /// How a valid row of pass two is treated.
