@@ -434,6 +434,43 @@ mod tests {
     }
 
     #[test]
+    fn an_account_whose_texts_are_cut_inside_a_character_reads_as_damaged() {
+        use super::super::rows::AccountRef;
+        use crate::domain::FullNameRef;
+        let path = std::env::temp_dir().join(format!("spool-texts-{}", uuid::Uuid::new_v4()));
+        let account = AccountRef {
+            account: AccountNumber::canonical("123").unwrap(),
+            full_name: FullNameRef::plain("Ёлкин Пётр"),
+            address: Some("ул. Садовая, д. 1".into()),
+            balance: Some(Money(-5)),
+        };
+        let outcome = RowOutcomeRef::Account { account, warnings: Vec::new() };
+        let mut writer = SpoolWriter::create(&path, u64::MAX).unwrap();
+        writer.push(7, &outcome).unwrap();
+        let spool = writer.finish().unwrap();
+        let mut seen = Vec::new();
+        spool
+            .visit(OffsetDateTime::UNIX_EPOCH, |line, outcome| {
+                seen.push((line, format!("{outcome:?}")));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(7, format!("{:?}", outcome.into_owned(OffsetDateTime::UNIX_EPOCH)))]);
+        // The number one byte longer and the name one shorter: the cut
+        // falls inside «Ё»; then the name one longer, the address shorter.
+        let whole = std::fs::read(&path).unwrap();
+        for (longer, shorter) in [(9, 13), (13, 18)] {
+            let mut damaged = whole.clone();
+            damaged[longer] += 1;
+            damaged[shorter] -= 1;
+            std::fs::write(&path, &damaged).unwrap();
+            assert_eq!(count(&spool).unwrap_err().kind(), io::ErrorKind::InvalidData, "{longer}");
+        }
+        drop(spool);
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn a_spool_past_its_budget_fails_like_a_full_disk_and_leaves_no_file() {
         let path = std::env::temp_dir().join(format!("spool-budget-{}", uuid::Uuid::new_v4()));
         let error = spool_of_skipped_rows(&path, 100_000, 300_000).err().unwrap();
