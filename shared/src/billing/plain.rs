@@ -81,26 +81,30 @@ impl CodePage {
         if bytes.len() > MAX_PLAIN_NAME {
             return false;
         }
+        // One look at each byte: the words are the runs of letters between
+        // spaces and dots.
         let mut words = 0usize;
         for token in bytes.split(|b| *b == b' ') {
-            if token.is_empty() {
-                return false;
-            }
-            let dotted = token.contains(&b'.');
-            let mut pieces = 0;
-            for piece in token.split(|b| *b == b'.').filter(|p| !p.is_empty()) {
-                if !piece.iter().all(|b| self.is(*b, LETTER)) {
+            let (mut pieces, mut run, mut longest, mut dotted) = (0usize, 0usize, 0usize, false);
+            for &byte in token {
+                if byte == b'.' {
+                    dotted = true;
+                    run = 0;
+                } else if self.is(byte, LETTER) {
+                    pieces += usize::from(run == 0);
+                    run += 1;
+                    longest = longest.max(run);
+                } else {
                     return false;
                 }
-                if (dotted && piece.len() > 1) || (words == 0 && piece.len() < 2) {
-                    return false;
-                }
-                words += 1;
-                pieces += 1;
             }
-            if pieces == 0 {
+            // A token of no letters (an empty one is a double space or a
+            // space at an end), a dotted word longer than an initial, or a
+            // surname that is an initial.
+            if pieces == 0 || (dotted && longest > 1) || (words == 0 && (dotted || longest < 2)) {
                 return false;
             }
+            words += pieces;
         }
         if words < 2 {
             return false;

@@ -6,10 +6,13 @@
 //! the file itself.
 //!
 //! A record is a tag byte, the line, then the outcome's fields: numbers in
-//! little-endian, texts as a `u32` length and their UTF-8 bytes.
+//! little-endian, texts as a `u32` length and their UTF-8 bytes. An
+//! account's three texts (number, payer, address) give their lengths first
+//! and then their bytes end to end, so that the second pass checks them as
+//! UTF-8 at once: short texts one by one took a sixth of the reading time.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -81,14 +84,20 @@ impl SpoolWriter {
             RowOutcomeRef::Account { account, warnings } => {
                 out.push(ACCOUNT);
                 out.extend_from_slice(&line.to_le_bytes());
-                put_text(out, account.account.as_str())?;
-                put_text(out, account.full_name.as_str())?;
+                let (number, name) = (account.account.as_str(), account.full_name.as_str());
+                put_length(out, number.len())?;
+                put_length(out, name.len())?;
                 match &account.address {
                     Some(address) => {
                         out.push(1);
-                        put_text(out, address)?;
+                        put_length(out, address.len())?;
                     }
                     None => out.push(0),
+                }
+                out.extend_from_slice(number.as_bytes());
+                out.extend_from_slice(name.as_bytes());
+                if let Some(address) = &account.address {
+                    out.extend_from_slice(address.as_bytes());
                 }
                 match account.balance {
                     Some(balance) => {
@@ -170,12 +179,14 @@ impl Spool {
                 SKIPPED => RowOutcome::Skipped,
                 REJECTED => RowOutcome::Rejected(get_problem(&mut input)?),
                 ACCOUNT => {
-                    let account = AccountNumber::checked_before(get_text(&mut input)?);
-                    let full_name = FullName::checked_before(get_text(&mut input)?);
+                    let [number, name] = [get_length(&mut input)?, get_length(&mut input)?];
                     let address = match get_u8(&mut input)? {
                         0 => None,
-                        _ => Some(get_text(&mut input)?),
+                        _ => Some(get_length(&mut input)?),
                     };
+                    let (number, name, address) = get_texts(&mut input, number, name, address)?;
+                    let account = AccountNumber::checked_before(number);
+                    let full_name = FullName::checked_before(name);
                     let balance = match get_u8(&mut input)? {
                         0 => None,
                         _ => Some(Money(i64::from_le_bytes(get_bytes(&mut input)?))),
@@ -276,17 +287,66 @@ fn get_u64(input: &mut impl Read) -> io::Result<u64> {
     get_bytes(input).map(u64::from_le_bytes)
 }
 
-fn get_text(input: &mut impl Read) -> io::Result<String> {
+/// A text's length, checked against [`MAX_TEXT_BYTES`].
+fn get_length(input: &mut impl Read) -> io::Result<usize> {
     let length = get_u32(input)?;
     if length > MAX_TEXT_BYTES {
         return Err(corrupt());
     }
-    let mut bytes = vec![0u8; usize::try_from(length).map_err(|_| corrupt())?];
+    usize::try_from(length).map_err(|_| corrupt())
+}
+
+/// An account's texts, of the lengths read before them: checked as UTF-8
+/// in one go (whole in the read buffer nearly always), then cut apart; a
+/// cut that falls inside a character is damage like invalid UTF-8.
+fn get_texts(
+    input: &mut impl BufRead,
+    number: usize,
+    name: usize,
+    address: Option<usize>,
+) -> io::Result<(String, String, Option<String>)> {
+    let total = number + name + address.unwrap_or(0);
+    let split = |text: &str| {
+        let after_name = number + name;
+        let texts = (
+            text.get(..number).map(str::to_owned),
+            text.get(number..after_name).map(str::to_owned),
+            address.map(|_| text.get(after_name..).map(str::to_owned)),
+        );
+        match texts {
+            (Some(number), Some(name), None) => Ok((number, name, None)),
+            (Some(number), Some(name), Some(Some(address))) => Ok((number, name, Some(address))),
+            _ => Err(corrupt()),
+        }
+    };
+    if let Some(bytes) = input.fill_buf()?.get(..total) {
+        let texts = split(simdutf8::basic::from_utf8(bytes).map_err(|_| corrupt())?)?;
+        input.consume(total);
+        return Ok(texts);
+    }
+    let mut bytes = vec![0u8; total];
+    input.read_exact(&mut bytes).map_err(damaged_if_cut)?;
+    split(simdutf8::basic::from_utf8(&bytes).map_err(|_| corrupt())?)
+}
+
+fn get_text(input: &mut impl BufRead) -> io::Result<String> {
+    let length = get_length(input)?;
+    if length == 0 {
+        return Ok(String::new());
+    }
+    // Nearly every text is whole in the read buffer: checked and copied
+    // from it once, with no zeroed buffer in between.
+    if let Some(bytes) = input.fill_buf()?.get(..length) {
+        let text = std::str::from_utf8(bytes).map_err(|_| corrupt())?.to_owned();
+        input.consume(length);
+        return Ok(text);
+    }
+    let mut bytes = vec![0u8; length];
     input.read_exact(&mut bytes).map_err(damaged_if_cut)?;
     String::from_utf8(bytes).map_err(|_| corrupt())
 }
 
-fn get_problem(input: &mut impl Read) -> io::Result<RowProblem> {
+fn get_problem(input: &mut impl BufRead) -> io::Result<RowProblem> {
     let line = get_u64(input)?;
     let column = column_of_code(get_u8(input)?)?;
     let reason = get_text(input)?;
@@ -369,6 +429,43 @@ mod tests {
         absurd.extend_from_slice(&u32::MAX.to_le_bytes());
         std::fs::write(&path, &absurd).unwrap();
         assert_eq!(count(&spool).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        drop(spool);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_account_whose_texts_are_cut_inside_a_character_reads_as_damaged() {
+        use super::super::rows::AccountRef;
+        use crate::domain::FullNameRef;
+        let path = std::env::temp_dir().join(format!("spool-texts-{}", uuid::Uuid::new_v4()));
+        let account = AccountRef {
+            account: AccountNumber::canonical("123").unwrap(),
+            full_name: FullNameRef::plain("Ёлкин Пётр"),
+            address: Some("ул. Садовая, д. 1".into()),
+            balance: Some(Money(-5)),
+        };
+        let outcome = RowOutcomeRef::Account { account, warnings: Vec::new() };
+        let mut writer = SpoolWriter::create(&path, u64::MAX).unwrap();
+        writer.push(7, &outcome).unwrap();
+        let spool = writer.finish().unwrap();
+        let mut seen = Vec::new();
+        spool
+            .visit(OffsetDateTime::UNIX_EPOCH, |line, outcome| {
+                seen.push((line, format!("{outcome:?}")));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(7, format!("{:?}", outcome.into_owned(OffsetDateTime::UNIX_EPOCH)))]);
+        // The number one byte longer and the name one shorter: the cut
+        // falls inside «Ё»; then the name one longer, the address shorter.
+        let whole = std::fs::read(&path).unwrap();
+        for (longer, shorter) in [(9, 13), (13, 18)] {
+            let mut damaged = whole.clone();
+            damaged[longer] += 1;
+            damaged[shorter] -= 1;
+            std::fs::write(&path, &damaged).unwrap();
+            assert_eq!(count(&spool).unwrap_err().kind(), io::ErrorKind::InvalidData, "{longer}");
+        }
         drop(spool);
         assert!(!path.exists());
     }

@@ -298,6 +298,10 @@ struct ProblemFiles {
 #[derive(Default)]
 pub struct AccountIndex {
     entries: Vec<IndexEntry>,
+    /// Where the entry after the last one found is: files mostly list
+    /// their accounts in order, so the next row's account is tried there
+    /// before searching.
+    next: std::cell::Cell<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -348,8 +352,19 @@ impl AccountIndex {
     }
 
     fn find(&self, account: &BillingAccount) -> Option<&IndexEntry> {
-        let key = account_key(account.account.as_str());
-        self.entries.binary_search_by_key(&key, |e| e.key).ok().and_then(|i| self.entries.get(i))
+        self.find_key(account_key(account.account.as_str()))
+    }
+
+    fn find_key(&self, key: u64) -> Option<&IndexEntry> {
+        let next = self.next.get();
+        // Keys are unique once sealed: an entry with the key is the one
+        // the search would find.
+        let index = match self.entries.get(next) {
+            Some(entry) if entry.key == key => next,
+            _ => self.entries.binary_search_by_key(&key, |e| e.key).ok()?,
+        };
+        self.next.set(index + 1);
+        self.entries.get(index)
     }
 
     /// How a valid row of pass two is treated.
@@ -816,6 +831,26 @@ mod tests {
         // Any outcome but a panic is fine.
         let _ = survey(&path, &ReadLimits::default());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    proptest! {
+        #[test]
+        fn the_index_finds_accounts_in_any_order_as_a_search_does(
+            keys in proptest::collection::vec(0u64..64, 0..40),
+            lookups in proptest::collection::vec(0u64..70, 0..80),
+        ) {
+            let mut entries: Vec<IndexEntry> =
+                keys.iter().map(|&key| IndexEntry { key, fingerprint: 0, line: key as u32 }).collect();
+            entries.sort_unstable_by_key(|e| e.key);
+            entries.dedup_by_key(|e| e.key);
+            let index = AccountIndex { entries: entries.clone(), next: Default::default() };
+            // In file order (each after the last found), then at random.
+            let in_order = entries.iter().map(|e| e.key).collect::<Vec<_>>();
+            for key in in_order.into_iter().chain(lookups) {
+                let searched = entries.binary_search_by_key(&key, |e| e.key).ok().and_then(|i| entries.get(i));
+                prop_assert_eq!(index.find_key(key).map(|e| (e.key, e.line)), searched.map(|e| (e.key, e.line)));
+            }
+        }
     }
 
     proptest! {
