@@ -1,6 +1,6 @@
-//! Build script of every function crate: with `CABINET_FIXED_ADDRESS=1`
-//! set when building, links its executables at a fixed address (not
-//! position-independent) on Linux. `infra/local-stack` uses it too, so
+//! Build script of every function crate (`build = "../../infra/link.rs"`):
+//! with `CABINET_FIXED_ADDRESS=1` set when building, links its executables
+//! at a fixed address (not position-independent) on Linux. `infra/local-stack` uses it too, so
 //! that the hello-world binary its benchmark compares the functions with
 //! is linked the same way.
 //!
