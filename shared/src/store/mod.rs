@@ -243,6 +243,31 @@ impl Table {
         Ok(items)
     }
 
+    /// The items under two keys, mapped, in one request.
+    async fn read_pair<A, B>(
+        &self,
+        first: &Key<'_>,
+        second: &Key<'_>,
+        context: &'static str,
+    ) -> Result<(Option<A>, Option<B>), Unexpected>
+    where
+        A: for<'de> Deserialize<'de>,
+        B: for<'de> Deserialize<'de>,
+    {
+        let keys = [first, second].map(|key| Item::from([("pk".to_owned(), key.value())]));
+        let (mut a, mut b) = (None, None);
+        let first = first.to_string();
+        for item in self.batch_get(keys.into(), context).await? {
+            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+            if pk == first {
+                a = Some(from_item::<A>(item)?);
+            } else {
+                b = Some(from_item::<B>(item)?);
+            }
+        }
+        Ok((a, b))
+    }
+
     async fn delete(&self, key: &Key<'_>, context: &'static str) -> Result<(), Unexpected> {
         self.client.delete_item().table_name(&self.name).key("pk", key.value()).send().await.aws_context(context)?;
         Ok(())

@@ -131,17 +131,14 @@ impl Residents {
         &self,
         account: &AccountNumber,
     ) -> Result<(Option<Resident>, Option<LinkedAccount>), Unexpected> {
-        let (resident_key, link_key) = (Key::Resident(account), Key::Link(account));
-        let keys = [&resident_key, &link_key].map(|key| Item::from([("pk".to_owned(), key.value())]));
-        let (mut resident, mut link) = (None, None);
-        for item in self.table.batch_get(keys.into(), "reading an account's holder").await? {
-            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
-            if pk == resident_key.to_string() {
-                resident = Some(from_item::<Resident>(item)?);
-            } else {
-                link = Some(from_item::<LinkedAccount>(item)?);
-            }
-        }
+        let (resident, link) = self
+            .table
+            .read_pair::<Resident, LinkedAccount>(
+                &Key::Resident(account),
+                &Key::Link(account),
+                "reading an account's holder",
+            )
+            .await?;
         let now = crate::clock::now().unix_timestamp();
         Ok((resident.filter(|r| r.expires_at.is_none_or(|at| at > now)), link))
     }
@@ -155,17 +152,14 @@ impl Residents {
         token: &TokenHash,
         account: &AccountNumber,
     ) -> Result<(Option<ConfirmationRecord>, Option<Resident>), Unexpected> {
-        let (link_key, resident_key) = (Key::Confirmation(token), Key::Resident(account));
-        let keys = [&link_key, &resident_key].map(|key| Item::from([("pk".to_owned(), key.value())]));
-        let (mut record, mut resident) = (None, None);
-        for item in self.table.batch_get(keys.into(), "reading a confirmation link and its resident").await? {
-            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
-            if pk == link_key.to_string() {
-                record = Some(from_item::<ConfirmationRecord>(item)?);
-            } else {
-                resident = Some(from_item::<Resident>(item)?);
-            }
-        }
+        let (record, resident) = self
+            .table
+            .read_pair::<ConfirmationRecord, Resident>(
+                &Key::Confirmation(token),
+                &Key::Resident(account),
+                "reading a confirmation link and its resident",
+            )
+            .await?;
         let now = crate::clock::now().unix_timestamp();
         Ok((record, resident.filter(|r| r.expires_at.is_none_or(|at| at > now))))
     }
