@@ -262,6 +262,36 @@ async fn a_burst_of_wrong_passwords_locks_the_resident_under_every_identifier() 
     }
 }
 
+/// Attacks login's verdict written after the password is verified: right
+/// and wrong passwords at once, one failure short of the lock. Each answer
+/// must be that of its attempt judged in some order, one after another: a
+/// wrong password answered only once counted (so no more than the lock's
+/// one failure before the first success, five after each), a right one
+/// accepted only while the lock is open, and every failure told is one
+/// audited, no more, no fewer.
+#[tokio::test]
+async fn right_and_wrong_passwords_at_once_are_judged_one_after_another() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.active_resident(&email).await;
+    for _ in 0..4 {
+        assert_eq!(app.login(&email, WRONG).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let passwords = (0..20).map(|i| if i % 2 == 0 { WRONG } else { PASSWORD });
+    let answers = futures::future::join_all(passwords.map(|password| {
+        let (app, email) = (&app, &email);
+        async move { (password, app.login(email, password).await.status) }
+    }))
+    .await;
+    let count = |password: &str, status: StatusCode| answers.iter().filter(|a| **a == (password, status)).count();
+    let (refused, accepted) = (count(WRONG, StatusCode::UNAUTHORIZED), count(PASSWORD, StatusCode::OK));
+    let limited = count(WRONG, StatusCode::TOO_MANY_REQUESTS) + count(PASSWORD, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused + accepted + limited, 20, "an answer no order gives: {answers:?}");
+    assert!(refused <= 1 + 5 * accepted, "{refused} failures told around {accepted} successes: {answers:?}");
+    assert_eq!(count_events(&app, "login_failed").await, 4 + refused, "failures audited vs told: {answers:?}");
+    assert!(resident_failures(&app, ACCOUNT).await <= 5);
+}
+
 /// Attacks login's guess from the device cookie: a cookie from before a
 /// password reset is taken for current in the first round (its account
 /// matches, the epoch is not read yet). A burst of guesses through it must

@@ -238,12 +238,13 @@ async fn an_active_residents_use_cases_under_a_lasting_fault_use_up_nothing() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
 
     // Six logins while the resident's own lock can be neither read nor
-    // written (an attempt is counted with a conditional write, read only
-    // when the write finds a record): none of them is a failure of the
-    // resident's.
+    // written (a login reads it with the resident and writes it with its
+    // verdict; other password checks count with a conditional update):
+    // none of them is a failure of the resident's.
     let logins = hits(&app, "login-ip", "127.0.0.1").await;
     proxy.add(Rule::new("DynamoDB.GetItem", Fault::Throttled).containing("LOCK#resident:"));
     proxy.add(Rule::new("DynamoDB.UpdateItem", Fault::Throttled).containing("LOCK#resident:"));
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::Throttled).containing("LOCK#resident:"));
     for _ in 0..6 {
         assert_unavailable(&app.login(&email, new_password).await, "login");
     }
@@ -329,10 +330,11 @@ async fn two_failures_then_success_at_every_step_go_unnoticed() {
     assert_eq!(confirmed.json()["already_confirmed"], false, "{}", confirmed.text);
     all_injected(12);
 
-    // Identification reads the billing data; login stores the session;
-    // the account page reads the billing data again.
+    // Identification reads the billing data; login stores the session (in
+    // the transaction of its verdict); the account page reads the billing
+    // data again.
     twice("DynamoDB.GetItem", "BillingAccounts", Fault::ServerError);
-    twice("DynamoDB.PutItem", "SESSION#", Fault::Throttled);
+    twice("DynamoDB.TransactWriteItems", "SESSION#", Fault::Throttled);
     let cookie = account_opens(&app, &email, PASSWORD).await;
     all_injected(16);
     twice("DynamoDB.GetItem", "SESSION#", Fault::Drop);
@@ -389,10 +391,12 @@ async fn lost_answers_give_a_clear_answer_on_the_next_try_and_the_path_finishes(
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
     assert_eq!(confirmed.json()["already_confirmed"], false);
 
-    // The session's conditional write: its answer lost once.
-    proxy.add(Rule::new("DynamoDB.PutItem", Fault::LoseAnswer).containing("SESSION#").times(1));
+    // The session's conditional write (in the transaction of the login's
+    // verdict): its answer lost once.
+    let lost_before = proxy.faulted("DynamoDB.TransactWriteItems");
+    proxy.add(Rule::new("DynamoDB.TransactWriteItems", Fault::LoseAnswer).containing("SESSION#").times(1));
     account_opens(&app, &email, PASSWORD).await;
-    assert_eq!(proxy.faulted("DynamoDB.PutItem"), 1);
+    assert_eq!(proxy.faulted("DynamoDB.TransactWriteItems"), lost_before + 1);
     let ready = app.letters_to(&email).await.into_iter().filter(|l| !l.text.contains("/confirm?token=")).count();
     assert_eq!(ready, 1, "identified once, one letter");
 

@@ -3,12 +3,15 @@
 //! attempts of a subject with the lock they earned (`LOCK#<subject>`,
 //! compare-and-swap). The thresholds are `limits.rs`'s.
 
-use aws_sdk_dynamodb::types::{ReturnValue, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{Key, TTL_ATTRIBUTE, Table, applied, instant, n, s};
+use super::{AuditItem, DeviceRecord, Key, SessionRecord, TTL_ATTRIBUTE, Table, applied, instant, n, s, to_item};
+use crate::domain::TokenHash;
 use crate::errors::{AwsContext, Context, Unexpected};
 use crate::limits::{Action, Subject};
 
@@ -162,21 +165,85 @@ impl Counters {
         seen: Option<u32>,
         next: &LockRecord,
     ) -> Result<bool, Unexpected> {
-        let mut update = self
+        let swap = LockSwap::count(seen, next);
+        let update = self
             .table
             .update(&Key::Lock(subject))
-            .update_expression("SET failures = :failures, locked_until_ms = :until, #ttl = :forget")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":failures", n(i64::from(next.failures)))
-            .expression_attribute_values(":until", instant::value_millis(next.locked_until_ms))
-            .expression_attribute_values(":forget", n(next.expires_at));
-        update = match seen {
-            None => update.condition_expression("attribute_not_exists(pk)"),
-            Some(seen) => {
-                update.condition_expression("failures = :seen").expression_attribute_values(":seen", n(i64::from(seen)))
-            }
-        };
+            .update_expression(swap.update)
+            .condition_expression(swap.condition)
+            .set_expression_attribute_names(Some(swap.names))
+            .set_expression_attribute_values(Some(swap.values));
         applied(update.send().await, "counting an attempt against the lock")
+    }
+
+    /// Settles a verified login attempt in one transaction, all or nothing:
+    /// each lock changed only while its stored attempts are still the ones
+    /// read (the compare-and-swap of [`Counters::swap_lock_record`]), with
+    /// the session it opens, if any, and its audit records. `Ok(false)`: a
+    /// lock moved since it was read (a concurrent attempt); nothing was
+    /// written.
+    #[tracing::instrument(skip_all)]
+    pub async fn settle(
+        &self,
+        locks: &[LockSettlement<'_>],
+        opening: Option<SessionOpening<'_>>,
+        audit: Vec<AuditItem>,
+    ) -> Result<bool, Unexpected> {
+        let table = &self.table;
+        let mut transaction = Transaction::default();
+        for lock in locks {
+            let key = Key::Lock(lock.subject).value();
+            transaction = match lock.change {
+                LockChange::Count(next) => {
+                    let swap = LockSwap::count(lock.seen, &next);
+                    let update = Update::builder()
+                        .table_name(&table.name)
+                        .key("pk", key)
+                        .update_expression(swap.update)
+                        .condition_expression(swap.condition)
+                        .set_expression_attribute_names(Some(swap.names))
+                        .set_expression_attribute_values(Some(swap.values))
+                        .build()
+                        .context("building a lock's update")?;
+                    transaction.update(Role::Lock, update)
+                }
+                LockChange::Clear => {
+                    let swap = LockSwap::clear(lock.seen);
+                    let delete = Delete::builder()
+                        .table_name(&table.name)
+                        .key("pk", key)
+                        .condition_expression(swap.condition)
+                        .set_expression_attribute_values((!swap.values.is_empty()).then_some(swap.values))
+                        .build()
+                        .context("building a lock's delete")?;
+                    transaction.delete_where(Role::Lock, delete)
+                }
+            };
+        }
+        if let Some(opening) = opening {
+            transaction =
+                transaction.put_new(Role::Session, table, to_item(&Key::Session(opening.token), opening.session)?)?;
+            if let Some((token, device)) = opening.device {
+                transaction = transaction.put_new(Role::Device, table, to_item(&Key::Device(token), device)?)?;
+            }
+            if let Some(previous) = opening.previous {
+                transaction = transaction.delete(Role::EndedSession, table, &Key::Session(previous), false)?;
+            }
+        }
+        for item in audit {
+            transaction = transaction.audit(item)?;
+        }
+        match transaction.run(table, "settling a login attempt").await? {
+            Ok(()) => Ok(true),
+            // Its new items have random keys: one there already was written
+            // by this transaction, tried again by the SDK after its answer
+            // was lost (all of it, then, being a transaction).
+            Err(refused) if [Role::Session, Role::Device, Role::Audit].iter().any(|role| refused.failed(*role)) => {
+                tracing::info!("a login settled already by a try whose answer was lost");
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
     }
 
     /// Locks `subject` until `until_ms` (never shortening a longer lock);
@@ -210,5 +277,67 @@ impl Counters {
     #[tracing::instrument(skip_all)]
     pub async fn clear_lock(&self, subject: &Subject) -> Result<(), Unexpected> {
         self.table.delete(&Key::Lock(subject), "clearing login failures").await
+    }
+}
+
+/// What a verified login attempt does to one of its locks.
+#[derive(Debug, Clone, Copy)]
+pub enum LockChange {
+    /// A failure: the attempt counted, with the lock it earned.
+    Count(LockRecord),
+    /// A success: the attempts before it forgotten.
+    Clear,
+}
+
+/// One lock of [`Counters::settle`]: `change`, only while the stored
+/// attempts are still `seen` (`None`: no item).
+#[derive(Debug)]
+pub struct LockSettlement<'a> {
+    pub subject: &'a Subject,
+    pub seen: Option<u32>,
+    pub change: LockChange,
+}
+
+/// The session a successful login opens: its record, the browser's new
+/// device record if it had none, the browser's previous session (ended).
+#[derive(Debug)]
+pub struct SessionOpening<'a> {
+    pub token: &'a TokenHash,
+    pub session: &'a SessionRecord,
+    pub device: Option<(&'a TokenHash, &'a DeviceRecord)>,
+    pub previous: Option<&'a TokenHash>,
+}
+
+/// The expressions of a lock's compare-and-swap, for a single update or a
+/// transaction's item alike.
+struct LockSwap {
+    condition: &'static str,
+    update: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl LockSwap {
+    /// The condition that the stored attempts are still `seen`.
+    fn unchanged(seen: Option<u32>) -> Self {
+        let (condition, values) = match seen {
+            None => ("attribute_not_exists(pk)", HashMap::new()),
+            Some(seen) => ("failures = :seen", HashMap::from([(":seen".to_owned(), n(i64::from(seen)))])),
+        };
+        Self { condition, update: "", names: HashMap::new(), values }
+    }
+
+    fn count(seen: Option<u32>, next: &LockRecord) -> Self {
+        let mut swap = Self::unchanged(seen);
+        swap.update = "SET failures = :failures, locked_until_ms = :until, #ttl = :forget";
+        swap.names.insert("#ttl".to_owned(), TTL_ATTRIBUTE.to_owned());
+        swap.values.insert(":failures".to_owned(), n(i64::from(next.failures)));
+        swap.values.insert(":until".to_owned(), instant::value_millis(next.locked_until_ms));
+        swap.values.insert(":forget".to_owned(), n(next.expires_at));
+        swap
+    }
+
+    fn clear(seen: Option<u32>) -> Self {
+        Self::unchanged(seen)
     }
 }

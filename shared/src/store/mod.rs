@@ -46,7 +46,7 @@ mod transaction;
 
 pub use audit::{AuditItem, AuditLog};
 pub use billing::Billing;
-pub use counters::{Counters, LockRecord};
+pub use counters::{Counters, LockChange, LockRecord, LockSettlement, SessionOpening};
 pub use key::Key;
 pub use links::{AddLinkError, Links};
 pub use residents::{Confirmation, Identification, InsertResidentError, RegistrationReads, Residents, StageOf};

@@ -38,6 +38,14 @@ pub(super) enum Role {
     Counter,
     /// A second such counter (a budget), counted with the first.
     Budget,
+    /// A login lock, changed only while its attempts are as read.
+    Lock,
+    /// A new login session.
+    Session,
+    /// A new device record (the browser's device cookie).
+    Device,
+    /// The session a new one replaces (deleted, no condition).
+    EndedSession,
 }
 
 /// Why one item of a cancelled transaction did not apply, as DynamoDB

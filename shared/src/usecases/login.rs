@@ -1,7 +1,8 @@
 //! Login: one answer for an unknown login and a wrong password, a growing
-//! lock after repeated failures (per resident, counted before the password
-//! is verified; every endpoint that checks a password goes through
-//! [`check_password`]), then the stage the resident is at, or a new
+//! lock after repeated failures (per resident; no verdict is given before
+//! its attempt is counted: login writes the count with its verdict in one
+//! transaction, every other endpoint that checks a password counts first,
+//! through [`check_password`]), then the stage the resident is at, or a new
 //! session. Sessions end when idle, when too old, at logout and at a
 //! password reset.
 
@@ -10,13 +11,13 @@ use time::OffsetDateTime;
 use crate::audit::{self, AuditEvent, Entry, Requester};
 use crate::clock;
 use crate::domain::{
-    AccountNumber, Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, Undeliverable,
-    verify_password,
+    AccountNumber, Login, LoginForm, Password, RejectionReason, Resident, ResidentStatus, SecretToken, TokenHash,
+    Undeliverable, verify_password,
 };
 use crate::errors::{Context, Unexpected};
 use crate::limits::{self, Counted, RateLimited, Subject};
 use crate::services::Services;
-use crate::store::{DeviceRecord, LockRecord, SessionRecord};
+use crate::store::{DeviceRecord, LockChange, LockRecord, LockSettlement, SessionOpening, SessionRecord};
 use crate::usecases::register::resend_confirmation;
 use crate::usecases::{cabinet, identify};
 
@@ -200,22 +201,17 @@ async fn give_back_attempt(services: &Services, admitted: &Admitted) {
 /// attempts each sees the one before it: no more are verified than the lock
 /// schedule allows.
 ///
-/// `read`: the subject's record, read already. Every attempt costs the same
-/// calls, record or not: a count that cost more when the resident's lock
-/// has a record would tell, by its time, which address goes with which
-/// account number (a probe found it when the first swap was tried blind).
+/// Every attempt costs the same calls, record or not (read, then swapped):
+/// a count that cost more when the resident's lock has a record would
+/// tell, by its time, which address goes with which account number (a
+/// probe found it when the first swap was tried blind).
 async fn admit_attempt(
     services: &Services,
     subject: &Subject,
     now_ms: i64,
-    read: Option<Option<LockRecord>>,
 ) -> Result<Result<Admitted, RateLimited>, Unexpected> {
-    let mut read = read;
     for _ in 0..MAX_SWAPS {
-        let stored = match read.take() {
-            Some(stored) => stored,
-            None => services.store.counters.lock_record(subject).await?,
-        };
+        let stored = services.store.counters.lock_record(subject).await?;
         let next = match limits::next_attempt(stored, now_ms, services.config.login_lock_base) {
             Ok(next) => next,
             Err(limited) => return Ok(Err(limited)),
@@ -284,14 +280,14 @@ impl Verified {
 async fn failed(services: &Services, attempt: u32, entry: Entry<'_>) {
     audit::record(services, AuditEvent::LoginFailed, entry).await;
     if let Some(lock) = limits::lock_duration(attempt, services.config.login_lock_base) {
-        tracing::warn!(
-            metric = crate::metrics::LOCKOUTS,
-            failures = attempt,
-            lock_seconds = lock.as_secs(),
-            "login locked"
-        );
+        log_lockout(attempt, lock);
         audit::record(services, AuditEvent::Locked, entry).await;
     }
+}
+
+/// The `Lockouts` metric: a failure that earned a lock.
+fn log_lockout(failures: u32, lock: std::time::Duration) {
+    tracing::warn!(metric = crate::metrics::LOCKOUTS, failures, lock_seconds = lock.as_secs(), "login locked");
 }
 
 /// Checks a password the way every endpoint that takes one must: the
@@ -309,7 +305,7 @@ pub async fn check_password(
 ) -> Result<Result<Option<Verified>, RateLimited>, Unexpected> {
     let subjects = subjects(services, resident.as_ref(), typed, device).await?;
     let now = now_ms();
-    let admission = admit_both(services, &subjects, now, None).await?;
+    let admission = admit_both(services, &subjects, now).await?;
     verify(services, resident, password, subjects, admission, entry).await
 }
 
@@ -335,17 +331,9 @@ async fn read_locks(services: &Services, subjects: &Subjects) -> Result<LockRead
 
 /// Counts an attempt under both subjects at once. A fault of ours gives
 /// back what was counted.
-async fn admit_both(
-    services: &Services,
-    subjects: &Subjects,
-    now: i64,
-    read: Option<LockReads>,
-) -> Result<Admission, Unexpected> {
-    let (visible_read, silent_read) = read.map_or((None, None), |read| (Some(read.visible), Some(read.silent)));
-    let (visible, silent) = tokio::join!(
-        admit_attempt(services, &subjects.visible, now, visible_read),
-        admit_attempt(services, &subjects.silent, now, silent_read)
-    );
+async fn admit_both(services: &Services, subjects: &Subjects, now: i64) -> Result<Admission, Unexpected> {
+    let (visible, silent) =
+        tokio::join!(admit_attempt(services, &subjects.visible, now), admit_attempt(services, &subjects.silent, now));
     match (visible, silent) {
         (Ok(visible), Ok(silent)) => Ok(Admission { visible, silent }),
         (Ok(Ok(admitted)), Err(error)) | (Err(error), Ok(Ok(admitted))) => {
@@ -406,35 +394,17 @@ async fn verify(
     }
 }
 
-/// Remembers this browser as one that logged in as `resident`, unless the
-/// cookie it sent says so already. Returns the new device token.
-async fn remember_device(
-    services: &Services,
-    resident: &Resident,
-    presented: Option<&str>,
-) -> Result<Option<SecretToken>, Unexpected> {
-    if known_device(services, resident, presented).await?.is_some() {
-        return Ok(None);
-    }
-    let token = SecretToken::generate().context("generating a device token")?;
-    let record = DeviceRecord {
-        account: resident.account.clone(),
-        epoch: resident.session_epoch,
-        expires_at: clock::now().unix_timestamp().saturating_add(seconds(DEVICE_LIFETIME)),
-    };
-    services.store.sessions.put_device(&token.hash(), &record).await?;
-    Ok(Some(token))
-}
-
 /// Logs in; `previous` is the session cookie the browser still sent, which
 /// is revoked (the token changes at every login); `device` its device cookie.
 ///
-/// Four round trips to DynamoDB, the same whoever the login is and whatever
-/// its locks hold: the address's attempt is counted while the login is
-/// looked up and the device cookie read; the resident is read with both
-/// locks' records; both attempts are counted; then, the password verified,
-/// the locks are cleared while the session, the device and the audit record
-/// are stored.
+/// Three round trips to DynamoDB, the same whoever the login is and
+/// whatever its locks hold: the address's attempt is counted while the
+/// login is looked up and the device cookie read; the resident is read with
+/// both locks' records; then, the password verified, one transaction writes
+/// the verdict: the attempt counted under both locks with its audit
+/// records, or the locks cleared with the session, the device and the
+/// audit record. A concurrent attempt that moved a lock costs a read and a
+/// try more.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     services: &Services,
@@ -454,7 +424,7 @@ pub async fn login(
     let result = match limited {
         Ok(Ok(())) => {
             let first = FirstRound { looked_up, device_record };
-            login_counted(services, form, base_url, previous, device, first, entry).await
+            login_counted(services, form, base_url, previous, first, entry).await
         }
         Ok(Err(limited)) => Err(limited.into()),
         Err(error) => Err(error.into()),
@@ -553,13 +523,20 @@ fn log_outcome(result: &Result<Session, LoginError>) {
     tracing::info!(metric = crate::metrics::LOGINS, outcome, "login answered");
 }
 
-/// Login once its attempt is counted.
+/// Login once the address's attempt is counted.
+///
+/// The password is verified against the locks as read, and the verdict is
+/// then written in one transaction that holds only while both locks are
+/// still as read: a failure counted with the lock it earns, or a success
+/// clearing the locks with the session it opens. An attempt whose locks
+/// moved meanwhile (a concurrent attempt) reads them again and is judged
+/// after that one, refused if they locked: so no more verdicts are given
+/// than the lock schedule allows, and none before its attempt is counted.
 async fn login_counted(
     services: &Services,
     form: &LoginForm,
     base_url: &str,
     previous: Option<&str>,
-    device: Option<&str>,
     first: FirstRound,
     entry: Entry<'_>,
 ) -> Result<Session, LoginError> {
@@ -569,42 +546,171 @@ async fn login_counted(
     let looked_up = first.looked_up?;
 
     // The locks are read while the resident is, under the subjects the
-    // first round points at; nothing is written before the resident read
-    // confirms them (a device cookie from before a reset, or a claim left
-    // by an expired registration, changes them: then the right ones are
-    // read). Then both attempts are counted at once.
+    // first round points at; a device cookie from before a reset, or a
+    // claim left by an expired registration, changes them once the
+    // resident is read: then the right ones are read.
     let guessed = subjects_of(looked_up.candidate(), typed, device_record.as_ref());
     let (resident, locks) = tokio::join!(looked_up.resident(services), read_locks(services, &guessed));
-    let (resident, locks) = (resident?, locks?);
+    let (resident, mut locks) = (resident?, locks?);
     let candidate = resident.as_ref().map(|r| Candidate { account: &r.account, epoch: Some(r.session_epoch) });
     let subjects = subjects_of(candidate, typed, device_record.as_ref());
-    let locks = (subjects == guessed).then_some(locks);
-    let admission = admit_both(services, &subjects, now, locks).await?;
-    let Some(verified) = verify(services, resident, form.password(), subjects, admission, entry).await?? else {
-        return Err(LoginError::InvalidCredentials);
-    };
-    let resident = verified.resident.clone();
+    if subjects != guessed {
+        locks = read_locks(services, &subjects).await?;
+    }
+    let base = services.config.login_lock_base;
+    if let Err(limited) = limits::next_attempt(locks.visible, now, base) {
+        audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
+        return Err(limited.into());
+    }
+    // Past the resident's own lock the password is not looked at.
+    let open = !subjects.silent_is_resident || limits::next_attempt(locks.silent, now, base).is_ok();
+    let phc = resident.as_ref().filter(|_| open).map(|r| r.password_hash.clone());
+    let verified = verify_password(form.password(), phc).await.context("verifying a password")?;
+    let resident = resident.filter(|_| verified && open);
+
+    let settling = Settling { subjects: &subjects, now, entry };
+    for _ in 0..MAX_SWAPS {
+        let Some(settled) = settling.try_once(services, resident.as_ref(), &locks, previous, &device_record).await?
+        else {
+            locks = read_locks(services, &subjects).await?;
+            continue;
+        };
+        return match settled {
+            Settled::Refused => Err(LoginError::InvalidCredentials),
+            Settled::Limited(limited) => Err(limited.into()),
+            Settled::Opened(session) => Ok(session),
+            Settled::Accepted(resident) => {
+                not_active(services, &resident, base_url, now, previous, &device_record, entry).await
+            }
+        };
+    }
+    tracing::warn!("too many concurrent attempts on one login");
+    Err(RateLimited { retry_after_seconds: 1 }.into())
+}
+
+/// How an attempt's verdict was written.
+enum Settled {
+    /// A wrong password (or none verified), counted.
+    Refused,
+    /// The visible lock locked meanwhile: nothing counted or told.
+    Limited(RateLimited),
+    /// A right password of an active resident: the session it opened.
+    Opened(Session),
+    /// A right password of a resident at another stage: locks cleared.
+    Accepted(Box<Resident>),
+}
+
+/// What settling an attempt needs besides the locks as read.
+struct Settling<'a> {
+    subjects: &'a Subjects,
+    now: i64,
+    entry: Entry<'a>,
+}
+
+impl Settling<'_> {
+    /// Writes the verdict against the locks as read; `None` when one moved
+    /// since (nothing written).
+    async fn try_once(
+        &self,
+        services: &Services,
+        resident: Option<&Resident>,
+        locks: &LockReads,
+        previous: Option<&str>,
+        device_record: &Option<(Subject, DeviceRecord)>,
+    ) -> Result<Option<Settled>, Unexpected> {
+        let base = services.config.login_lock_base;
+        let Self { subjects, now, entry } = *self;
+        let visible = match limits::next_attempt(locks.visible, now, base) {
+            Ok(next) => next,
+            Err(limited) => {
+                audit::record(services, AuditEvent::RateLimited, Entry { detail: Some("login-lock"), ..entry }).await;
+                return Ok(Some(Settled::Limited(limited)));
+            }
+        };
+        let silent = limits::next_attempt(locks.silent, now, base).ok();
+        let lock = |subject, seen: Option<LockRecord>, change| LockSettlement {
+            subject,
+            seen: seen.map(|r| r.failures),
+            change,
+        };
+        // A right password still needs the resident's own lock open.
+        let right = resident.filter(|_| silent.is_some() || !subjects.silent_is_resident);
+        let Some(resident) = right else {
+            // A failure: counted under both locks (the resident's, or its
+            // decoy, only while open), with the lock it earns.
+            let mut settlement = vec![lock(&subjects.visible, locks.visible, LockChange::Count(visible))];
+            settlement.extend(silent.map(|next| lock(&subjects.silent, locks.silent, LockChange::Count(next))));
+            let mut records = vec![audit::item(services, AuditEvent::LoginFailed, entry)?];
+            let earned = limits::lock_duration(visible.failures, base);
+            if earned.is_some() {
+                records.push(audit::item(services, AuditEvent::Locked, entry)?);
+            }
+            if !services.store.counters.settle(&settlement, None, records).await? {
+                return Ok(None);
+            }
+            tracing::info!("login refused");
+            if let Some(lock) = earned {
+                log_lockout(visible.failures, lock);
+            }
+            return Ok(Some(Settled::Refused));
+        };
+        // A success forgets the failures before it; a decoy (a known
+        // browser's attempt) keeps counting, as for any other attempt.
+        let mut settlement = vec![lock(&subjects.visible, locks.visible, LockChange::Clear)];
+        settlement.extend(match (subjects.silent_is_resident, silent) {
+            (true, _) => Some(lock(&subjects.silent, locks.silent, LockChange::Clear)),
+            (false, Some(next)) => Some(lock(&subjects.silent, locks.silent, LockChange::Count(next))),
+            (false, None) => None,
+        });
+        let entry = Entry { account: Some(&resident.account), ..entry };
+        if resident.first_account().status != ResidentStatus::Active {
+            if !services.store.counters.settle(&settlement, None, Vec::new()).await? {
+                return Ok(None);
+            }
+            return Ok(Some(Settled::Accepted(Box::new(resident.clone()))));
+        }
+        let opening = NewSession::for_resident(services, resident, now, previous, device_record)?;
+        let records = vec![audit::item(services, AuditEvent::LoginSucceeded, entry)?];
+        if !services.store.counters.settle(&settlement, Some(opening.opening()), records).await? {
+            return Ok(None);
+        }
+        tracing::info!(account = %resident.account, "logged in");
+        Ok(Some(Settled::Opened(opening.into_session(services))))
+    }
+}
+
+/// The answer to a right password of a resident who is not active yet (or
+/// no longer): the stage they are at, after running an overdue
+/// identification; a session when another account of the cabinet is active.
+async fn not_active(
+    services: &Services,
+    resident: &Resident,
+    base_url: &str,
+    now: i64,
+    previous: Option<&str>,
+    device_record: &Option<(Subject, DeviceRecord)>,
+    entry: Entry<'_>,
+) -> Result<Session, LoginError> {
     let first = identify::catch_up(services, resident.first_account(), base_url).await;
     let entry = Entry { account: Some(&resident.account), ..entry };
     // The first account decides, unless another account of the cabinet is
     // active: a payer change of one account closes only that account.
     let status = match first.status {
         ResidentStatus::AwaitingIdentification | ResidentStatus::Rejected
-            if cabinet::any_linked_active(services, &resident).await? =>
+            if cabinet::any_linked_active(services, resident).await? =>
         {
             ResidentStatus::Active
         }
         status => status,
     };
-    if status == ResidentStatus::Active {
-        // The locks are cleared while the session is stored.
-        let (accepted, session) =
-            tokio::join!(verified.accept(services), open_session(services, &resident, now, previous, device, entry));
-        accepted?;
-        return session;
-    }
-    verified.accept(services).await?;
     match status {
+        ResidentStatus::Active => {
+            let opening = NewSession::for_resident(services, resident, now, previous, device_record)?;
+            let records = vec![audit::item(services, AuditEvent::LoginSucceeded, entry)?];
+            services.store.counters.settle(&[], Some(opening.opening()), records).await?;
+            tracing::info!(account = %resident.account, "logged in");
+            Ok(opening.into_session(services))
+        }
         ResidentStatus::AwaitingEmailConfirmation => {
             let masked_email = resident.email.masked();
             let undeliverable = resident.email_undeliverable.clone();
@@ -612,7 +718,7 @@ async fn login_counted(
             // expired: send a fresh one, unless the address refuses mail.
             let letter_sent = match undeliverable {
                 Some(_) => false,
-                None => resend_confirmation(services, &resident, base_url).await?,
+                None => resend_confirmation(services, resident, base_url).await?,
             };
             Err(LoginError::EmailNotConfirmed { masked_email, letter_sent, undeliverable })
         }
@@ -620,50 +726,76 @@ async fn login_counted(
             ready_at: first.ready_at,
             delayed: identify::is_overdue(services, &first, clock::now()),
         }),
-        ResidentStatus::Rejected | ResidentStatus::Active => Err(LoginError::IdentificationFailed {
+        ResidentStatus::Rejected => Err(LoginError::IdentificationFailed {
             reason: first.rejection_reason.unwrap_or(RejectionReason::PayerChanged),
         }),
     }
 }
 
-/// A new session for `resident`. Independent writes, at once: the
-/// browser's previous session ends, the new one and the device are stored,
-/// the audit record.
-async fn open_session(
-    services: &Services,
-    resident: &Resident,
-    now: i64,
-    previous: Option<&str>,
-    device: Option<&str>,
-    entry: Entry<'_>,
-) -> Result<Session, LoginError> {
-    let token = SecretToken::generate().context("generating a session token")?;
-    let config = &services.config;
-    let record = SessionRecord {
-        account: resident.account.clone(),
-        epoch: resident.session_epoch,
-        created_at_ms: now,
-        last_seen_ms: now,
-        expires_at: expiry(now, now, config),
-    };
-    let previous = async {
-        match previous.and_then(SecretToken::from_presented) {
-            Some(previous) => services.store.sessions.delete(&previous.hash()).await,
-            None => Ok(()),
+/// A session about to be opened: its token and record, a device record for
+/// a browser not known as this resident's since their last reset, and the
+/// browser's previous session (ended by the new one: the token changes at
+/// every login).
+struct NewSession {
+    token: SecretToken,
+    hash: TokenHash,
+    record: SessionRecord,
+    device: Option<(SecretToken, TokenHash, DeviceRecord)>,
+    previous: Option<TokenHash>,
+}
+
+impl NewSession {
+    fn for_resident(
+        services: &Services,
+        resident: &Resident,
+        now: i64,
+        previous: Option<&str>,
+        device_record: &Option<(Subject, DeviceRecord)>,
+    ) -> Result<Self, Unexpected> {
+        let token = SecretToken::generate().context("generating a session token")?;
+        let record = SessionRecord {
+            account: resident.account.clone(),
+            epoch: resident.session_epoch,
+            created_at_ms: now,
+            last_seen_ms: now,
+            expires_at: expiry(now, now, &services.config),
+        };
+        let now_s = clock::now().unix_timestamp();
+        let known = device_record.as_ref().is_some_and(|(_, record)| device_matches(record, resident, now_s));
+        let device = match known {
+            true => None,
+            false => {
+                let token = SecretToken::generate().context("generating a device token")?;
+                let record = DeviceRecord {
+                    account: resident.account.clone(),
+                    epoch: resident.session_epoch,
+                    expires_at: now_s.saturating_add(seconds(DEVICE_LIFETIME)),
+                };
+                let hash = token.hash();
+                Some((token, hash, record))
+            }
+        };
+        let hash = token.hash();
+        let previous = previous.and_then(SecretToken::from_presented).map(|t| t.hash());
+        Ok(Self { token, hash, record, device, previous })
+    }
+
+    fn opening(&self) -> SessionOpening<'_> {
+        SessionOpening {
+            token: &self.hash,
+            session: &self.record,
+            device: self.device.as_ref().map(|(_, hash, record)| (hash, record)),
+            previous: self.previous.as_ref(),
         }
-    };
-    let hash = token.hash();
-    let (ended, created, device, ()) = tokio::join!(
-        previous,
-        services.store.sessions.create(&hash, &record),
-        remember_device(services, resident, device),
-        audit::record(services, AuditEvent::LoginSucceeded, entry),
-    );
-    ended?;
-    created?;
-    let device = device?;
-    tracing::info!(account = %resident.account, "logged in");
-    Ok(Session { token, lifetime: config.session_lifetime, device })
+    }
+
+    fn into_session(self, services: &Services) -> Session {
+        Session {
+            token: self.token,
+            lifetime: services.config.session_lifetime,
+            device: self.device.map(|(token, _, _)| token),
+        }
+    }
 }
 
 /// The resident of a live session, and the session's use recorded. `None`
