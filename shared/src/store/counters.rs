@@ -5,12 +5,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValue, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::transaction::{Role, Transaction};
-use super::{AuditItem, DeviceRecord, Key, SessionRecord, TTL_ATTRIBUTE, Table, applied, instant, n, s, to_item};
+use super::{
+    AuditItem, DeviceRecord, Key, SessionRecord, TTL_ATTRIBUTE, Table, applied, instant, n, past_transactions, s,
+    to_item,
+};
 use crate::domain::TokenHash;
 use crate::errors::{AwsContext, Context, Unexpected};
 use crate::limits::{Action, Subject};
@@ -173,7 +176,7 @@ impl Counters {
             .condition_expression(swap.condition)
             .set_expression_attribute_names(Some(swap.names))
             .set_expression_attribute_values(Some(swap.values));
-        applied(update.send().await, "counting an attempt against the lock")
+        applied(past_transactions(|| update.clone().send()).await, "counting an attempt against the lock")
     }
 
     /// Settles a verified login attempt in one transaction, all or nothing:
@@ -206,6 +209,17 @@ impl Counters {
                         .build()
                         .context("building a lock's update")?;
                     transaction.update(Role::Lock, update)
+                }
+                LockChange::Keep => {
+                    let swap = LockSwap::unchanged(lock.seen);
+                    let check = ConditionCheck::builder()
+                        .table_name(&table.name)
+                        .key("pk", key)
+                        .condition_expression(swap.condition)
+                        .set_expression_attribute_values((!swap.values.is_empty()).then_some(swap.values))
+                        .build()
+                        .context("building a lock's check")?;
+                    transaction.check(Role::Lock, check)
                 }
                 LockChange::Clear => {
                     let swap = LockSwap::clear(lock.seen);
@@ -276,7 +290,9 @@ impl Counters {
     /// reset).
     #[tracing::instrument(skip_all)]
     pub async fn clear_lock(&self, subject: &Subject) -> Result<(), Unexpected> {
-        self.table.delete(&Key::Lock(subject), "clearing login failures").await
+        let delete = self.table.client.delete_item().table_name(&self.table.name).key("pk", Key::Lock(subject).value());
+        past_transactions(|| delete.clone().send()).await.aws_context("clearing login failures")?;
+        Ok(())
     }
 }
 
@@ -287,6 +303,10 @@ pub enum LockChange {
     Count(LockRecord),
     /// A success: the attempts before it forgotten.
     Clear,
+    /// Nothing written (a locked lock the attempt does not count under),
+    /// only checked unchanged: the transaction has the same items whatever
+    /// the locks hold, so its time does not tell.
+    Keep,
 }
 
 /// One lock of [`Counters::settle`]: `change`, only while the stored

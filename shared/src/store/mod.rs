@@ -54,9 +54,10 @@ pub use sessions::{DeviceRecord, SessionRecord, Sessions};
 pub use tokens::{ConfirmationRecord, EmailChangeRecord, TokenRecord, Tokens};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -116,6 +117,34 @@ async fn backoff(attempt: u32) -> Result<(), Unexpected> {
     let jitter = getrandom::u64().unwrap_or(0) % (ceiling + 1);
     tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
     Ok(())
+}
+
+/// Sends a single write to an item that transactions also write (a login
+/// lock), again after a backoff while DynamoDB refuses it with
+/// `TransactionConflictException`: a transaction held the item for a moment,
+/// and the SDK does not retry that. When the retries run out, the last
+/// answer is the caller's.
+async fn past_transactions<T, E, F, Fut>(mut write: F) -> Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    let mut attempt = 0;
+    loop {
+        let result = write().await;
+        let conflict = match &result {
+            Err(error) => {
+                error.as_service_error().and_then(ProvideErrorMetadata::code) == Some("TransactionConflictException")
+            }
+            Ok(_) => false,
+        };
+        attempt += 1;
+        if !conflict || backoff(attempt).await.is_err() {
+            return result;
+        }
+        tracing::info!(attempt, "a lock held by a transaction: trying again");
+    }
 }
 
 /// One table and the client that reaches it; what every repository holds.

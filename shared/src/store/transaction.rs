@@ -195,6 +195,12 @@ impl Transaction {
         Ok(self)
     }
 
+    /// A check built by the caller, writing nothing.
+    pub(super) fn check(mut self, role: Role, check: ConditionCheck) -> Self {
+        self.items.push((role, TransactWriteItem::builder().condition_check(check).build()));
+        self
+    }
+
     /// A delete built by the caller, with its own condition.
     pub(super) fn delete_where(mut self, role: Role, delete: Delete) -> Self {
         self.items.push((role, TransactWriteItem::builder().delete(delete).build()));

@@ -568,7 +568,7 @@ async fn login_counted(
     let verified = verify_password(form.password(), phc).await.context("verifying a password")?;
     let resident = resident.filter(|_| verified && open);
 
-    let settling = Settling { subjects: &subjects, now, entry };
+    let settling = Settling { subjects: &subjects, entry };
     for _ in 0..MAX_SWAPS {
         let Some(settled) = settling.try_once(services, resident.as_ref(), &locks, previous, &device_record).await?
         else {
@@ -580,7 +580,7 @@ async fn login_counted(
             Settled::Limited(limited) => Err(limited.into()),
             Settled::Opened(session) => Ok(session),
             Settled::Accepted(resident) => {
-                not_active(services, &resident, base_url, now, previous, &device_record, entry).await
+                not_active(services, &resident, base_url, previous, &device_record, entry).await
             }
         };
     }
@@ -601,9 +601,9 @@ enum Settled {
 }
 
 /// What settling an attempt needs besides the locks as read.
+#[derive(Clone, Copy)]
 struct Settling<'a> {
     subjects: &'a Subjects,
-    now: i64,
     entry: Entry<'a>,
 }
 
@@ -619,7 +619,10 @@ impl Settling<'_> {
         device_record: &Option<(Subject, DeviceRecord)>,
     ) -> Result<Option<Settled>, Unexpected> {
         let base = services.config.login_lock_base;
-        let Self { subjects, now, entry } = *self;
+        let Self { subjects, entry } = *self;
+        // Each try is judged at its own time: a lock earned after retries
+        // starts when it is written.
+        let now = now_ms();
         let visible = match limits::next_attempt(locks.visible, now, base) {
             Ok(next) => next,
             Err(limited) => {
@@ -638,8 +641,11 @@ impl Settling<'_> {
         let Some(resident) = right else {
             // A failure: counted under both locks (the resident's, or its
             // decoy, only while open), with the lock it earns.
-            let mut settlement = vec![lock(&subjects.visible, locks.visible, LockChange::Count(visible))];
-            settlement.extend(silent.map(|next| lock(&subjects.silent, locks.silent, LockChange::Count(next))));
+            let silent_change = silent.map_or(LockChange::Keep, LockChange::Count);
+            let settlement = [
+                lock(&subjects.visible, locks.visible, LockChange::Count(visible)),
+                lock(&subjects.silent, locks.silent, silent_change),
+            ];
             let mut records = vec![audit::item(services, AuditEvent::LoginFailed, entry)?];
             let earned = limits::lock_duration(visible.failures, base);
             if earned.is_some() {
@@ -656,12 +662,15 @@ impl Settling<'_> {
         };
         // A success forgets the failures before it; a decoy (a known
         // browser's attempt) keeps counting, as for any other attempt.
-        let mut settlement = vec![lock(&subjects.visible, locks.visible, LockChange::Clear)];
-        settlement.extend(match (subjects.silent_is_resident, silent) {
-            (true, _) => Some(lock(&subjects.silent, locks.silent, LockChange::Clear)),
-            (false, Some(next)) => Some(lock(&subjects.silent, locks.silent, LockChange::Count(next))),
-            (false, None) => None,
-        });
+        let silent_change = match (subjects.silent_is_resident, silent) {
+            (true, _) => LockChange::Clear,
+            (false, Some(next)) => LockChange::Count(next),
+            (false, None) => LockChange::Keep,
+        };
+        let settlement = [
+            lock(&subjects.visible, locks.visible, LockChange::Clear),
+            lock(&subjects.silent, locks.silent, silent_change),
+        ];
         let entry = Entry { account: Some(&resident.account), ..entry };
         if resident.first_account().status != ResidentStatus::Active {
             if !services.store.counters.settle(&settlement, None, Vec::new()).await? {
@@ -686,7 +695,6 @@ async fn not_active(
     services: &Services,
     resident: &Resident,
     base_url: &str,
-    now: i64,
     previous: Option<&str>,
     device_record: &Option<(Subject, DeviceRecord)>,
     entry: Entry<'_>,
@@ -705,7 +713,7 @@ async fn not_active(
     };
     match status {
         ResidentStatus::Active => {
-            let opening = NewSession::for_resident(services, resident, now, previous, device_record)?;
+            let opening = NewSession::for_resident(services, resident, now_ms(), previous, device_record)?;
             let records = vec![audit::item(services, AuditEvent::LoginSucceeded, entry)?];
             services.store.counters.settle(&[], Some(opening.opening()), records).await?;
             tracing::info!(account = %resident.account, "logged in");
