@@ -174,8 +174,17 @@ impl Splitter {
                         at += 1;
                         boundary = Some(at);
                     } else {
-                        // A CR dropped: the field goes on.
+                        // A CR dropped: the field goes on, but at a CRLF it
+                        // ends here with the line, as the next round would
+                        // find (saving a search on every row).
                         at += 1;
+                        if chunk.get(at) == Some(&b'\n') {
+                            self.end_record();
+                            self.line += 1;
+                            self.record_line = self.line;
+                            at += 1;
+                            boundary = Some(at);
+                        }
                     }
                 }
                 State::InQuoted => {
