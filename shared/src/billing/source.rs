@@ -632,13 +632,13 @@ pub fn visit_outcomes(
         if let Decoding::ByCell { start } = decoding_of(&mut file, encoding)? {
             file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
             let mut row = RawRow { line: 0, cells: Vec::new() };
-            let (mut name, mut address) = (String::new(), String::new());
+            let mut text = Vec::new();
             let widths = decoded_widths(encoding);
             return visit_split(file, Some(&widths), shape.split(), SPLIT_LIMITS, &mut |record, line| {
                 if line <= header.line {
                     return ControlFlow::Continue(());
                 }
-                if let Some(outcome) = classify_plain(&page, record, &header.columns, &mut name, &mut address) {
+                if let Some(outcome) = classify_plain(&page, record, &header.columns, &mut text) {
                     return visit(line, outcome);
                 }
                 decode_row(encoding, Some(&page), record, line, &mut row);
