@@ -86,66 +86,68 @@ impl CodePage {
         out.extend(bytes.iter().map(|b| self.char_of(*b)));
     }
 
-    /// Appends a plain cell (its bytes LETTER, FOLDED or ASCII) as UTF-8 to
-    /// `out`: two bytes from a table per byte, the end moved by a length
-    /// told by the byte itself, so nothing waits on a load (pushing `char`s
-    /// one by one took about a sixth of the reading time). Another byte
-    /// leaves invalid UTF-8.
-    pub(super) fn append_plain(&self, bytes: &[u8], out: &mut Vec<u8>) {
-        let mut end = out.len();
-        // Room for 2 bytes per character, cut back below.
-        out.resize(end + bytes.len() * 2, 0);
-        for &byte in bytes {
-            let code = self.utf8.get(usize::from(byte)).copied().unwrap_or([0xFF; 2]);
-            if let Some(slot) = out.get_mut(end..end + 2) {
-                slot.copy_from_slice(&code);
-            }
-            end += 1 + usize::from(byte >> 7);
+    /// Writes a plain byte (LETTER, FOLDED or ASCII) as UTF-8 at `end` of
+    /// `out` (room for two bytes per byte made before), and moves `end`:
+    /// two bytes from a table, the length told by the byte itself, so
+    /// nothing waits on a load (pushing `char`s one by one took about a
+    /// sixth of the reading time). Another byte leaves invalid UTF-8.
+    fn put(&self, byte: u8, out: &mut [u8], end: &mut usize) {
+        let code = self.utf8.get(usize::from(byte)).copied().unwrap_or([0xFF; 2]);
+        if let Some(slot) = out.get_mut(*end..*end + 2) {
+            slot.copy_from_slice(&code);
         }
-        out.truncate(end);
+        *end += 1 + usize::from(byte >> 7);
     }
 
     /// A payer's name that `FullName` keeps as it is (see
     /// `is_plain_russian_name`, which this follows with one byte per
-    /// letter).
-    fn is_plain_name(&self, bytes: &[u8]) -> bool {
+    /// letter), appended to `out` as UTF-8 in the same look at each byte;
+    /// `false` (and `out` not to be used) otherwise.
+    fn append_plain_name(&self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
         if bytes.len() > MAX_PLAIN_NAME {
             return false;
         }
-        // One look at each byte: the words are the runs of letters between
-        // spaces and dots.
+        let mut end = out.len();
+        out.resize(end + bytes.len() * 2, 0);
+        // The words are the runs of letters between spaces and dots.
         let mut words = 0usize;
-        for token in bytes.split(|b| *b == b' ') {
-            let (mut pieces, mut run, mut longest, mut dotted) = (0usize, 0usize, 0usize, false);
-            for &byte in token {
-                if byte == b'.' {
-                    dotted = true;
-                    run = 0;
-                } else if self.is(byte, LETTER) {
-                    pieces += usize::from(run == 0);
-                    run += 1;
-                    longest = longest.max(run);
-                } else {
+        let (mut pieces, mut run, mut longest, mut dotted) = (0usize, 0usize, 0usize, false);
+        for &byte in bytes {
+            if byte == b' ' {
+                if !name_token_fits(words, pieces, longest, dotted) {
                     return false;
                 }
-            }
-            // A token of no letters (an empty one is a double space or a
-            // space at an end), a dotted word longer than an initial, or a
-            // surname that is an initial.
-            if pieces == 0 || (dotted && longest > 1) || (words == 0 && (dotted || longest < 2)) {
+                words += pieces;
+                (pieces, run, longest, dotted) = (0, 0, 0, false);
+            } else if byte == b'.' {
+                dotted = true;
+                run = 0;
+            } else if self.is(byte, LETTER) {
+                pieces += usize::from(run == 0);
+                run += 1;
+                longest = longest.max(run);
+            } else {
                 return false;
             }
-            words += pieces;
+            self.put(byte, out, &mut end);
         }
-        words >= 2
+        if !name_token_fits(words, pieces, longest, dotted) {
+            return false;
+        }
+        out.truncate(end);
+        words + pieces >= 2
     }
 
     /// An address that folding leaves as it is (single spaces between
-    /// words, nothing `text::fold_cow` would look closer at).
-    fn is_plain_address(&self, bytes: &[u8]) -> bool {
+    /// words, nothing `text::fold_cow` would look closer at), appended to
+    /// `out` as UTF-8 as it is checked; `false` (and `out` not to be used)
+    /// otherwise.
+    fn append_plain_address(&self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
         if bytes.len() > MAX_PLAIN_ADDRESS {
             return false;
         }
+        let mut end = out.len();
+        out.resize(end + bytes.len() * 2, 0);
         let mut previous_space = true;
         for &byte in bytes {
             if byte == b' ' {
@@ -158,9 +160,19 @@ impl CodePage {
             } else {
                 return false;
             }
+            self.put(byte, out, &mut end);
         }
+        out.truncate(end);
         !previous_space || bytes.is_empty()
     }
+}
+
+/// A token of a plain name (between spaces) that may stand where it is:
+/// not one of no letters (an empty one is a double space or a space at an
+/// end), not a dotted word longer than an initial, not a surname that is an
+/// initial.
+fn name_token_fits(words: usize, pieces: usize, longest: usize, dotted: bool) -> bool {
+    !(pieces == 0 || (dotted && longest > 1) || (words == 0 && (dotted || longest < 2)))
 }
 
 /// A balance cell in ASCII that reads as an amount; `None` otherwise.
@@ -190,20 +202,19 @@ pub(super) fn classify_plain<'a>(
         return None;
     }
     let account = AccountNumber::canonical(std::str::from_utf8(account).ok()?).ok()?;
-    let name = record.get(payer)?;
-    if !page.is_plain_name(name) {
+    // The payer and the address decoded end to end as they are checked,
+    // then validated as UTF-8 at once (the table makes it valid, but only a
+    // check turns bytes into `str` safely).
+    text.clear();
+    if !page.append_plain_name(record.get(payer)?, text) {
         return None;
     }
-    let address = match columns.address {
-        Some(i) => {
-            let address = record.get(i).unwrap_or_default();
-            if !page.is_plain_address(address) {
-                return None;
-            }
-            Some(address)
+    let name_end = text.len();
+    if let Some(i) = columns.address {
+        if !page.append_plain_address(record.get(i).unwrap_or_default(), text) {
+            return None;
         }
-        None => None,
-    };
+    }
     let balance = match columns.balance {
         Some(i) => {
             let debit = plain_balance(record.get(i).unwrap_or_default())?;
@@ -214,17 +225,9 @@ pub(super) fn classify_plain<'a>(
         }
         None => None,
     };
-    // Checked: both decoded end to end and validated as UTF-8 at once (the
-    // table makes it valid, but only a check turns bytes into `str` safely).
-    text.clear();
-    page.append_plain(name, text);
-    let name_end = text.len();
-    if let Some(address) = address {
-        page.append_plain(address, text);
-    }
     let (name, address_text) = simdutf8::basic::from_utf8(text).ok()?.split_at_checked(name_end)?;
     let full_name = FullNameRef::plain(name);
-    let address = address.map(|_| Cow::Borrowed(address_text)).filter(|a| !a.is_empty());
+    let address = columns.address.map(|_| Cow::Borrowed(address_text)).filter(|a| !a.is_empty());
     Some(RowOutcomeRef::Account { account: AccountRef { account, full_name, address, balance }, warnings: Vec::new() })
 }
 
@@ -243,12 +246,11 @@ mod tests {
         proptest!(|(text in text, encoding in encodings)| {
             let page = CodePage::of(encoding).unwrap();
             let bytes = encoding.encode(&text).0.into_owned();
-            let plain = page.is_plain_name(&bytes);
+            let mut decoded = b"before".to_vec();
+            let plain = page.append_plain_name(&bytes, &mut decoded);
             prop_assert_eq!(plain, crate::domain::is_plain_russian_name(&text));
             if plain {
-                let mut decoded = Vec::new();
-                page.append_plain(&bytes, &mut decoded);
-                prop_assert_eq!(decoded, text.into_bytes());
+                prop_assert_eq!(decoded, [b"before", text.as_bytes()].concat());
             }
         });
     }
@@ -263,10 +265,9 @@ mod tests {
         proptest!(|(text in text, encoding in encodings)| {
             let page = CodePage::of(encoding).unwrap();
             let (bytes, _, lossy) = encoding.encode(&text);
-            if page.is_plain_address(&bytes) && !lossy {
-                let mut decoded = Vec::new();
-                page.append_plain(&bytes, &mut decoded);
-                prop_assert_eq!(decoded, text.as_bytes());
+            let mut decoded = b"before".to_vec();
+            if page.append_plain_address(&bytes, &mut decoded) && !lossy {
+                prop_assert_eq!(decoded, [b"before", text.as_bytes()].concat());
                 prop_assert_eq!(crate::text::fold_cow(&text), std::borrow::Cow::Borrowed(text.as_str()));
             }
         });
@@ -279,8 +280,11 @@ mod tests {
             for byte in 0..=u8::MAX {
                 let single = [byte];
                 let decoded = encoding.decode_without_bom_handling(&single).0;
-                let mut appended = b"a".to_vec();
-                page.append_plain(&[byte, b'b'], &mut appended);
+                let mut appended = vec![b'a'; 5];
+                let mut end = 1;
+                page.put(byte, &mut appended, &mut end);
+                page.put(b'b', &mut appended, &mut end);
+                appended.truncate(end);
                 if decoded.len() == 1 + usize::from(byte >> 7) {
                     assert_eq!(appended, [b"a", decoded.as_bytes(), b"b"].concat(), "{byte:#x}");
                 } else {
