@@ -110,6 +110,43 @@ impl Splitter {
         byte == b'\n' || (self.cr_only && byte == b'\r')
     }
 
+    /// An unquoted field from `at` on: up to the delimiter or line end that
+    /// ends it, taken too. Returns where reading goes on, and whether a line
+    /// ended just before.
+    fn in_field(&mut self, chunk: &[u8], at: usize) -> (usize, bool) {
+        let rest = chunk.get(at..).unwrap_or_default();
+        let Some(found) = memchr::memchr3(self.delimiter, b'\n', b'\r', rest) else {
+            self.bytes.extend_from_slice(rest);
+            return (chunk.len(), false);
+        };
+        self.bytes.extend_from_slice(rest.get(..found).unwrap_or_default());
+        let after = at + found + 1;
+        let byte = rest.get(found).copied().unwrap_or_default();
+        if byte == self.delimiter {
+            self.end_field();
+            self.state = State::StartField;
+            (after, false)
+        } else if self.is_line_end(byte) {
+            self.end_line();
+            (after, true)
+        } else if chunk.get(after) == Some(&b'\n') {
+            // A CR dropped before an LF: the line ends at the LF, as the
+            // next round would find (saving a search on every CRLF row).
+            self.end_line();
+            (after + 1, true)
+        } else {
+            // A CR dropped: the field goes on.
+            (after, false)
+        }
+    }
+
+    /// A line end outside quotes after a field: the record is complete.
+    fn end_line(&mut self) {
+        self.end_record();
+        self.line += 1;
+        self.record_line = self.line;
+    }
+
     /// Splits `chunk`; returns where the last line end outside quotes is
     /// (just past it), if the chunk has one.
     fn split(&mut self, chunk: &[u8]) -> Option<usize> {
@@ -150,41 +187,20 @@ impl Splitter {
                     } else if byte == b'\r' {
                         at += 1;
                     } else {
+                        // Straight on into the field, without another round.
                         self.state = State::InField;
+                        let (next, line_ended) = self.in_field(chunk, at);
+                        at = next;
+                        if line_ended {
+                            boundary = Some(at);
+                        }
                     }
                 }
                 State::InField => {
-                    let rest = chunk.get(at..).unwrap_or_default();
-                    let Some(found) = memchr::memchr3(delimiter, b'\n', b'\r', rest) else {
-                        self.bytes.extend_from_slice(rest);
-                        at = chunk.len();
-                        continue;
-                    };
-                    self.bytes.extend_from_slice(rest.get(..found).unwrap_or_default());
-                    at += found;
-                    let byte = rest.get(found).copied().unwrap_or_default();
-                    if byte == delimiter {
-                        self.end_field();
-                        self.state = State::StartField;
-                        at += 1;
-                    } else if self.is_line_end(byte) {
-                        self.end_record();
-                        self.line += 1;
-                        self.record_line = self.line;
-                        at += 1;
+                    let (next, line_ended) = self.in_field(chunk, at);
+                    at = next;
+                    if line_ended {
                         boundary = Some(at);
-                    } else {
-                        // A CR dropped: the field goes on, but at a CRLF it
-                        // ends here with the line, as the next round would
-                        // find (saving a search on every row).
-                        at += 1;
-                        if chunk.get(at) == Some(&b'\n') {
-                            self.end_record();
-                            self.line += 1;
-                            self.record_line = self.line;
-                            at += 1;
-                            boundary = Some(at);
-                        }
                     }
                 }
                 State::InQuoted => {
