@@ -74,10 +74,17 @@ const CURRENCY_MARKS: [&str; 9] = ["руб.", "руб", "р.", "р", "₽", "rub
 /// `150,00-`, NBSP or thin space between thousands, `1,234.56` or `1.234,56`.
 /// An empty cell or a dash means zero, as in 1C's printed forms.
 pub fn parse_balance(input: &str) -> Result<Money, NotAnAmount> {
-    match clean_plain(input) {
-        Some((buffer, len)) => amount(buffer.get(..len).unwrap_or_default()),
+    match parse_plain_balance(input.as_bytes()) {
+        Some(balance) => balance,
         None => amount(clean_any(input).as_bytes()),
     }
+}
+
+/// [`parse_balance`] of a cell of the bytes of a short ASCII text without
+/// letters (see [`clean_plain`]), read from its bytes; `None` for any
+/// other cell.
+pub(super) fn parse_plain_balance(input: &[u8]) -> Option<Result<Money, NotAnAmount>> {
+    clean_plain(input).map(|(buffer, len)| amount(buffer.get(..len).unwrap_or_default()))
 }
 
 /// The longest cell [`clean_plain`] takes; a balance is far shorter.
@@ -88,13 +95,13 @@ const PLAIN_BALANCE_BYTES: usize = 64;
 /// such text but whitespace and controls (which the cleaning drops), there
 /// is nothing to lower-case, no dash variant, and no currency mark (each
 /// has a letter or is `₽`). `None` when the cell is not such text.
-fn clean_plain(input: &str) -> Option<([u8; PLAIN_BALANCE_BYTES], usize)> {
+fn clean_plain(input: &[u8]) -> Option<([u8; PLAIN_BALANCE_BYTES], usize)> {
     let mut out = [0u8; PLAIN_BALANCE_BYTES];
     if input.len() > out.len() {
         return None;
     }
     let mut len = 0;
-    for &byte in input.as_bytes() {
+    for &byte in input {
         match byte {
             0..=b' ' | 0x7F | b'\'' => {}
             byte if !byte.is_ascii() || byte.is_ascii_alphabetic() => return None,
@@ -473,7 +480,7 @@ mod tests {
 
         #[test]
         fn plain_cleaning_equals_the_general_one(s in near_balances()) {
-            if let Some((buffer, len)) = clean_plain(&s) {
+            if let Some((buffer, len)) = clean_plain(s.as_bytes()) {
                 let general = clean_any(&s);
                 prop_assert_eq!(&buffer[..len], general.as_bytes());
             }

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use encoding_rs::Encoding;
 
-use super::cells::parse_balance;
+use super::cells::{parse_balance, parse_plain_balance};
 use super::columns::{ColumnMap, PayerColumns};
 use super::rows::{AccountRef, RowOutcomeRef};
 use super::split::Record;
@@ -177,6 +177,10 @@ fn name_token_fits(words: usize, pieces: usize, longest: usize, dotted: bool) ->
 
 /// A balance cell in ASCII that reads as an amount; `None` otherwise.
 fn plain_balance(bytes: &[u8]) -> Option<Money> {
+    // Nearly every balance: read from its bytes, with no UTF-8 check.
+    if let Some(balance) = parse_plain_balance(bytes) {
+        return balance.ok();
+    }
     std::str::from_utf8(bytes).ok().filter(|s| s.is_ascii()).and_then(|s| parse_balance(s).ok())
 }
 
