@@ -205,10 +205,12 @@ async fn password_reset_works_once_ends_every_session_and_sends_a_notice() {
 
 #[tokio::test]
 async fn reset_tokens_expire_are_replaced_by_newer_ones_and_belong_to_one_resident() {
-    const TTL: Duration = Duration::from_secs(12);
+    // Long enough for the steps below on a loaded machine; the wait for the
+    // expiry is measured from the request of the link. Each look at the
+    // letters dumps moto's whole state, which grows through a CI run: at
+    // 12 s, reading Bob's letter outlasted his link's lifetime in CI.
+    const TTL: Duration = Duration::from_secs(30);
     let app = spawn_app_with(|o| {
-        // Long enough for the steps below on a loaded machine; the wait for
-        // the expiry is measured from the request of the link.
         o.environment.insert("PASSWORD_RESET_TTL_SECONDS".into(), TTL.as_secs().to_string());
     })
     .await;
@@ -701,8 +703,10 @@ async fn a_burst_of_name_guesses_gets_no_more_comparisons_than_the_budget() {
 #[tokio::test]
 async fn an_unconfirmed_registration_expires_so_nobody_can_squat_an_account() {
     // Long enough for the steps before the expiry on a loaded machine;
-    // the waits are measured from the registration itself.
-    const EXPIRY: Duration = Duration::from_secs(15);
+    // the waits are measured from the registration itself. Reading the
+    // letters dumps moto's whole state, which grows through a run: at 15 s,
+    // reading the real payer's letter outlasted the registration's expiry.
+    const EXPIRY: Duration = Duration::from_secs(30);
     let app = spawn_app_with(|o| {
         o.environment.insert("UNCONFIRMED_EXPIRY_SECONDS".into(), EXPIRY.as_secs().to_string());
     })
