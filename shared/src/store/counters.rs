@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValu
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::sessions::{device_item, session_item};
 use super::transaction::{Role, Transaction};
 use super::{
     AuditItem, DeviceRecord, Key, SessionRecord, TTL_ATTRIBUTE, Table, applied, instant, n, past_transactions, s,
-    to_item,
 };
 use crate::domain::TokenHash;
 use crate::errors::{AwsContext, Context, Unexpected};
@@ -222,7 +222,7 @@ impl Counters {
                     transaction.check(Role::Lock, check)
                 }
                 LockChange::Clear => {
-                    let swap = LockSwap::clear(lock.seen);
+                    let swap = LockSwap::unchanged(lock.seen);
                     let delete = Delete::builder()
                         .table_name(&table.name)
                         .key("pk", key)
@@ -235,10 +235,9 @@ impl Counters {
             };
         }
         if let Some(opening) = opening {
-            transaction =
-                transaction.put_new(Role::Session, table, to_item(&Key::Session(opening.token), opening.session)?)?;
+            transaction = transaction.put_new(Role::Session, table, session_item(opening.token, opening.session)?)?;
             if let Some((token, device)) = opening.device {
-                transaction = transaction.put_new(Role::Device, table, to_item(&Key::Device(token), device)?)?;
+                transaction = transaction.put_new(Role::Device, table, device_item(token, device)?)?;
             }
             if let Some(previous) = opening.previous {
                 transaction = transaction.delete(Role::EndedSession, table, &Key::Session(previous), false)?;
@@ -355,9 +354,5 @@ impl LockSwap {
         swap.values.insert(":until".to_owned(), instant::value_millis(next.locked_until_ms));
         swap.values.insert(":forget".to_owned(), n(next.expires_at));
         swap
-    }
-
-    fn clear(seen: Option<u32>) -> Self {
-        Self::unchanged(seen)
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Key, TTL_ATTRIBUTE, Table, applied, instant, n, to_item};
+use super::{Item, Key, TTL_ATTRIBUTE, Table, applied, instant, n, to_item};
 use crate::domain::{AccountNumber, TokenHash};
 use crate::errors::Unexpected;
 
@@ -46,11 +46,6 @@ impl Sessions {
         Self { table }
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn create(&self, token: &TokenHash, record: &SessionRecord) -> Result<(), Unexpected> {
-        self.table.put_new(to_item(&Key::Session(token), record)?, "storing a session").await
-    }
-
     /// A session as stored; whether it is still live is the caller's rule
     /// (DynamoDB deletes expired items only eventually).
     #[tracing::instrument(skip_all)]
@@ -82,12 +77,18 @@ impl Sessions {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn put_device(&self, token: &TokenHash, record: &DeviceRecord) -> Result<(), Unexpected> {
-        self.table.put_new(to_item(&Key::Device(token), record)?, "storing a device").await
-    }
-
-    #[tracing::instrument(skip_all)]
     pub async fn device(&self, token: &TokenHash) -> Result<Option<DeviceRecord>, Unexpected> {
         self.table.read(&Key::Device(token)).await
     }
+}
+
+/// A new session as an item, for the transaction of the login that opens
+/// it ([`super::Counters::settle`]).
+pub(super) fn session_item(token: &TokenHash, record: &SessionRecord) -> Result<Item, Unexpected> {
+    to_item(&Key::Session(token), record)
+}
+
+/// A new device record as an item, for the same transaction.
+pub(super) fn device_item(token: &TokenHash, record: &DeviceRecord) -> Result<Item, Unexpected> {
+    to_item(&Key::Device(token), record)
 }
