@@ -23,7 +23,7 @@ start_moto() {
   .venv/bin/python infra/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   stop_on_exit $!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-  wait_until_up "moto's server" "$AWS_ENDPOINT_URL/moto-api/data.json" "$log"
+  wait_until_up "moto's server" "$AWS_ENDPOINT_URL/_letters" "$log"
 }
 
 # wait_until_up NAME URL LOG: waits up to 20 s for URL to answer.

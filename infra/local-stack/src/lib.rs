@@ -374,8 +374,7 @@ impl LocalStack {
 
     /// Letters sent so far to `to` (all letters with `None`), oldest first.
     pub async fn letters(&self, to: Option<&str>) -> Result<Vec<SentLetter>, reqwest::Error> {
-        let all = mailbox::sent_letters(&self.http, &self.endpoint).await?;
-        Ok(all.into_iter().filter(|l| to.is_none_or(|to| l.to.iter().any(|t| t == to))).collect())
+        mailbox::sent_letters(&self.http, &self.endpoint, to).await
     }
 
     /// Every item of a table (by logical id in template.yaml) as JSON, for

@@ -1,5 +1,5 @@
 //! The letters the local endpoint has accepted through SES v2, read back
-//! from moto's model dump and parsed as MIME.
+//! from the local endpoint and parsed as MIME.
 
 use mail_parser::MessageParser;
 use serde::Serialize;
@@ -12,26 +12,30 @@ pub struct SentLetter {
     pub html: String,
 }
 
-async fn model_dump(http: &reqwest::Client, endpoint: &str) -> Result<serde_json::Value, reqwest::Error> {
-    http.get(format!("{endpoint}/moto-api/data.json")).send().await?.error_for_status()?.json().await
+/// The raw letters SES accepted, for one address or all, from the route the
+/// local endpoint adds for this (`infra/moto_server.py`): moto's own dump of
+/// every model grows through a test run until reading it takes seconds.
+async fn raw_letters(
+    http: &reqwest::Client,
+    endpoint: &str,
+    to: Option<&str>,
+) -> Result<Vec<serde_json::Value>, reqwest::Error> {
+    let request = http.get(format!("{endpoint}/_letters"));
+    let request = match to {
+        Some(to) => request.query(&[("to", to)]),
+        None => request,
+    };
+    request.send().await?.error_for_status()?.json().await
 }
 
-/// Every letter sent through the endpoint, oldest first.
-pub async fn sent_letters(http: &reqwest::Client, endpoint: &str) -> Result<Vec<SentLetter>, reqwest::Error> {
-    // moto builds the dump while other requests change its models, and now
-    // and then fails doing so: a few tries.
-    let mut attempt = 0;
-    let dump = loop {
-        match model_dump(http, endpoint).await {
-            Ok(dump) => break dump,
-            Err(error) if attempt >= 5 => return Err(error),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        }
-    };
-    let raw = dump.pointer("/ses/RawMessage").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+/// The letters sent through the endpoint to `to` (every letter with `None`),
+/// oldest first.
+pub async fn sent_letters(
+    http: &reqwest::Client,
+    endpoint: &str,
+    to: Option<&str>,
+) -> Result<Vec<SentLetter>, reqwest::Error> {
+    let raw = raw_letters(http, endpoint, to).await?;
     Ok(raw
         .iter()
         .filter_map(|message| {

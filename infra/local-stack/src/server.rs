@@ -139,7 +139,7 @@ struct MailPage {
 }
 
 async fn mail_page(state: &State) -> lambda_http::Response<lambda_http::Body> {
-    match mailbox::sent_letters(&state.http, &state.endpoint).await {
+    match mailbox::sent_letters(&state.http, &state.endpoint, None).await {
         Ok(letters) => {
             let mut response = web::html(200, &MailPage { letters });
             // The letters' own HTML is shown as is: relax the policy for this
@@ -152,7 +152,7 @@ async fn mail_page(state: &State) -> lambda_http::Response<lambda_http::Body> {
 }
 
 async fn mail_json(state: &State) -> lambda_http::Response<lambda_http::Body> {
-    match mailbox::sent_letters(&state.http, &state.endpoint).await {
+    match mailbox::sent_letters(&state.http, &state.endpoint, None).await {
         Ok(letters) => web::json(200, &letters),
         Err(error) => web::json(502, &serde_json::json!({"error": error.to_string()})),
     }
