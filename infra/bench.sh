@@ -3,7 +3,7 @@
 # only here; CI, infra/test.sh, never runs this):
 #   - cold init (spawn → first `next` on a Runtime API) of every function
 #     against a hello-world lambda_http binary built with the same profile,
-#     median of 15, with the binary sizes;
+#     median of 61 starts taken in turns with it, with the binary sizes;
 #   - the billing reader (parse+validate, both passes) against a plain Python
 #     `csv` script on the same generated 1,000,000-row Windows-1251 file;
 #   - argon2id m=19456 t=2 p=1 against libargon2 through argon2-cffi;
@@ -23,7 +23,7 @@ echo "== $(date -u +%Y-%m-%d), $(nproc) cores, release profile of Cargo.toml"
 echo "-- cold init (reference: hello-world lambda_http, same profile)"
 binaries=("hello-world=$release/examples/hello_lambda")
 for f in "${functions[@]}"; do binaries+=("$f=$release/$f"); done
-"$release/examples/cold_init" --runs=15 "${binaries[@]}"
+"$release/examples/cold_init" --runs=61 "${binaries[@]}"
 
 echo "-- billing reader, 1,000,000 rows (reference: Python csv on the same file)"
 rows=1000000

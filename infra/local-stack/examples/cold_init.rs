@@ -2,7 +2,9 @@
 
 //! Cold init of function binaries (`infra/bench.sh`): the time from spawning
 //! the process to its first `GET /runtime/invocation/next` on a Runtime API
-//! served here, median of `--runs` starts (15), for each binary given.
+//! served here, median of `--runs` starts (15), for each binary given; the
+//! binaries take turns, so the first one given (the reference) is measured
+//! over the same stretch of time as the others.
 //!
 //! `cold_init [--runs=N] NAME=PATH...`
 
@@ -66,17 +68,31 @@ fn main() {
             binaries.push((name.to_owned(), path.to_owned()));
         }
     }
-    let mut reference = None;
-    for (name, path) in &binaries {
-        // One start first, so every binary is read from the page cache.
+    // One start of each first, so every binary is read from the page cache.
+    for (_, path) in &binaries {
         cold_init(path);
-        let mut times: Vec<Duration> = (0..runs).map(|_| cold_init(path)).collect();
+    }
+    // Round by round, every binary once, in an order that turns each round:
+    // whatever else the machine does drifts into every binary's times alike,
+    // not into the reference's alone.
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); binaries.len()];
+    for round in 0..runs {
+        for offset in 0..binaries.len() {
+            let index = (round + offset) % binaries.len();
+            times[index].push(cold_init(&binaries[index].1));
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut reference = None;
+    for ((name, path), mut times) in binaries.iter().zip(times) {
         times.sort();
-        let median = times[times.len() / 2].as_secs_f64() * 1000.0;
+        let (quarter, median, three_quarters) =
+            (ms(times[times.len() / 4]), ms(times[times.len() / 2]), ms(times[times.len() * 3 / 4]));
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
         let reference_ms = *reference.get_or_insert(median);
         println!(
-            "cold init {name:<16} {median:>6.2} ms (median of {runs}), {:>4.2}x hello-world; binary {size:>5.1} MiB",
+            "cold init {name:<16} {median:>6.2} ms (median of {runs}, middle half {quarter:.2}–{three_quarters:.2}), \
+             {:>4.2}x hello-world; binary {size:>5.1} MiB",
             median / reference_ms
         );
     }
