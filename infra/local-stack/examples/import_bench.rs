@@ -72,8 +72,7 @@ fn parse_only(path: &std::path::Path, label: &str, rows: usize) {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let baseline = peak_rss_mib();
     let started = Instant::now();
-    let (table, accounts, spool) =
-        survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a valid file");
+    let (table, accounts, spool) = survey_spooled(path, &ReadLimits::default(), &spool_path()).expect("a valid file");
     let mut valid = 0u64;
     let mut rejected = 0u64;
     let now = cabinet::clock::now();
