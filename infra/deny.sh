@@ -17,6 +17,10 @@ fi
 checks=(licenses bans sources)
 [ "${1:-}" = --advisories ] && checks+=(advisories)
 echo "==> cargo deny check ${checks[*]}"
+# cargo deny reads the metadata of every platform's crates (windows-sys
+# too), which a build for this machine never downloads; offline, it fails
+# on a fresh machine unless they are fetched first (crates.io is reachable).
+cargo fetch --locked --quiet
 status=0
 output="$("$deny" --offline check "${checks[@]}" 2>&1)" || status=$?
 # Errors in full; duplicate versions (warnings) as one line of names.
