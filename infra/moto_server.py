@@ -58,7 +58,8 @@ def _letters(to):
 def _dispatch_with_letters(self, environ, start_response):
     if environ.get("PATH_INFO") != "/_letters":
         return _dispatch(self, environ, start_response)
-    to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [None])[0]
+    # `?to=` (an empty address) matches no letter rather than all of them.
+    to = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("to", [None])[0]
     body = json.dumps(_letters(to)).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
