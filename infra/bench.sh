@@ -2,7 +2,8 @@
 # Benchmarks, each next to its reference from the same run (release builds
 # only here; CI, infra/test.sh, never runs this):
 #   - cold init (spawn → first `next` on a Runtime API) of every function
-#     against a hello-world lambda_http binary built with the same profile,
+#     as `sam build` builds them, against a hello-world lambda_http binary
+#     built with the same profile in a workspace of its own,
 #     median of 61 starts taken in turns with it, with the binary sizes;
 #   - the billing reader (parse+validate, both passes) against a plain Python
 #     `csv` script on the same generated 1,000,000-row Windows-1251 file;
@@ -14,14 +15,26 @@ cd "$(dirname "$0")/.."
 infra/setup.sh
 
 functions=(register confirm-email login password account pages identify mail-events import-accounts import-failures)
-# One build for everything, so features unify once (building the functions
-# alone would resolve them differently and rebuild every dependency).
-cargo build --release --quiet --workspace --bins --examples
+# The benchmarks' own programs (the local stack's examples), then the
+# functions as `sam build` builds them: the workspace's default members, so
+# the features the local stack and the tests ask for stay out of them. The
+# two feature sets are compiled apart (the dependencies twice).
+cargo build --release --quiet -p local-stack --examples
+cargo build --release --quiet --bins
 release=target/release
+# The reference: a workspace of its own (no cabinet feature unified into
+# it), with the same release profile.
+release_profile() { sed -n '/^\[profile\.release\]$/,/^$/p' "$1" | grep -v -e '^#' -e '^$'; }
+hello=infra/bench/hello-lambda
+if ! diff <(release_profile Cargo.toml) <(release_profile "$hello/Cargo.toml"); then
+  echo "bench: $hello/Cargo.toml's release profile differs from Cargo.toml's" >&2
+  exit 1
+fi
+CARGO_TARGET_DIR=target/hello-lambda cargo build --release --quiet --locked --manifest-path "$hello/Cargo.toml"
 
 echo "== $(date -u +%Y-%m-%d), $(nproc) cores, release profile of Cargo.toml"
 echo "-- cold init (reference: hello-world lambda_http, same profile)"
-binaries=("hello-world=$release/examples/hello_lambda")
+binaries=("hello-world=target/hello-lambda/release/hello-lambda")
 for f in "${functions[@]}"; do binaries+=("$f=$release/$f"); done
 "$release/examples/cold_init" --runs=61 "${binaries[@]}"
 

@@ -1,8 +1,8 @@
 //! Build script of every function crate (`build = "../../infra/link.rs"`):
 //! with `CABINET_FIXED_ADDRESS=1` set when building, links its executables
-//! at a fixed address (not position-independent) on Linux. `infra/local-stack` uses it too, so
-//! that the hello-world binary its benchmark compares the functions with
-//! is linked the same way.
+//! at a fixed address (not position-independent) on Linux. The benchmark's
+//! hello-world reference (`infra/bench/hello-lambda`) uses it too, so that
+//! it is linked the same way as the functions it is compared with.
 //!
 //! A position-independent binary of this size carries ~42,000 relative
 //! relocations that the dynamic loader applies at every cold start; fixed,

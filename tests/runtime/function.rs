@@ -28,8 +28,10 @@ use crate::api::{Outcome, RuntimeApi};
 /// features proptest (a dev-dependency) turns on (getrandom `std`,
 /// regex-syntax `unicode`, num-traits `std`). Measured after the rest of
 /// `cargo test` had built, on two cores shared with other builds: 4.5 min
-/// without, 40 s with. Those features are the one difference from the
-/// deployed build, besides the profile and the architecture.
+/// without, 40 s with. Those features, and the ones the local stack asks
+/// for (the deployed build takes only the workspace's default members, the
+/// functions), are the difference from the deployed build, besides the
+/// profile and the architecture.
 pub fn binaries() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
